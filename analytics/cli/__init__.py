@@ -1,0 +1,67 @@
+"""Command-line frame.
+
+Each command lives in its own module ``analytics/cli/cmd_<name>.py`` exposing
+``add_parser(subparsers)``, which registers the sub-command and sets ``func`` to a callable
+``func(args) -> int``. A :class:`~analytics.errors.UserError` becomes one line on stderr and
+exit status 2, with no traceback (DESIGN.md, "Command line").
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from analytics.errors import UserError
+
+# Order is the order of `--help`. Modules that do not exist yet are skipped.
+COMMANDS = [
+    "run", "ingest", "projects", "analyze", "report", "export",
+    "actions", "impact", "audit", "redteam", "demo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m analytics",
+        description="CrowdTrust: annotator trust and data-poisoning defence for crowdsourced labels.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"analytics.cli.cmd_{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"analytics.cli.cmd_{name}":
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def add_workspace_args(p: argparse.ArgumentParser, project: bool = True) -> None:
+    """The `--workspace` / `--project` options every workspace command shares."""
+    from analytics.store import DEFAULT_WORKSPACE
+
+    p.add_argument("--workspace", default=str(DEFAULT_WORKSPACE),
+                   help="workspace folder (default: the bundled demo workspace)")
+    if project:
+        p.add_argument("--project", default=None,
+                       help="project name (default: the only project, or the first one)")

@@ -50,3 +50,32 @@ def argmax_lowest(probas: np.ndarray, atol: float = 1e-12) -> np.ndarray:
     """
     top = probas.max(axis=1, keepdims=True)
     return np.argmax(probas >= top - atol, axis=1).astype(np.int32)
+
+
+def leave_one_out_posteriors(data, consensus: Consensus) -> np.ndarray:
+    """Posterior of each label's task with that label's own vote removed, shape (n_labels, K).
+
+    For a model with confusion matrices (Dawid & Skene 1979) the task posterior is
+    proportional to prior * prod_w A_w[:, y_wi]; dividing out the worker's own factor gives
+    the exact one-E-step leave-worker-out posterior (detection-methods.md §2.6, §5). Models
+    without matrices fall back to the other workers' vote shares (majority vote without w),
+    with the model posterior used where the worker was the task's only labeller.
+    """
+    n, K = data.n, data.n_classes
+    if consensus.errors is not None:
+        A = np.clip(consensus.errors, 1e-6, 1.0)
+        logA = np.log(A)                                   # (W, K_true, K_obs)
+        own = logA[data.worker, :, data.label]             # (n, K_true)
+        logpost = np.log(np.clip(consensus.priors, 1e-12, 1.0))[None, :] + np.zeros((data.n_tasks, K))
+        np.add.at(logpost, data.task, own)
+        loo = logpost[data.task] - own
+        loo -= loo.max(axis=1, keepdims=True)
+        p = np.exp(loo)
+        return p / p.sum(axis=1, keepdims=True)
+    counts = np.zeros((data.n_tasks, K))
+    np.add.at(counts, (data.task, data.label), 1.0)
+    loo = counts[data.task].copy()
+    loo[np.arange(n), data.label] -= 1.0
+    tot = loo.sum(axis=1, keepdims=True)
+    fallback = consensus.probas[data.task]
+    return np.where(tot > 0, loo / np.where(tot > 0, tot, 1.0), fallback)

@@ -1,0 +1,33 @@
+"""`python -m analytics analyze`: analyse a project of a workspace and store the run."""
+
+from __future__ import annotations
+
+from analytics.cli import add_workspace_args
+from analytics.cli.common import open_ws, resolve_project
+from analytics.cli.progress import progress_printer
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("analyze", help="analyse a project and store the results as a new run")
+    add_workspace_args(p)
+    p.add_argument("--method", default=None, help="aggregation model (default: the project's setting, ds)")
+    p.add_argument("--force", action="store_true", help="recompute even if an identical run exists")
+    p.add_argument("--actor", default="cli", help="name recorded in the audit log")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from analytics.pipeline import analyze
+
+    ws = open_ws(args)
+    try:
+        name, pid = resolve_project(ws, args.project)
+        run_id = analyze(ws, name, method=args.method, actor=args.actor, force=args.force,
+                         progress=progress_printer())
+        row = ws.con.execute("SELECT duration_s, summary->>'n_suspect_workers', summary->>'n_suspect_items'"
+                             " FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        print(f"project {name}: run {run_id} complete in {row[0]:.1f} s; "
+              f"{row[1]} suspect workers, {row[2]} suspect items")
+    finally:
+        ws.close()
+    return 0

@@ -1,0 +1,389 @@
+"""Analysis runs: aggregation, agreement, worker and item scores, detectors and verdicts.
+
+:func:`analyze_arrays` runs everything in memory on :class:`~analytics.dataset.LabelArrays`
+and returns an :class:`Analysis`; :func:`analyze` reads a project's arrays from the
+workspace (Arrow, not row by row), runs :func:`analyze_arrays` and stores every result as
+tables keyed by a run id, together with the parameters, the input fingerprint, the code
+version and the duration. Runs are immutable; a complete run with the same fingerprint and
+parameters is reused instead of recomputed. The newest complete run is what pages show.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+import analytics
+from analytics.consensus import Consensus
+from analytics.dataset import LabelArrays, load_project
+from analytics.evidence import empty_signals
+from analytics.trust import TrustSettings, WorkerVerdict, item_verdict
+
+Progress = Callable[[float, str], None]
+
+WORKER_CORE = ["worker", "n_labels", "trust", "suspect", "reasons"]
+ITEM_CORE = ["task", "label", "confidence", "n_labels", "suspect", "reasons"]
+
+
+@dataclass
+class Analysis:
+    """Everything one analysis computes, keyed by original ids (not codes)."""
+
+    consensus: Consensus
+    labels: pd.DataFrame
+    workers: pd.DataFrame
+    items: pd.DataFrame
+    signals: pd.DataFrame
+    confusion: pd.DataFrame
+    pairs: pd.DataFrame
+    communities: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+    settings: TrustSettings = field(default_factory=TrustSettings)
+
+
+def _noop(frac: float, msg: str) -> None:
+    pass
+
+
+def analyze_arrays(data: LabelArrays, settings: TrustSettings | None = None, method: str | None = None,
+                   progress: Progress | None = None) -> Analysis:
+    """Run the full analysis on coded labels (no workspace needed)."""
+    from analytics import agreement, items, workers
+    from analytics.aggregate import aggregate
+    from analytics.behaviour import run_behaviour
+    from analytics.collusion import CollusionDetector
+
+    settings = settings or TrustSettings()
+    method = method or settings.method
+    progress = progress or _noop
+    timings: dict[str, float] = {}
+
+    def step(name: str, frac: float):
+        progress(frac, name)
+        timings[name] = time.perf_counter()
+
+    step("aggregating labels", 0.05)
+    consensus = aggregate(data, method=method, use_gold=settings.use_gold)
+
+    step("scoring workers", 0.25)
+    rel = workers.WorkerReliability().fit(data, consensus)
+    item_scores = items.item_scores(data, consensus)
+
+    step("agreement statistics", 0.4)
+    agree = agreement.agreement_summary(data)
+    pair_kappa = agreement.worker_pair_kappa(data)
+
+    step("behaviour detectors", 0.55)
+    behaviour_scores, behaviour_signals = run_behaviour(data, consensus)
+
+    step("collusion detectors", 0.7)
+    coll = CollusionDetector().fit(data, consensus)
+
+    step("trust verdicts", 0.85)
+    scores = pd.concat([rel.scores_, behaviour_scores, coll.scores_], axis=1)
+    scores = scores.loc[:, ~scores.columns.duplicated()]
+    signals = pd.concat([s for s in (rel.signals_, behaviour_signals, coll.signals_) if len(s)] or [empty_signals()],
+                        ignore_index=True)
+    verdict = WorkerVerdict(settings).fit(data, scores, signals)
+    table = verdict.table_
+    iv = item_verdict(data, consensus, table["suspect"].to_numpy(bool), table["trust"].to_numpy(float), settings)
+
+    step("assembling results", 0.95)
+    result = _assemble(data, consensus, settings, scores, verdict, item_scores, iv, rel, agree, pair_kappa, coll)
+    result.summary["timings_s"] = _durations(timings)
+    progress(1.0, "done")
+    return result
+
+
+def _durations(marks: dict[str, float]) -> dict[str, float]:
+    names = list(marks)
+    end = time.perf_counter()
+    out = {}
+    for i, n in enumerate(names):
+        nxt = marks[names[i + 1]] if i + 1 < len(names) else end
+        out[n] = round(nxt - marks[n], 3)
+    return out
+
+
+def _assemble(data, consensus, settings, scores, verdict, item_scores, iv, rel, agree, pair_kappa, coll) -> Analysis:
+    wid, tid, cls = data.worker_ids, data.task_ids, data.classes
+    K = data.n_classes
+    table = verdict.table_
+    workers = pd.DataFrame({
+        "worker": wid,
+        "n_labels": table["n_labels"].to_numpy(),
+        "trust": table["trust"].round(4).to_numpy(),
+        "suspect": table["suspect"].to_numpy(bool),
+        "reasons": table["reasons"].to_numpy(),
+        "kind": table["kind"].to_numpy(),
+        "quality": table["quality"].round(4).to_numpy(),
+        "suspicion": table["suspicion"].round(4).to_numpy(),
+    })
+    comp = scores.reindex(range(data.n_workers)).drop(columns=[c for c in workers.columns if c in scores.columns],
+                                                       errors="ignore")
+    comp = comp.select_dtypes(include=["number", "bool"]).astype(float)
+    workers = pd.concat([workers, comp.reset_index(drop=True)], axis=1)
+
+    probs = pd.DataFrame(consensus.probas, columns=[f"p_{c}" for c in cls])
+    labels = pd.concat([pd.DataFrame({
+        "task": tid, "label": cls[consensus.labels], "confidence": consensus.confidence.round(6),
+    }), probs], axis=1)
+
+    items = pd.DataFrame({
+        "task": tid, "label": cls[consensus.labels], "confidence": consensus.confidence.round(6),
+        "n_labels": iv["n_labels"].to_numpy(), "suspect": iv["suspect"].to_numpy(bool),
+        "reasons": iv["reasons"].to_numpy(),
+        "n_trusted_labels": iv["n_trusted_labels"].to_numpy(), "exposure": iv["exposure"].round(4).to_numpy(),
+        "pivotal": iv["pivotal"].to_numpy(bool),
+    })
+    iscores = item_scores.reindex(range(data.n_tasks)).drop(columns=[c for c in items.columns if c in item_scores.columns],
+                                                            errors="ignore")
+    items = pd.concat([items, iscores.select_dtypes(include=["number", "bool"]).astype(float).reset_index(drop=True)], axis=1)
+
+    sig = verdict.signals_.copy()
+    sig["worker"] = wid[sig["worker"].to_numpy(np.int64)]
+
+    A = getattr(rel, "shrunk_errors_", None)
+    if A is None:
+        A = consensus.errors
+    if A is not None:
+        w_idx, c_idx, k_idx = np.meshgrid(np.arange(data.n_workers), np.arange(K), np.arange(K), indexing="ij")
+        confusion = pd.DataFrame({
+            "worker": wid[w_idx.ravel()], "true_label": cls[c_idx.ravel()], "label": cls[k_idx.ravel()],
+            "p": A.ravel(),
+        })
+    else:
+        confusion = pd.DataFrame(columns=["worker", "true_label", "label", "p"])
+
+    pairs = _pairs(data, pair_kappa, getattr(coll, "pairs_", None))
+    communities = _communities(data, getattr(coll, "communities_", None))
+
+    gold = data.gold_vector()
+    has_gold = gold >= 0
+    summary = {
+        "n_labels": data.n, "n_workers": data.n_workers, "n_tasks": data.n_tasks, "n_classes": K,
+        "classes": [str(c) for c in cls], "method": consensus.method,
+        "has_time": data.has_time, "n_gold": int(has_gold.sum()),
+        "gold_accuracy": float((consensus.labels[has_gold] == gold[has_gold]).mean()) if has_gold.any() else None,
+        "mean_confidence": float(consensus.confidence.mean()),
+        "n_suspect_workers": int(workers["suspect"].sum()),
+        "n_suspect_items": int(items["suspect"].sum()),
+        "suspects_by_kind": workers.loc[workers["suspect"], "kind"].replace("", "other").value_counts().to_dict(),
+        "settings": settings.to_dict(),
+    }
+    summary.update(_agreement_summary(agree))
+    return Analysis(consensus=consensus, labels=labels, workers=workers, items=items, signals=sig,
+                    confusion=confusion, pairs=pairs, communities=communities, summary=summary, settings=settings)
+
+
+def _agreement_summary(agree) -> dict:
+    out = {}
+    for k, v in vars(agree).items():
+        if isinstance(v, (tuple, list)):
+            out[k] = [None if x is None or not np.isfinite(x) else float(x) for x in v]
+        elif isinstance(v, (float, np.floating, int, np.integer)):
+            out[k] = None if not np.isfinite(v) else float(v)
+        elif isinstance(v, str) or v is None:
+            out[k] = v
+    return out
+
+
+def _pairs(data, pair_kappa: pd.DataFrame, coll_pairs: pd.DataFrame | None) -> pd.DataFrame:
+    wid = data.worker_ids
+    frames = []
+    if pair_kappa is not None and len(pair_kappa):
+        frames.append(pd.DataFrame({
+            "worker_a": wid[pair_kappa["worker_a"].to_numpy(np.int64)],
+            "worker_b": wid[pair_kappa["worker_b"].to_numpy(np.int64)],
+            "kind": "agreement", "n_shared": pair_kappa["n_shared"].to_numpy(),
+            "value": pair_kappa["kappa"].to_numpy(float), "details": None,
+        }))
+    if coll_pairs is not None and len(coll_pairs):
+        detail_cols = [c for c in coll_pairs.columns if c not in ("worker_a", "worker_b", "n_shared", "weight")]
+        details = coll_pairs[detail_cols].astype(float).round(6).to_dict(orient="records")
+        frames.append(pd.DataFrame({
+            "worker_a": wid[coll_pairs["worker_a"].to_numpy(np.int64)],
+            "worker_b": wid[coll_pairs["worker_b"].to_numpy(np.int64)],
+            "kind": "collusion", "n_shared": coll_pairs["n_shared"].to_numpy(),
+            "value": coll_pairs["weight"].to_numpy(float), "details": [json.dumps(d) for d in details],
+        }))
+    if not frames:
+        return pd.DataFrame(columns=["worker_a", "worker_b", "kind", "n_shared", "value", "details"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _communities(data, comm: pd.DataFrame | None) -> pd.DataFrame:
+    cols = ["community", "members", "score", "suspect", "reasons", "details"]
+    if comm is None or not len(comm):
+        return pd.DataFrame(columns=cols)
+    wid = data.worker_ids
+    detail_cols = [c for c in comm.columns if c not in ("community", "members", "score", "suspect", "reasons")]
+    details = [json.dumps({k: _jsonable(v) for k, v in row.items()}) for row in comm[detail_cols].to_dict(orient="records")]
+    return pd.DataFrame({
+        "community": comm["community"].astype(int).to_numpy(),
+        "members": [[str(wid[m]) for m in ms] for ms in comm["members"]],
+        "score": comm["score"].astype(float).to_numpy(),
+        "suspect": comm["suspect"].astype(bool).to_numpy(),
+        "reasons": comm["reasons"].astype(str).to_numpy(),
+        "details": details,
+    })
+
+
+def _jsonable(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if not np.isfinite(v) else float(v)
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+# -- workspace runs -------------------------------------------------------------------
+
+def latest_run(con, project_id: int) -> int | None:
+    """The newest complete run of a project, or None."""
+    row = con.execute(
+        "SELECT max(run_id) FROM runs WHERE project_id = ? AND status = 'complete'", [project_id]
+    ).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def project_settings(con, project_id: int) -> TrustSettings:
+    row = con.execute("SELECT settings FROM projects WHERE project_id = ?", [project_id]).fetchone()
+    return TrustSettings.from_dict(json.loads(row[0]) if row and row[0] else None)
+
+
+def save_project_settings(ws, project: str, settings: TrustSettings) -> None:
+    pid = ws.project_id(project)
+    with ws.transaction() as con:
+        con.execute("UPDATE projects SET settings = ?::JSON WHERE project_id = ?", [json.dumps(settings.to_dict()), pid])
+
+
+def analyze(ws, project: str, settings: TrustSettings | None = None, method: str | None = None, actor: str = "cli",
+            progress: Progress | None = None, force: bool = False) -> int:
+    """Analyse one project of a workspace and store the results; return the run id.
+
+    Banned workers (analytics.actions) are left out of the input. A complete run with the
+    same input fingerprint, method and settings is returned as it is unless ``force``.
+    """
+    from analytics import audit
+
+    progress = progress or _noop
+    pid = ws.project_id(project)
+    con = ws.con
+    settings = settings or project_settings(con, pid)
+    method = method or settings.method
+    settings.method = method
+    banned = _banned(con, pid)
+    progress(0.0, "reading labels")
+    data = load_project(con, pid, exclude_workers=banned)
+    fingerprint = data.fingerprint()
+    params = {"method": method, "settings": settings.to_dict(), "excluded_workers": sorted(banned)}
+    params_json = json.dumps(params, sort_keys=True)
+    if not force:
+        row = con.execute(
+            "SELECT run_id FROM runs WHERE project_id = ? AND status = 'complete' AND input_fingerprint = ?"
+            " AND params::TEXT = ?::JSON::TEXT AND code_version = ? ORDER BY run_id DESC LIMIT 1",
+            [pid, fingerprint, params_json, analytics.__version__],
+        ).fetchone()
+        if row:
+            progress(1.0, f"reused run {row[0]} (same data and settings)")
+            return int(row[0])
+    with ws.transaction():
+        run_id = int(con.execute(
+            "INSERT INTO runs (project_id, method, params, input_fingerprint, code_version) VALUES (?, ?, ?::JSON, ?, ?)"
+            " RETURNING run_id", [pid, method, params_json, fingerprint, analytics.__version__],
+        ).fetchone()[0])
+    t0 = time.perf_counter()
+    try:
+        result = analyze_arrays(data, settings, method, progress=lambda f, m: progress(0.05 + 0.85 * f, m))
+        progress(0.92, "writing results")
+        with ws.transaction():
+            write_results(con, run_id, result)
+            duration = time.perf_counter() - t0
+            con.execute(
+                "UPDATE runs SET status = 'complete', finished_at = now(), duration_s = ?, summary = ?::JSON WHERE run_id = ?",
+                [duration, json.dumps(result.summary, default=_json_default), run_id],
+            )
+            audit.append(con, actor=actor, action="analyze", project_id=pid, target_kind="run", target=str(run_id),
+                         evidence={"method": method, "fingerprint": fingerprint,
+                                   "n_suspect_workers": result.summary["n_suspect_workers"],
+                                   "duration_s": round(duration, 3)})
+    except BaseException as exc:
+        con.execute("UPDATE runs SET status = 'failed', finished_at = now(), error = ? WHERE run_id = ?",
+                    [f"{type(exc).__name__}: {exc}"[:2000], run_id])
+        raise
+    progress(1.0, f"run {run_id} complete")
+    return run_id
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _banned(con, project_id: int) -> list[str]:
+    try:
+        from analytics.actions import banned_workers
+    except ImportError:
+        return []
+    return list(banned_workers(con, project_id))
+
+
+def _long(df: pd.DataFrame, key: str, core: list[str]) -> pd.DataFrame:
+    extra = [c for c in df.columns if c not in core and c != key and pd.api.types.is_numeric_dtype(df[c])]
+    long = df[[key, *extra]].melt(id_vars=key, var_name="name", value_name="value")
+    long["value"] = long["value"].astype(float)
+    return long
+
+
+def write_results(con, run_id: int, r: Analysis) -> None:
+    """Insert one run's result frames into the run_* tables (bulk, via DuckDB's pandas scan)."""
+    w = r.workers
+    runs_workers = w[WORKER_CORE].assign(run_id=run_id)  # noqa: F841  (scanned by DuckDB below)
+    con.execute("INSERT INTO run_workers SELECT run_id, worker, n_labels, trust, suspect, reasons FROM runs_workers")
+    w_scores = _long(w.drop(columns=["kind"]), "worker", WORKER_CORE).assign(run_id=run_id)  # noqa: F841
+    con.execute("INSERT INTO run_worker_scores SELECT run_id, worker, name, value FROM w_scores WHERE value IS NOT NULL"
+                " AND NOT isnan(value)")
+    kinds = w[["worker", "kind"]].assign(run_id=run_id)  # noqa: F841
+    con.execute("INSERT INTO run_signals SELECT run_id, worker, 'verdict', NULL, NULL, kind <> '', kind, NULL"
+                " FROM kinds WHERE kind <> ''")
+    it = r.items
+    run_items = it[ITEM_CORE].assign(run_id=run_id)  # noqa: F841
+    con.execute("INSERT INTO run_tasks SELECT run_id, task, label, confidence, n_labels, suspect, reasons FROM run_items")
+    i_scores = _long(it, "task", ITEM_CORE).assign(run_id=run_id)  # noqa: F841
+    con.execute("INSERT INTO run_task_scores SELECT run_id, task, name, value FROM i_scores WHERE value IS NOT NULL"
+                " AND NOT isnan(value)")
+    probs = r.labels.drop(columns=["label", "confidence"]).melt(id_vars="task", var_name="label", value_name="p")
+    probs["label"] = probs["label"].str.slice(2)
+    probs = probs.assign(run_id=run_id)  # noqa: F841
+    con.execute("INSERT INTO run_task_probs SELECT run_id, task, label, p FROM probs")
+    sig = r.signals.copy()
+    sig["evidence"] = [json.dumps(e, default=_json_default) if e is not None and not (isinstance(e, float) and np.isnan(e))
+                       else None for e in sig["evidence"]]
+    sig = sig.assign(run_id=run_id, fired=sig.get("significant", sig["fired"]).astype(bool))  # noqa: F841
+    con.execute("INSERT INTO run_signals SELECT run_id, worker, signal, score, p_value, fired, reason, evidence::JSON"
+                " FROM sig")
+    conf = r.confusion.assign(run_id=run_id)  # noqa: F841
+    con.execute("INSERT INTO run_confusion SELECT run_id, worker, true_label, label, p FROM conf")
+    pairs = r.pairs.assign(run_id=run_id)  # noqa: F841
+    if len(pairs):
+        con.execute("INSERT INTO run_pairs SELECT run_id, worker_a, worker_b, kind, n_shared, value, details::JSON"
+                    " FROM pairs")
+    comm = r.communities.assign(run_id=run_id)  # noqa: F841
+    if len(comm):
+        con.execute("INSERT INTO run_communities SELECT run_id, community, members, score, suspect, reasons,"
+                    " details::JSON FROM comm")

@@ -1,0 +1,302 @@
+"""One explained verdict per worker and per item.
+
+Combines the reliability scores (:mod:`analytics.workers`), gold evidence, behaviour
+(:mod:`analytics.behaviour`) and collusion (:mod:`analytics.collusion`) signals into
+
+- ``trust`` in [0, 1]: quality x (1 - suspicion), where *quality* is the chance-corrected
+  reliability of the worker's answers and *suspicion* the strength of the strongest
+  significant detector signal (higher trust = more trustworthy);
+- ``suspect``: false-discovery-rate control across workers. Every detector signal with a
+  p-value is adjusted by Benjamini & Hochberg (1995, JRSS-B 57:289-300) across workers,
+  per signal, at level ``fdr_q``; a worker is suspect when some weighted signal survives, when
+  the adversarial (label-flipper) flag is set, when gold shows accuracy below the floor with
+  posterior probability above ``gold_ban_probability`` (detection-methods.md §1.5), or when
+  quality is below ``min_quality`` with at least ``min_labels_for_quality`` labels;
+- ``reasons``: one plain sentence per fired signal, with its numbers.
+
+Items (detection-methods.md §5): ``suspect`` when the aggregated label is *pivotal* on suspect
+workers (it changes when their labels are removed, one E-step with the other workers'
+confusion matrices fixed), plus ``exposure`` s_i = sum_w susp_w w_w / sum_w w_w and the
+posterior uncertainty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+
+from analytics.consensus import Consensus, argmax_lowest
+from analytics.dataset import LabelArrays
+
+# Signals whose p-values feed the verdict, with their weight in the suspicion score.
+DEFAULT_SIGNAL_WEIGHTS: dict[str, float] = {
+    "low_agreement": 1.0,
+    "spammer": 1.0,
+    "adversarial": 1.0,
+    "gold_low": 1.0,
+    "burst": 0.9,
+    "fast": 0.8,
+    "toloka_fast": 0.5,
+    "straightline": 0.9,
+    "pattern": 0.9,
+    "skew": 0.7,
+    "drift": 1.0,
+    "churn": 0.5,
+    "coerror": 1.0,
+    "excess_agreement": 0.8,
+    "cotiming": 0.8,
+    "community": 1.0,
+}
+
+
+@dataclass
+class TrustSettings:
+    """Thresholds and weights of the verdict. Every field is editable from the Settings page.
+
+    The defaults are chosen for a false-alarm budget of a few percent of honest workers at
+    ``fdr_q`` = 0.05 and were checked with the red-team scorecard (benchmarks/).
+    """
+
+    method: str = "ds"
+    """Aggregation model (see analytics.aggregate.MODELS)."""
+    use_gold: bool = False
+    """Give gold answers to the aggregation model (gold then cannot score itself)."""
+    fdr_q: float = 0.05
+    """Benjamini-Hochberg false discovery rate across workers, per signal."""
+    strong_log10_p: float = 6.0
+    """-log10 of an adjusted p-value that counts as full-strength evidence (suspicion 1)."""
+    min_quality: float = 0.15
+    """Chance-corrected quality below which a worker is suspect (0 = chance, 1 = perfect)."""
+    min_labels_for_quality: int = 20
+    """Labels a worker needs before low quality alone makes them suspect."""
+    gold_floor_margin: float = 0.1
+    """Gold accuracy floor = 1/K + this margin."""
+    gold_ban_probability: float = 0.95
+    """Suspect when P(gold accuracy < floor | data) exceeds this (Jeffreys posterior)."""
+    min_trusted_labels: int = 3
+    """Items with fewer trusted labels than this are suggested for re-queue."""
+    item_exposure_threshold: float = 0.5
+    """Items whose answer weight comes from suspects at least this much are at risk."""
+    signal_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS))
+    """Weight of each detector signal in the suspicion score (0 switches a signal off)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> TrustSettings:
+        if not d:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            from analytics.errors import UserError
+
+            raise UserError(f"unknown trust setting(s): {', '.join(sorted(unknown))}")
+        out = cls(**{k: v for k, v in d.items() if k != "signal_weights"})
+        if "signal_weights" in d:
+            out.signal_weights = {**DEFAULT_SIGNAL_WEIGHTS, **d["signal_weights"]}
+        return out
+
+
+def bh_adjust(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (NaN stays NaN)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    pv = p[ok]
+    order = np.argsort(pv)
+    ranked = pv[order] * m / np.arange(1, m + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    adj = np.empty(m)
+    adj[order] = np.clip(ranked, 0, 1)
+    out[ok] = adj
+    return out
+
+
+def adjust_signals(signals: pd.DataFrame) -> pd.DataFrame:
+    """Add ``p_adj`` (BH within each signal across workers) to a signals frame."""
+    signals = signals.copy()
+    signals["p_adj"] = np.nan
+    for _, idx in signals.groupby("signal").groups.items():
+        signals.loc[idx, "p_adj"] = bh_adjust(signals.loc[idx, "p_value"].to_numpy())
+    return signals
+
+
+@dataclass
+class WorkerVerdict:
+    """Fitted worker verdict: ``table_`` (worker code index: quality, suspicion, trust,
+    suspect, reasons, kind) and ``signals_`` (the input signals with ``p_adj`` and
+    ``significant``)."""
+
+    settings: TrustSettings = field(default_factory=TrustSettings)
+
+    def fit(self, data: LabelArrays, scores: pd.DataFrame, signals: pd.DataFrame) -> WorkerVerdict:
+        s = self.settings
+        W, K = data.n_workers, data.n_classes
+        n_labels = np.bincount(data.worker, minlength=W)
+        quality = _quality(scores, K, W)
+        sig = adjust_signals(signals)
+        weights = sig["signal"].map(s.signal_weights).fillna(0.0).to_numpy()
+        p_adj = sig["p_adj"].to_numpy()
+        has_p = np.isfinite(p_adj)
+        significant = (has_p & (p_adj <= s.fdr_q) & (weights > 0)) | (
+            ~has_p & sig["fired"].to_numpy(bool) & (weights > 0)
+        )
+        strength = np.where(
+            has_p,
+            np.clip(-np.log10(np.clip(p_adj, 1e-300, 1)) / s.strong_log10_p, 0, 1),
+            np.where(sig["fired"].to_numpy(bool), 1.0, 0.0),
+        ) * weights * significant
+        sig["significant"] = significant
+        sig["strength"] = strength
+        suspicion = np.zeros(W)
+        if len(sig):
+            np.maximum.at(suspicion, sig["worker"].to_numpy(np.int64), strength)
+        # Rule-based gates that do not need a p-value.
+        low_quality = (quality < s.min_quality) & (n_labels >= s.min_labels_for_quality)
+        adversarial = _col(scores, "adversarial", W, 0.0) > 0.5
+        gold_bad = _col(scores, "gold_p_below", W, np.nan) > s.gold_ban_probability
+        sig_workers = np.zeros(W, bool)
+        if len(sig):
+            sig_workers[sig.loc[significant, "worker"].to_numpy(np.int64)] = True
+        suspect = sig_workers | low_quality | adversarial | gold_bad
+        suspicion = np.where(adversarial | gold_bad, np.maximum(suspicion, 0.9), suspicion)
+        trust = np.clip(quality * (1.0 - suspicion), 0.0, 1.0)
+        reasons = _reasons(sig, W, quality, low_quality, adversarial, gold_bad, scores, s)
+        kind = _kinds(sig, W, low_quality, adversarial, gold_bad)
+        self.table_ = pd.DataFrame({
+            "n_labels": n_labels, "quality": quality, "suspicion": suspicion, "trust": trust,
+            "suspect": suspect, "reasons": reasons, "kind": kind,
+        })
+        self.signals_ = sig
+        return self
+
+
+def _col(scores: pd.DataFrame, name: str, n: int, default: float) -> np.ndarray:
+    if name in scores.columns:
+        return scores[name].reindex(range(n)).to_numpy(dtype=float, na_value=default)
+    return np.full(n, default)
+
+
+def _quality(scores: pd.DataFrame, K: int, W: int) -> np.ndarray:
+    """Chance-corrected reliability in [0, 1]: the mean of the available components.
+
+    Components: leave-one-out agreement and shrunk DS accuracy, each mapped so that chance
+    (1/K) is 0 and perfect is 1; gold accuracy (posterior mean) the same way when there is
+    enough gold. Missing components are skipped.
+    """
+    chance = 1.0 / K
+    parts = []
+    for name in ("loo_agreement", "ds_accuracy"):
+        v = _col(scores, name, W, np.nan)
+        parts.append(np.clip((v - chance) / (1 - chance), 0, 1))
+    g = _col(scores, "gold_accuracy", W, np.nan)
+    parts.append(np.clip((g - chance) / (1 - chance), 0, 1))
+    stack = np.vstack(parts)
+    with np.errstate(invalid="ignore"):
+        q = np.nanmean(np.where(np.isfinite(stack), stack, np.nan), axis=0)
+    return np.where(np.isfinite(q), q, 0.5)
+
+
+def _reasons(sig, W, quality, low_quality, adversarial, gold_bad, scores, s) -> np.ndarray:
+    texts: list[list[str]] = [[] for _ in range(W)]
+    fired = sig[sig["significant"]].sort_values("strength", ascending=False)
+    for w, reason in zip(fired["worker"].to_numpy(np.int64), fired["reason"].astype(str), strict=True):
+        if reason and reason not in texts[w]:
+            texts[w].append(reason)
+    for w in np.flatnonzero(adversarial):
+        if not any("systematic" in t or "flip" in t for t in texts[w]):
+            texts[w].insert(0, "answers are informative but systematically wrong (label flipping)")
+    for w in np.flatnonzero(gold_bad):
+        if not any("gold" in t for t in texts[w]):
+            texts[w].append("gold accuracy is below the floor with high posterior probability")
+    for w in np.flatnonzero(low_quality):
+        if not texts[w]:
+            texts[w].append(f"answers are barely better than chance (quality {quality[w]:.2f} on a 0-1 scale)")
+    return np.array(["; ".join(t) for t in texts], dtype=object)
+
+
+def _kinds(sig, W, low_quality, adversarial, gold_bad) -> np.ndarray:
+    """The strongest significant signal per worker, as a short kind label for charts."""
+    kind = np.full(W, "", dtype=object)
+    fired = sig[sig["significant"]].sort_values("strength")
+    kind[fired["worker"].to_numpy(np.int64)] = fired["signal"].to_numpy()
+    kind[low_quality & (kind == "")] = "low_quality"
+    kind[gold_bad & (kind == "")] = "gold_low"
+    kind[adversarial] = "adversarial"
+    return kind
+
+
+def item_verdict(data: LabelArrays, consensus: Consensus, worker_suspect: np.ndarray,
+                 worker_trust: np.ndarray, settings: TrustSettings) -> pd.DataFrame:
+    """Per-task verdict: pivotal on suspects, exposure to suspects, trusted label count.
+
+    The pivotal test removes the suspects' labels and recomputes the posterior with one
+    E-step (other workers' confusion matrices fixed; vote shares for models without them),
+    as in detection-methods.md §5.
+    """
+    T = data.n_tasks
+    susp_label = worker_suspect[data.worker]
+    weight = np.clip(worker_trust[data.worker], 0.05, 1.0)
+    w_sum = np.bincount(data.task, weights=weight, minlength=T)
+    s_sum = np.bincount(data.task, weights=weight * susp_label, minlength=T)
+    exposure = np.divide(s_sum, w_sum, out=np.zeros(T), where=w_sum > 0)
+    n_labels = np.bincount(data.task, minlength=T)
+    n_trusted = np.bincount(data.task, weights=(~susp_label).astype(float), minlength=T).astype(int)
+    keep = ~susp_label
+    post = one_step_posterior(data, consensus, keep)
+    new_label = argmax_lowest(post)
+    affected = np.bincount(data.task, weights=susp_label.astype(float), minlength=T) > 0
+    has_other = n_trusted > 0
+    pivotal = affected & has_other & (new_label != consensus.labels)
+    no_trusted = affected & ~has_other
+    uncertain = consensus.confidence < 0.6
+    suspect = pivotal | no_trusted | (exposure >= settings.item_exposure_threshold)
+    reasons = np.full(T, "", dtype=object)
+    cls = data.classes
+    for t in np.flatnonzero(suspect | uncertain):
+        parts = []
+        if pivotal[t]:
+            parts.append(f"label {cls[consensus.labels[t]]} depends on suspect workers (would be {cls[new_label[t]]} without them)")
+        if no_trusted[t]:
+            parts.append("every answer comes from suspect workers")
+        elif exposure[t] >= settings.item_exposure_threshold and not pivotal[t]:
+            parts.append(f"{exposure[t]:.0%} of the answer weight comes from suspect workers")
+        if uncertain[t]:
+            parts.append(f"uncertain: the chosen label has probability {consensus.confidence[t]:.2f}")
+        reasons[t] = "; ".join(parts)
+    return pd.DataFrame({
+        "n_labels": n_labels, "n_trusted_labels": n_trusted, "exposure": exposure,
+        "pivotal": pivotal, "label_without_suspects": new_label, "suspect": suspect, "reasons": reasons,
+    })
+
+
+def one_step_posterior(data: LabelArrays, consensus: Consensus, keep: np.ndarray) -> np.ndarray:
+    """Task posteriors from the labels in ``keep`` with the fitted worker model held fixed.
+
+    With confusion matrices this is one Dawid-Skene E-step; otherwise vote shares. Tasks
+    left with no label keep the fitted posterior.
+    """
+    T, K = data.n_tasks, data.n_classes
+    t, w, y = data.task[keep], data.worker[keep], data.label[keep]
+    if consensus.errors is not None:
+        logA = np.log(np.clip(consensus.errors, 1e-6, 1.0))
+        logpost = np.tile(np.log(np.clip(consensus.priors, 1e-12, 1.0)), (T, 1))
+        np.add.at(logpost, t, logA[w, :, y])
+        logpost -= logpost.max(axis=1, keepdims=True)
+        post = np.exp(logpost)
+        post /= post.sum(axis=1, keepdims=True)
+    else:
+        counts = np.zeros((T, K))
+        np.add.at(counts, (t, y), 1.0)
+        tot = counts.sum(axis=1, keepdims=True)
+        post = np.divide(counts, tot, out=np.zeros_like(counts), where=tot > 0)
+    empty = np.bincount(t, minlength=T) == 0
+    post[empty] = consensus.probas[empty]
+    return post

@@ -1,0 +1,74 @@
+"""The trust verdict: BH adjustment, suspicion from significant signals, item pivotality."""
+
+import numpy as np
+import pandas as pd
+
+from analytics.consensus import Consensus
+from analytics.dataset import from_frame
+from analytics.evidence import make_signals
+from analytics.trust import TrustSettings, WorkerVerdict, bh_adjust, item_verdict, one_step_posterior
+
+
+def test_bh_matches_hand_computation():
+    # R: p.adjust(c(0.01, 0.04, 0.03, 0.5), "BH") = 0.04, 0.0533.., 0.0533.., 0.5
+    p = np.array([0.01, 0.04, 0.03, 0.5, np.nan])
+    adj = bh_adjust(p)
+    np.testing.assert_allclose(adj[:4], [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+    assert np.isnan(adj[4])
+
+
+def _toy(n_workers=40, n_tasks=200, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 2, n_tasks)
+    rows = []
+    for t in range(n_tasks):
+        for w in rng.choice(n_workers, 5, replace=False):
+            y = truth[t] if rng.random() < 0.9 else 1 - truth[t]
+            rows.append((f"t{t}", f"w{w:02d}", str(y)))
+    return from_frame(pd.DataFrame(rows, columns=["task", "worker", "label"])), truth
+
+
+def test_fdr_keeps_honest_workers_and_flags_strong_signal():
+    data, _ = _toy()
+    W = data.n_workers
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=W)          # null p-values for everyone
+    p[3] = 1e-9                      # one worker with overwhelming evidence
+    sig = make_signals(np.arange(W), "burst", 1.0, p, p < 0.05, [f"r{w}" for w in range(W)], None)
+    scores = pd.DataFrame({"loo_agreement": np.full(W, 0.9), "ds_accuracy": np.full(W, 0.9)})
+    v = WorkerVerdict(TrustSettings()).fit(data, scores, sig)
+    assert v.table_.loc[3, "suspect"]
+    assert v.table_["suspect"].sum() == 1, "uniform null p-values must not survive BH"
+    assert v.table_.loc[3, "trust"] < v.table_["trust"].drop(3).min()
+    assert "r3" in v.table_.loc[3, "reasons"]
+
+
+def test_adversarial_and_low_quality_gates():
+    data, _ = _toy()
+    W = data.n_workers
+    scores = pd.DataFrame({"loo_agreement": np.full(W, 0.9), "ds_accuracy": np.full(W, 0.9),
+                           "adversarial": np.zeros(W)})
+    scores.loc[5, "adversarial"] = 1
+    scores.loc[6, ["loo_agreement", "ds_accuracy"]] = 0.5   # chance for two classes
+    v = WorkerVerdict().fit(data, scores, make_signals([], "x", [], [], [], [], []))
+    t = v.table_
+    assert t.loc[5, "suspect"] and "flipping" in t.loc[5, "reasons"]
+    assert t.loc[6, "suspect"] and "chance" in t.loc[6, "reasons"]
+    assert t["suspect"].sum() == 2
+
+
+def test_item_pivotal_on_suspects():
+    # Task a: two suspects say 1, one honest says 0 -> MV label 1 is pivotal on suspects.
+    df = pd.DataFrame({"task": ["a", "a", "a", "b", "b", "b"], "worker": ["s1", "s2", "h", "h", "h2", "s1"],
+                       "label": ["1", "1", "0", "0", "0", "1"]})
+    data = from_frame(df)
+    probas = np.array([[1 / 3, 2 / 3], [2 / 3, 1 / 3]])
+    cons = Consensus("mv", probas, np.array([1, 0], np.int32), np.array([0.5, 0.5]))
+    suspect = np.array([False, False, True, True])  # worker order: h, h2, s1, s2
+    assert list(data.worker_ids) == ["h", "h2", "s1", "s2"]
+    iv = item_verdict(data, cons, suspect, np.where(suspect, 0.1, 0.9), TrustSettings())
+    assert iv.loc[0, "pivotal"] and iv.loc[0, "suspect"]
+    assert not iv.loc[1, "pivotal"]
+    assert iv.loc[0, "n_trusted_labels"] == 1
+    post = one_step_posterior(data, cons, ~suspect[data.worker])
+    np.testing.assert_allclose(post, [[1, 0], [1, 0]])

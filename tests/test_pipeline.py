@@ -1,0 +1,93 @@
+"""End-to-end analysis: the one-shot `run` contract, workspace runs, reuse, and the demo's planted attackers."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.dataset import from_frame, load_project
+from analytics.demo import simulate_reviews
+from analytics.pipeline import analyze, analyze_arrays, latest_run
+from tests.conftest import ROOT, dataset_path
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    labels, gold, key = simulate_reviews()
+    return labels, gold, key
+
+
+@pytest.fixture(scope="module")
+def simulated_analysis(simulated):
+    labels, gold, key = simulated
+    return analyze_arrays(from_frame(labels, gold))
+
+
+def test_planted_attackers_are_suspect_and_honest_mostly_not(simulated, simulated_analysis):
+    _, _, key = simulated
+    w = simulated_analysis.workers.merge(key, on="worker")
+    planted = w[w["attack"] != "honest"]
+    honest = w[w["attack"] == "honest"]
+    assert planted["suspect"].mean() >= 0.8, planted[["worker", "attack", "trust", "suspect", "reasons"]]
+    assert honest["suspect"].mean() <= 0.05, honest.loc[honest["suspect"], ["worker", "trust", "reasons"]]
+    # Every suspect carries a reason, and trust ranks planted workers below honest ones.
+    assert (w.loc[w["suspect"], "reasons"].str.len() > 0).all()
+    assert planted["trust"].median() < honest["trust"].quantile(0.1)
+
+
+def test_output_columns_follow_the_contract(simulated_analysis):
+    r = simulated_analysis
+    assert list(r.labels.columns[:3]) == ["task", "label", "confidence"]
+    assert all(c.startswith("p_") for c in r.labels.columns[3:])
+    assert list(r.workers.columns[:5]) == ["worker", "n_labels", "trust", "suspect", "reasons"]
+    assert list(r.items.columns[:6]) == ["task", "label", "confidence", "n_labels", "suspect", "reasons"]
+    assert r.workers["trust"].between(0, 1).all()
+    np.testing.assert_allclose(r.labels.filter(like="p_").sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_workspace_run_is_stored_and_reused(workspace, simulated, tmp_path):
+    from analytics.ingest import ingest_file
+
+    labels, gold, _ = simulated
+    f = tmp_path / "l.csv"
+    labels.to_csv(f, index=False)
+    ingest_file(workspace, f, "sim")
+    run1 = analyze(workspace, "sim")
+    con = workspace.con
+    pid = workspace.project_id("sim")
+    assert latest_run(con, pid) == run1
+    n_workers = con.execute("SELECT count(*) FROM run_workers WHERE run_id = ?", [run1]).fetchone()[0]
+    assert n_workers == load_project(con, pid).n_workers
+    assert con.execute("SELECT count(*) FROM run_signals WHERE run_id = ? AND fired", [run1]).fetchone()[0] > 0
+    assert analyze(workspace, "sim") == run1, "unchanged data and settings must reuse the run"
+    assert analyze(workspace, "sim", force=True) != run1
+    assert con.execute("SELECT count(*) FROM actions WHERE action = 'analyze'").fetchone()[0] == 2
+
+
+def test_run_cli_on_real_file(tmp_path):
+    src = dataset_path("zheng_sentiment")
+    gold = dataset_path("zheng_sentiment", "gold.csv")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "analytics", "run", str(src), "--gold", str(gold), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    labels = pd.read_csv(out / "labels.csv", dtype={"task": str})
+    workers = pd.read_csv(out / "workers.csv")
+    items = pd.read_csv(out / "items.csv")
+    assert labels.columns[:3].tolist() == ["task", "label", "confidence"] and len(labels) == 1000
+    assert workers.columns[:5].tolist() == ["worker", "n_labels", "trust", "suspect", "reasons"] and len(workers) == 85
+    assert items.columns[:6].tolist() == ["task", "label", "confidence", "n_labels", "suspect", "reasons"]
+    g = pd.read_csv(gold, dtype={"task": str}).merge(labels, on="task", suffixes=("_gold", ""))
+    assert (g["label_gold"] == g["label"]).mean() >= 0.958   # DS on D_PosSent (Zheng et al. 2017: 0.960)
+
+
+def test_run_cli_bad_input_exits_2(tmp_path):
+    bad = tmp_path / "empty.csv"
+    bad.write_text("")
+    proc = subprocess.run([sys.executable, "-m", "analytics", "run", str(bad), "--out", str(tmp_path / "o")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert "empty" in proc.stderr.lower()

@@ -1,0 +1,338 @@
+"""Inter-annotator agreement: Krippendorff's alpha, Fleiss' / pairwise Cohen's kappa, per-task
+agreement, a sparse worker x worker kappa table, and bootstrap intervals over tasks.
+
+Everything works on the integer codes of :class:`~analytics.dataset.LabelArrays` with
+``np.bincount`` and sparse products; nothing is quadratic in the number of workers.
+
+Conventions
+-----------
+- A task's labels are counted as given: duplicate labels of one worker on one task (kept
+  in some published data) count as separate values, as in crowd-kit / NLTK.
+- Tasks with fewer than two labels carry no agreement information and are skipped
+  (Krippendorff's "pairable values").
+- Confidence intervals: percentile bootstrap over tasks (tasks resampled with
+  replacement, :data:`N_BOOT` replicates, seeded), Efron & Tibshirani 1993; for the
+  per-pair statistics the same task resample is applied to the pairs' shared tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analytics.dataset import LabelArrays
+from analytics.errors import UserError
+
+#: Default number of bootstrap replicates for confidence intervals.
+N_BOOT: int = 200
+#: Default confidence level of the bootstrap intervals.
+CI_LEVEL: float = 0.95
+#: Default number of workers (highest label volume first) in the worker x worker table.
+TOP_N: int = 50
+#: Default minimum number of shared tasks for a worker pair's kappa to be reported.
+MIN_SHARED: int = 5
+#: Workers (by volume) whose pairs form the pairwise-averaged kappa when Fleiss' does not apply.
+PAIRWISE_TOP_N: int = 200
+
+
+def _counts(data: LabelArrays) -> np.ndarray:
+    K = data.n_classes
+    return np.bincount(data.task.astype(np.int64) * K + data.label,
+                       minlength=data.n_tasks * K).reshape(data.n_tasks, K).astype(np.float64)
+
+
+# --------------------------------------------------------------------------- alpha
+
+def _alpha_stats(c: np.ndarray) -> np.ndarray:
+    """Per-task linear statistics of nominal alpha: [n_i, d_i, c_i1..c_iK] for pairable tasks.
+
+    d_i = (n_i^2 - sum_k c_ik^2) / (n_i - 1) is the task's contribution to the coincidence
+    matrix's off-diagonal mass; rows of unpairable tasks (n_i < 2) are zero.
+    """
+    n = c.sum(axis=1)
+    ok = n >= 2
+    d = np.where(ok, (n * n - (c * c).sum(axis=1)) / np.where(ok, n - 1, 1), 0.0)
+    return np.column_stack([np.where(ok, n, 0.0), d, c * ok[:, None]])
+
+
+def _alpha_from_stats(s: np.ndarray) -> np.ndarray:
+    """Alpha from summed stats (..., 2+K): 1 - Do/De with Do = sum d / N, De = (N^2 - sum N_k^2)/(N(N-1))."""
+    N, D, Nk = s[..., 0], s[..., 1], s[..., 2:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        do = D / N
+        de = (N * N - (Nk * Nk).sum(axis=-1)) / (N * (N - 1))
+        a = 1.0 - do / de
+    one_value = (Nk > 0).sum(axis=-1) == 1
+    return np.where(N < 2, np.nan, np.where(one_value, 1.0, a))
+
+
+def krippendorff_alpha(data: LabelArrays) -> float:
+    """Krippendorff's alpha for nominal data, from the coincidence matrix (Krippendorff 2004,
+    *Content Analysis*, ch. 11; Hayes & Krippendorff 2007).
+
+    alpha = 1 - D_o / D_e, with observed disagreement D_o = (1/N) sum_i (n_i^2 - sum_k n_ik^2)/(n_i - 1)
+    over tasks with n_i >= 2 (N = their number of labels) and expected disagreement
+    D_e = (N^2 - sum_k N_k^2) / (N (N - 1)). Equal to crowd-kit's ``alpha_krippendorff`` (NLTK
+    ``AnnotationTask.alpha``) to 1e-9; vectorised. Returns 1.0 when only one value was
+    ever used on pairable tasks (NLTK's convention) and NaN when no task has two labels.
+    """
+    return float(_alpha_from_stats(_alpha_stats(_counts(data)).sum(axis=0)))
+
+
+def krippendorff_alpha_crowdkit(data: LabelArrays) -> float:
+    """crowd-kit's ``alpha_krippendorff`` on the same labels (slow: pure Python, for checks)."""
+    from crowdkit.metrics.data import alpha_krippendorff
+
+    return float(alpha_krippendorff(data.to_frame()))
+
+
+# --------------------------------------------------------------------------- kappa
+
+def _fleiss_stats(c: np.ndarray) -> np.ndarray:
+    n = c.sum(axis=1)
+    P = ((c * c).sum(axis=1) - n) / (n * (n - 1))
+    return np.column_stack([np.ones(len(c)), P, c / n[:, None]])
+
+
+def _fleiss_from_stats(s: np.ndarray) -> np.ndarray:
+    T, Psum, pk = s[..., 0], s[..., 1], s[..., 2:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        Pbar = Psum / T
+        p = pk / T[..., None]
+        Pe = (p * p).sum(axis=-1)
+        return np.where(Pe >= 1.0, np.nan, (Pbar - Pe) / (1.0 - Pe))
+
+
+def _equal_raters(c: np.ndarray) -> int | None:
+    n = c.sum(axis=1)
+    n = n[n > 0]
+    if len(n) == 0 or n.min() != n.max() or n[0] < 2:
+        return None
+    return int(n[0])
+
+
+def fleiss_kappa(data: LabelArrays) -> float | None:
+    """Fleiss' kappa (Fleiss 1971, Psychological Bulletin 76(5)), defined when every labelled task
+    has the same number n >= 2 of labels; otherwise None (use :func:`pairwise_kappa`).
+
+    kappa = (P_bar - P_e) / (1 - P_e), P_i = (sum_k n_ik^2 - n) / (n (n - 1)), P_e = sum_k p_k^2,
+    p_k = share of all labels equal to k. NaN when every label is the same class.
+    """
+    c = _counts(data)
+    c = c[c.sum(axis=1) > 0]
+    if _equal_raters(c) is None:
+        return None
+    return float(_fleiss_from_stats(_fleiss_stats(c).sum(axis=0)))
+
+
+def _top_workers(data: LabelArrays, top_n: int) -> np.ndarray:
+    vol = np.bincount(data.worker, minlength=data.n_workers)
+    order = np.lexsort((np.arange(data.n_workers), -vol))        # volume desc, code asc
+    return np.sort(order[: max(int(top_n), 0)][vol[order[: max(int(top_n), 0)]] > 0])
+
+
+def _pair_instances(data: LabelArrays, workers: np.ndarray):
+    """All (label a, label b) pairs on the same task between two distinct selected workers.
+
+    Enumerated per task by sorting labels on (task, worker) and pairing each label with the
+    next d labels for d = 1..(largest per-task count - 1): no loop over labels, no W x W array.
+    Returns (task, worker_a, worker_b, label_a, label_b) with worker_a < worker_b.
+    """
+    sel = np.zeros(data.n_workers, bool)
+    sel[workers] = True
+    keep = sel[data.worker]
+    t, w, y = data.task[keep], data.worker[keep], data.label[keep]
+    order = np.lexsort((w, t))
+    t, w, y = t[order], w[order], y[order]
+    out = [[], [], [], [], []]
+    if len(t) == 0:
+        return [np.empty(0, np.int64) for _ in range(5)]
+    per_task = np.bincount(t)
+    for d in range(1, int(per_task.max())):
+        same = t[d:] == t[:-d]
+        i = np.flatnonzero(same & (w[d:] != w[:-d]))
+        for lst, arr in zip(out, (t[i], w[i], w[i + d], y[i], y[i + d]), strict=True):
+            lst.append(arr)
+    return [np.concatenate(x).astype(np.int64) if x else np.empty(0, np.int64) for x in out]
+
+
+def _pair_stats(pid, ya, yb, K, n_pairs, weights=None):
+    """Per-pair sums: n_shared, agreements, marginals of a (K), marginals of b (K)."""
+    wts = np.ones(len(pid)) if weights is None else weights
+    n = np.bincount(pid, weights=wts, minlength=n_pairs)
+    agree = np.bincount(pid, weights=wts * (ya == yb), minlength=n_pairs)
+    ma = np.bincount(pid * K + ya, weights=wts, minlength=n_pairs * K).reshape(n_pairs, K)
+    mb = np.bincount(pid * K + yb, weights=wts, minlength=n_pairs * K).reshape(n_pairs, K)
+    return n, agree, ma, mb
+
+
+def _cohen(n, agree, ma, mb):
+    """Cohen's kappa (Cohen 1960) per pair from its sums; NaN where chance agreement is 1."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        po = agree / n
+        pe = (ma * mb).sum(axis=-1) / (n * n)
+        return np.where(pe >= 1.0 - 1e-12, np.nan, (po - pe) / (1.0 - pe))
+
+
+def _pairs_for(data: LabelArrays, top_n: int):
+    workers = _top_workers(data, top_n)
+    t, wa, wb, ya, yb = _pair_instances(data, workers)
+    key = wa * data.n_workers + wb
+    uniq, pid = np.unique(key, return_inverse=True)
+    return t, pid.astype(np.int64), ya, yb, uniq // data.n_workers, uniq % data.n_workers
+
+
+def worker_pair_kappa(data: LabelArrays, top_n: int = TOP_N, min_shared: int = MIN_SHARED) -> pd.DataFrame:
+    """Cohen's kappa for every pair of the ``top_n`` workers by label volume that share at least
+    ``min_shared`` tasks.
+
+    Columns: worker_a, worker_b (codes, a < b), n_shared, agreement (raw share of equal
+    labels), kappa (NaN when both always use the same single class). Pairs are enumerated
+    per task among the selected workers only, so cost is bounded by top_n, never by W^2.
+    """
+    t, pid, ya, yb, a, b = _pairs_for(data, top_n)
+    n, agree, ma, mb = _pair_stats(pid, ya, yb, data.n_classes, len(a))
+    ok = n >= max(int(min_shared), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = agree / n
+    return pd.DataFrame({
+        "worker_a": a[ok].astype(np.int32), "worker_b": b[ok].astype(np.int32),
+        "n_shared": n[ok].astype(np.int64), "agreement": raw[ok], "kappa": _cohen(n, agree, ma, mb)[ok],
+    })
+
+
+def pairwise_kappa(data: LabelArrays, top_n: int = PAIRWISE_TOP_N, min_shared: int = MIN_SHARED) -> float:
+    """Pairwise-averaged Cohen's kappa (Light 1971; Conger 1980): the mean of Cohen's kappa over
+    worker pairs, weighted by their number of shared tasks, for the ``top_n`` workers by
+    volume and pairs sharing at least ``min_shared`` tasks. NaN when no pair qualifies.
+    Used instead of Fleiss' kappa when tasks have different numbers of labels."""
+    t, pid, ya, yb, a, _ = _pairs_for(data, top_n)
+    return float(_pairwise_from(pid, ya, yb, data.n_classes, len(a), min_shared))
+
+
+def _pairwise_from(pid, ya, yb, K, n_pairs, min_shared, weights=None) -> float:
+    n, agree, ma, mb = _pair_stats(pid, ya, yb, K, n_pairs, weights)
+    k = _cohen(n, agree, ma, mb)
+    ok = (n >= max(min_shared, 1)) & np.isfinite(k)
+    if not ok.any():
+        return float("nan")
+    return float(np.average(k[ok], weights=n[ok]))
+
+
+# --------------------------------------------------------------------------- summary
+
+@dataclass
+class AgreementSummary:
+    """Project-level agreement with bootstrap intervals.
+
+    alpha : Krippendorff's alpha (nominal); alpha_ci : (low, high)
+    kappa : Fleiss' kappa when every task has the same number of labels, else the
+        pairwise-averaged Cohen's kappa; kappa_kind : 'fleiss' or 'pairwise_cohen'; kappa_ci
+    n_pairable_tasks : tasks with at least two labels; n_boot : bootstrap replicates
+    """
+
+    alpha: float
+    alpha_ci: tuple[float, float]
+    kappa: float
+    kappa_kind: str
+    kappa_ci: tuple[float, float]
+    n_pairable_tasks: int
+    n_boot: int
+
+
+def _resample_weights(rng: np.random.Generator, T: int) -> np.ndarray:
+    return np.bincount(rng.integers(0, T, T), minlength=T).astype(np.float64)
+
+
+def _ci(samples: np.ndarray, level: float) -> tuple[float, float]:
+    s = samples[np.isfinite(samples)]
+    if len(s) < 2:
+        return (float("nan"), float("nan"))
+    q = (1 - level) / 2
+    lo, hi = np.quantile(s, [q, 1 - q])
+    return (float(lo), float(hi))
+
+
+def agreement_summary(data: LabelArrays, n_boot: int = N_BOOT, seed: int = 0, level: float = CI_LEVEL,
+                      pairwise_top_n: int = PAIRWISE_TOP_N, min_shared: int = MIN_SHARED) -> AgreementSummary:
+    """Alpha and kappa with percentile-bootstrap intervals over tasks (``n_boot`` replicates,
+    seeded by ``seed``). Never raises on degenerate data: values are NaN when undefined."""
+    if n_boot < 0:
+        raise UserError(f"n_boot must be 0 or more, got {n_boot}")
+    c = _counts(data)
+    c = c[c.sum(axis=1) > 0]
+    T = len(c)
+    a_stats = _alpha_stats(c)
+    alpha = float(_alpha_from_stats(a_stats.sum(axis=0)))
+    rng = np.random.default_rng(seed)
+    n_rep = _equal_raters(c)
+    if n_rep is not None:
+        kind = "fleiss"
+        k_stats = _fleiss_stats(c)
+        kappa = float(_fleiss_from_stats(k_stats.sum(axis=0)))
+    else:
+        kind = "pairwise_cohen"
+        t, pid, ya, yb, a, _ = _pairs_for(data, pairwise_top_n)
+        kappa = _pairwise_from(pid, ya, yb, data.n_classes, len(a), min_shared)
+        # map original task codes to rows of c (labelled tasks only)
+        row = np.cumsum(np.bincount(data.task, minlength=data.n_tasks) > 0) - 1
+        t_row = row[t]
+    a_boot = np.full(n_boot, np.nan)
+    k_boot = np.full(n_boot, np.nan)
+    for b in range(n_boot if T > 1 else 0):
+        wts = _resample_weights(rng, T)
+        a_boot[b] = _alpha_from_stats(wts @ a_stats)
+        if kind == "fleiss":
+            k_boot[b] = _fleiss_from_stats(wts @ k_stats)
+        elif len(pid):
+            k_boot[b] = _pairwise_from(pid, ya, yb, data.n_classes, len(a), min_shared, weights=wts[t_row])
+    return AgreementSummary(alpha=alpha, alpha_ci=_ci(a_boot, level), kappa=kappa, kappa_kind=kind,
+                            kappa_ci=_ci(k_boot, level), n_pairable_tasks=int((c.sum(axis=1) >= 2).sum()),
+                            n_boot=int(n_boot))
+
+
+# --------------------------------------------------------------------------- per task / per label
+
+def task_agreement(data: LabelArrays) -> pd.DataFrame:
+    """Per task (index = task code): n_labels, n_distinct, majority_share (max_k n_ik / n_i),
+    pair_agreement (share of agreeing label pairs, sum_k n_ik(n_ik-1) / (n_i(n_i-1)); NaN
+    for n_i < 2) and entropy (nats) of the raw label distribution."""
+    c = _counts(data)
+    n = c.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = c / n[:, None]
+        pair = np.where(n >= 2, (c * (c - 1)).sum(axis=1) / (n * (n - 1)), np.nan)
+        ent = -np.where(share > 0, share * np.log(np.where(share > 0, share, 1.0)), 0.0).sum(axis=1)
+        maj = c.max(axis=1) / n
+    return pd.DataFrame({
+        "n_labels": n.astype(np.int64), "n_distinct": (c > 0).sum(axis=1).astype(np.int64),
+        "majority_share": np.where(n > 0, maj, np.nan), "pair_agreement": pair,
+        "entropy": np.where(n > 0, ent, np.nan),
+    }, index=pd.RangeIndex(data.n_tasks, name="task"))
+
+
+def agreement_by_label(data: LabelArrays, consensus) -> pd.DataFrame:
+    """Per class (index = class code): label value, tasks whose consensus is that class,
+    labels given, specific agreement (Fleiss 1971 / Uebersax: P(another label on the task is k |
+    one label is k) = sum_i n_ik(n_ik - 1) / sum_i n_ik(n_i - 1)), mean pair agreement and mean
+    consensus confidence of the tasks assigned to the class."""
+    c = _counts(data)
+    n = c.sum(axis=1)
+    K = data.n_classes
+    ta = task_agreement(data)["pair_agreement"].to_numpy()
+    lab = np.asarray(consensus.labels)
+    conf = consensus.confidence
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spec = (c * (c - 1)).sum(axis=0) / (c * (n[:, None] - 1)).sum(axis=0)
+    n_tasks = np.bincount(lab, minlength=K)
+    ok = np.isfinite(ta)
+    mean_pair = np.bincount(lab[ok], weights=ta[ok], minlength=K) / np.maximum(np.bincount(lab[ok], minlength=K), 1)
+    mean_conf = np.bincount(lab, weights=conf, minlength=K) / np.maximum(n_tasks, 1)
+    return pd.DataFrame({
+        "label": data.classes, "n_tasks": n_tasks, "n_labels": c.sum(axis=0).astype(np.int64),
+        "specific_agreement": spec,
+        "mean_pair_agreement": np.where(np.bincount(lab[ok], minlength=K) > 0, mean_pair, np.nan),
+        "mean_confidence": np.where(n_tasks > 0, mean_conf, np.nan),
+    }, index=pd.RangeIndex(K, name="class"))

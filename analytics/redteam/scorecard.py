@@ -1,0 +1,349 @@
+"""Scorecard: how well the analysis catches planted attackers, and what the attack costs.
+
+Protocol of detection-methods.md §6.2 (steps 4-5; Tahmasebian et al., DBSec 2020 for the
+downstream accuracy; TDSSA/RCTD for the sybil share). Gold is never shown to the analysis:
+the detectors read :meth:`Attacked.blind`; all gold is held out for evaluation.
+
+Worker-level detection, per attack type, planted workers of that type (positives) against
+the *honest original* workers (negatives): originals that were not modified and whose gold
+accuracy is at least chance + ``honest_margin`` on at least ``min_gold`` gold items (the
+workers near or below chance are real spammers already in the data and are left out). When
+the data has no gold, every unmodified original worker counts as honest.
+
+* ``roc_auc``, ``pr_auc``: of the score ``1 - trust`` (scikit-learn ``roc_auc_score`` and
+  ``average_precision_score``; a missing trust counts as 0.5);
+* ``precision``, ``recall``: of ``suspect`` on the same population;
+* ``recall_at_1pct_fpr``: the share of planted workers scored strictly above the
+  ``fpr_budget`` upper quantile of the honest workers' scores (at most floor(1% x honest)
+  honest workers above it);
+* ``planted_labels_caught``: the share of planted labels (post-onset labels for takeovers)
+  written by a worker flagged ``suspect``;
+* ``attack_success_rate`` (targeted attacks): P(label = c* | i in T) under attack minus the
+  same share in the clean analysis; ``attack_success_defended`` after the ban below;
+* ``acc_clean``, ``acc_attacked``, ``acc_defended``: accuracy of the aggregated labels on
+  gold for the clean copy, the attacked copy, and the attacked copy after removing every
+  ``suspect`` worker's labels and re-aggregating with the same model (``use_gold=False``);
+* ``detection_delay_labels`` (takeovers): median over victims of (alarm label index of the
+  ``drift`` signal - true onset index); a victim without a drift alarm counts its whole
+  post-onset history (censored); ``onset_error_labels``: median |estimated onset - true onset|
+  over victims with an onset estimate; ``takeover_detected``: share of victims with an alarm;
+* ``baseline_pr_auc``, ``baseline_roc_auc``: the same curves for the plain score
+  ``1 - agreement with the Dawid-Skene labels`` of the attacked copy (the baseline the
+  detectors must beat, issue 4).
+
+Several seeds (:func:`summarize`): mean with a Student-t 95% interval over seeds
+(mean +- t_{0.975, n-1} s / sqrt(n)); with few seeds a bootstrap interval would be too narrow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from analytics.aggregate import aggregate
+from analytics.dataset import LabelArrays
+from analytics.redteam.attacks import ATTACKS, Attacked, inject
+
+METRICS: tuple[str, ...] = (
+    "roc_auc", "pr_auc", "precision", "recall", "recall_at_1pct_fpr", "planted_labels_caught",
+    "attack_success_rate", "attack_success_defended", "acc_clean", "acc_attacked", "acc_defended",
+    "detection_delay_labels", "onset_error_labels", "takeover_detected", "baseline_pr_auc",
+    "baseline_roc_auc", "honest_flag_rate", "n_planted", "n_honest",
+)
+
+
+_UNIT = frozenset(METRICS) - {"attack_success_rate", "attack_success_defended", "detection_delay_labels",
+                               "onset_error_labels", "n_planted", "n_honest"}
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Documented thresholds of the scorecard."""
+
+    min_gold: int = 10            #: gold items an original worker needs to be judged honest
+    honest_margin: float = 0.2    #: honest = gold accuracy >= 1/K + honest_margin
+    fpr_budget: float = 0.01      #: false-flag rate among honest originals for recall_at_1pct_fpr
+    missing_trust: float = 0.5    #: trust used where the analysis gives none
+    interval: float = 0.95        #: coverage of the interval over seeds
+
+
+# --------------------------------------------------------------------------- metric helpers
+
+def recall_at_fpr(y_true: np.ndarray, score: np.ndarray, fpr: float) -> float:
+    """Recall of positives scored strictly above a threshold that at most floor(fpr x negatives)
+    negatives exceed (ties at the threshold count as not flagged)."""
+    y = np.asarray(y_true, bool)
+    s = np.asarray(score, float)
+    neg = np.sort(s[~y])[::-1]
+    if not y.any():
+        return float("nan")
+    if neg.size == 0:
+        return 1.0
+    allowed = int(np.floor(fpr * neg.size))
+    thr = neg[allowed] if allowed < neg.size else -np.inf
+    return float(np.mean(s[y] > thr))
+
+
+def _curves(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
+    if y.all() or not y.any():
+        return float("nan"), float("nan")
+    return float(roc_auc_score(y, s)), float(average_precision_score(y, s))
+
+
+def honest_originals(attacked: Attacked, settings: ScoreSettings = ScoreSettings()) -> pd.Series:
+    """Boolean per key row: an unmodified original worker that gold shows to be honest."""
+    data = attacked.clean
+    key = attacked.key
+    original = ~key["planted"].to_numpy(bool)
+    gold = data.gold_vector()
+    if not (gold >= 0).any():
+        return pd.Series(original, index=key.index)
+    g = gold[data.task]
+    has = g >= 0
+    n_g = np.bincount(data.worker[has], minlength=data.n_workers)
+    ok = np.bincount(data.worker[has], weights=(data.label[has] == g[has]), minlength=data.n_workers)
+    acc = ok / np.maximum(n_g, 1)
+    good = (n_g >= settings.min_gold) & (acc >= 1.0 / data.n_classes + settings.honest_margin)
+    good_ids = set(np.asarray(data.worker_ids, dtype=object)[good].astype(str))
+    return pd.Series(original & key["worker"].isin(good_ids).to_numpy(), index=key.index)
+
+
+def _labels_by_task(data: LabelArrays, labels: np.ndarray) -> pd.Series:
+    return pd.Series(np.asarray(labels), index=pd.Index(np.asarray(data.task_ids).astype(str)))
+
+
+def _gold_accuracy(data: LabelArrays, labels: pd.Series) -> float:
+    if data.gold_task.size == 0:
+        return float("nan")
+    tids = np.asarray(data.task_ids).astype(str)[data.gold_task]
+    return float(np.mean(labels.reindex(tids).to_numpy() == data.gold_label))
+
+
+def _drift_positions(ev) -> tuple[float, float]:
+    """(onset index, alarm index) from a drift signal's evidence dict (NaN where absent)."""
+    if isinstance(ev, str):
+        import json
+        try:
+            ev = json.loads(ev)
+        except ValueError:
+            ev = {}
+    if not isinstance(ev, dict):
+        return float("nan"), float("nan")
+
+    def first(*names):
+        for n in names:
+            v = ev.get(n)
+            if v is not None:
+                try:
+                    return float(v)
+                except (TypeError, ValueError):
+                    continue
+        return float("nan")
+
+    return first("onset_index", "onset", "onset_label"), first("alarm_index", "alarm", "alarm_label", "detected_index")
+
+
+# --------------------------------------------------------------------------- score
+
+def score(attacked: Attacked, analysis, clean_analysis, gold: pd.DataFrame | None = None, *,
+          settings: ScoreSettings = ScoreSettings(), baseline=None) -> dict[str, dict[str, float]]:
+    """Scorecard of one attacked copy: ``{attack type: {metric: value}}`` (module docstring).
+
+    ``analysis`` / ``clean_analysis`` are :class:`analytics.pipeline.Analysis` objects (or any
+    object with ``.workers`` (worker, trust, suspect), ``.consensus`` and ``.signals``) of
+    ``attacked.blind()`` and ``attacked.blind_clean()``. ``gold`` (task, label) replaces the
+    copy's own gold for evaluation. ``baseline`` is a precomputed Dawid-Skene Consensus of
+    ``attacked.blind()`` (fitted here when None).
+    """
+    data = attacked.data
+    if gold is not None:
+        from analytics.dataset import from_frame
+        data = from_frame(attacked.data.to_frame(), gold=gold, classes=list(data.classes))
+    key = attacked.key.reset_index(drop=True)
+    honest = honest_originals(attacked, settings).to_numpy()
+    w = analysis.workers.set_index(analysis.workers["worker"].astype(str))
+    trust = w["trust"].reindex(key["worker"]).astype(float).fillna(settings.missing_trust).to_numpy()
+    suspect = w["suspect"].reindex(key["worker"]).fillna(False).astype(bool).to_numpy()
+    s = 1.0 - trust
+
+    blind = attacked.blind()
+    base = baseline if baseline is not None else aggregate(blind, "ds", use_gold=False)
+    agree = np.bincount(blind.worker, weights=(blind.label == base.labels[blind.task]), minlength=blind.n_workers)
+    agree /= np.maximum(np.bincount(blind.worker, minlength=blind.n_workers), 1)
+    base_s = 1.0 - pd.Series(agree, index=np.asarray(blind.worker_ids).astype(str)).reindex(key["worker"]).to_numpy()
+
+    att_lab = _labels_by_task(data, analysis.consensus.labels)
+    clean_lab = _labels_by_task(attacked.clean, clean_analysis.consensus.labels)
+    sus_ids = set(key["worker"][suspect])
+    row_sus = pd.Series(np.asarray(data.worker_ids).astype(str)).isin(sus_ids).to_numpy()[data.worker]
+    kept = blind.subset(~row_sus)
+    if kept.n:
+        defended = aggregate(kept, analysis.consensus.method, use_gold=False)
+        def_lab = _labels_by_task(kept, defended.labels)
+    else:
+        def_lab = att_lab * np.nan
+    acc_clean = _gold_accuracy(data, clean_lab)
+    acc_att = _gold_accuracy(data, att_lab)
+    acc_def = _gold_accuracy(data, def_lab)
+
+    planted_rows = attacked.planted_label
+    types = [a for a in ATTACKS if (key["attack"] == a).any()]
+    out: dict[str, dict[str, float]] = {}
+    for a in types:
+        pos = (key["attack"] == a).to_numpy()
+        sel = pos | honest
+        y = pos[sel]
+        roc, pr = _curves(y, s[sel])
+        b_roc, b_pr = _curves(y, base_s[sel])
+        flagged = suspect[sel]
+        tp = int((flagged & y).sum())
+        fp = int((flagged & ~y).sum())
+        # labels of this type: rows written by the type's workers and marked planted
+        a_ids = set(key["worker"][pos])
+        a_rows = planted_rows & pd.Series(np.asarray(data.worker_ids).astype(str)).isin(a_ids).to_numpy()[data.worker]
+        m = {
+            "roc_auc": roc, "pr_auc": pr,
+            "precision": tp / (tp + fp) if (tp + fp) else float("nan"),
+            "recall": tp / int(y.sum()) if y.any() else float("nan"),
+            "recall_at_1pct_fpr": recall_at_fpr(y, s[sel], settings.fpr_budget),
+            "planted_labels_caught": float(row_sus[a_rows].mean()) if a_rows.any() else float("nan"),
+            "attack_success_rate": float("nan"), "attack_success_defended": float("nan"),
+            "acc_clean": acc_clean, "acc_attacked": acc_att, "acc_defended": acc_def,
+            "detection_delay_labels": float("nan"), "onset_error_labels": float("nan"),
+            "takeover_detected": float("nan"),
+            "baseline_pr_auc": b_pr, "baseline_roc_auc": b_roc,
+            "honest_flag_rate": float(suspect[honest].mean()) if honest.any() else float("nan"),
+            "n_planted": int(pos.sum()), "n_honest": int(honest.sum()),
+        }
+        tg = attacked.targets[attacked.targets["attack"] == a] if len(attacked.targets) else attacked.targets
+        if len(tg):
+            tids = tg["task"].astype(str).to_numpy()
+            cls = pd.Series(np.arange(data.n_classes), index=np.asarray(data.classes).astype(str))
+            c = cls.reindex(tg["target_class"].astype(str)).to_numpy()
+            before = np.mean(clean_lab.reindex(tids).to_numpy() == c)
+            m["attack_success_rate"] = float(np.mean(att_lab.reindex(tids).to_numpy() == c) - before)
+            m["attack_success_defended"] = float(np.mean(def_lab.reindex(tids).to_numpy() == c) - before)
+        if a == "takeover":
+            m.update(_delays(attacked, analysis, key[pos]))
+        out[a] = m
+    return out
+
+
+def _delays(attacked: Attacked, analysis, victims: pd.DataFrame) -> dict[str, float]:
+    sig = analysis.signals
+    drift = sig[sig["signal"] == "drift"] if len(sig) else sig
+    by_w = {str(r.worker): r for r in drift.itertuples()} if len(drift) else {}
+    delays, errs, hits = [], [], []
+    for v in victims.itertuples():
+        onset = v.takeover_onset_index
+        r = by_w.get(str(v.worker))
+        est, alarm = _drift_positions(r.evidence) if r is not None else (np.nan, np.nan)
+        fired = bool(r.fired) if r is not None else False
+        if np.isfinite(est):
+            errs.append(abs(est - onset))
+        if fired and np.isfinite(alarm):
+            delays.append(max(alarm - onset, 0.0))
+            hits.append(True)
+        else:
+            delays.append(float(v.n_attack_labels))
+            hits.append(False)
+    return {"detection_delay_labels": float(np.median(delays)) if delays else float("nan"),
+            "onset_error_labels": float(np.median(errs)) if errs else float("nan"),
+            "takeover_detected": float(np.mean(hits)) if hits else float("nan")}
+
+
+# --------------------------------------------------------------------------- several seeds
+
+Analyze = Callable[[LabelArrays], object]
+
+
+def pipeline_analyzer(settings=None, method: str | None = None) -> Analyze:
+    """The real analysis (:func:`analytics.pipeline.analyze_arrays`) as a one-argument callable."""
+    from analytics.pipeline import analyze_arrays
+
+    def run(d: LabelArrays):
+        return analyze_arrays(d, settings, method)
+    return run
+
+
+def evaluate(data: LabelArrays, attack: str, *, share: float, seeds, analyze: Analyze | None = None,
+             score_settings: ScoreSettings = ScoreSettings(), progress: Callable[[float, str], None] | None = None,
+             **params) -> pd.DataFrame:
+    """Inject ``attack`` (or every attack, separately, for ``'all'``) with each seed, analyse the
+    clean and attacked copies, and return one row per (seed, attack type) with :data:`METRICS`.
+
+    ``seeds`` is an int (seeds 0..n-1) or a list. The clean analysis is reused across seeds and
+    attacks whenever the clean copy is identical (real timestamps, or none synthesised).
+    """
+    analyze = analyze or pipeline_analyzer()
+    seeds = list(range(int(seeds))) if np.isscalar(seeds) else list(seeds)
+    attacks = list(ATTACKS) if attack == "all" else [attack]
+    clean_cache: dict[str, object] = {}
+    rows = []
+    total = len(attacks) * len(seeds)
+    done = 0
+    for a in attacks:
+        for sd in seeds:
+            if progress:
+                progress(done / total, f"{a}, seed {sd}: injecting and analysing")
+            att = inject(data, a, share=share, seed=sd, **(params if attack != "all" else {}))
+            fp = att.clean.fingerprint()
+            if fp not in clean_cache:
+                clean_cache = {fp: analyze(att.blind_clean())}      # keep one: memory stays flat
+            res = score(att, analyze(att.blind()), clean_cache[fp], settings=score_settings)
+            for typ, m in res.items():
+                rows.append({"attack": typ, "injected": a, "seed": sd, "share": share, **m})
+            done += 1
+    if progress:
+        progress(1.0, "done")
+    return pd.DataFrame(rows)
+
+
+def summarize(rows: pd.DataFrame, by: tuple[str, ...] = ("attack",), interval: float = 0.95) -> pd.DataFrame:
+    """Mean and Student-t interval over seeds: columns ``<metric>``, ``<metric>_lo``, ``<metric>_hi``, ``n_seeds``."""
+    out = []
+    mets = [m for m in METRICS if m in rows.columns]
+    for keys, g in rows.groupby(list(by), sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        r = dict(zip(by, keys, strict=True))
+        r["n_seeds"] = int(g["seed"].nunique()) if "seed" in g else len(g)
+        for m in mets:
+            v = g[m].to_numpy(float)
+            v = v[np.isfinite(v)]
+            mean = float(v.mean()) if v.size else float("nan")
+            if v.size >= 2:
+                half = stats.t.ppf(0.5 + interval / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+            else:
+                half = float("nan")
+            lo, hi = mean - half, mean + half
+            if m in _UNIT:                      # proportions: keep the interval inside [0, 1]
+                lo, hi = max(lo, 0.0), min(hi, 1.0)
+            r[m], r[f"{m}_lo"], r[f"{m}_hi"] = mean, lo, hi
+        out.append(r)
+    return pd.DataFrame(out)
+
+
+def format_table(summary: pd.DataFrame, metrics=("pr_auc", "baseline_pr_auc", "roc_auc", "precision", "recall",
+                                                   "recall_at_1pct_fpr", "planted_labels_caught", "attack_success_rate",
+                                                   "acc_clean", "acc_attacked", "acc_defended",
+                                                   "detection_delay_labels")) -> pd.DataFrame:
+    """Printable table: one row per attack, each cell 'mean [lo, hi]'."""
+    def cell(r, m):
+        v, lo, hi = r.get(m), r.get(f"{m}_lo"), r.get(f"{m}_hi")
+        if v is None or not np.isfinite(v):
+            return "–"
+        fmt = "{:.0f}" if m == "detection_delay_labels" else "{:.3f}"
+        if lo is not None and np.isfinite(lo):
+            return f"{fmt.format(v)} [{fmt.format(lo)}, {fmt.format(hi)}]"
+        return fmt.format(v)
+
+    tab = pd.DataFrame({"attack": summary["attack"]})
+    for m in metrics:
+        if m in summary.columns:
+            tab[m] = [cell(r, m) for r in summary.to_dict("records")]
+    return tab

@@ -234,8 +234,7 @@ def load_project(con, project_id: int, exclude_workers: list[str] | None = None)
     if exclude_workers:
         extra = "AND NOT list_contains($excluded, worker)"
         params["excluded"] = list(exclude_workers)
-    res = con.execute(FINAL_ANSWERS_SQL.format(extra_filter=extra), params)
-    tbl = res.to_arrow_table() if hasattr(res, "to_arrow_table") else res.arrow()   # duckdb >= 1.4 / older
+    tbl = con.sql(FINAL_ANSWERS_SQL.format(extra_filter=extra), params=params).to_arrow_table()
     if hasattr(tbl, "read_all"):
         tbl = tbl.read_all()
     df = tbl.to_pandas()

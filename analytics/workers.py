@@ -1,0 +1,328 @@
+"""Per-worker reliability scores, model-based and gold-based (detection-methods.md §1).
+
+:class:`WorkerReliability` follows the detector contract of :mod:`analytics.evidence`:
+``fit(data, consensus)`` sets ``scores_`` (one row per worker code) and ``signals_``
+(``low_agreement``, ``spammer``, ``adversarial``, ``gold_low``), plus ``shrunk_errors_``.
+
+Scores (columns of ``scores_``)
+-------------------------------
+``n_labels``          labels the worker gave.
+``loo_n``             labels on tasks that somebody else also labelled (the ones that can be checked).
+``loo_agreement``     share of those labels equal to the leave-this-worker-out consensus label
+                      (argmax of :func:`analytics.consensus.leave_one_out_posteriors`, ties to the lowest code).
+``loo_chance``        the agreement the worker would reach by chance given their own label mix:
+                      sum_k P_w(y = k) * P(consensus = k on the worker's tasks).
+``ds_accuracy``       D_w = sum_c pi_c A~_w[c, c] from the shrunk confusion matrix A~_w (§1.6).
+``spammer_score``     Raykar & Yu (JMLR 13, 2012) S_w = 1/(K(K-1)) sum_{c<c'} sum_k (A~_w[c,k] - A~_w[c',k])^2:
+                      0 for a spammer (rank-one matrix), 1 for a deterministic (possibly permuted) worker.
+``ipw_quality``       Ipeirotis, Provost & Wang (HCOMP 2010) Q_w = 1 - ExpCost_w / Cost(pi), 0/1 loss, clipped to [0, 1].
+                      Cost(p) = sum_k sum_l p_k p_l c_kl = 1 - sum_k p_k^2 (the *soft* cost), and the normaliser is
+                      the same soft cost of the prior, Cost(pi), so a worker whose every soft label equals pi
+                      scores exactly 0 (Get-Another-Label divides by the min-cost decision on pi instead).
+``mace_competence``   MACE (Hovy et al., NAACL 2013) P(not spamming), crowd-kit ``MACE.spamming_[:, 1]``; NaN
+                      when MACE did not run (see ``mace``).
+``gold_n``, ``gold_correct``  gold items answered and answered correctly.
+``gold_accuracy``     Jeffreys posterior mean (s + 1/2) / (n + 1); NaN with fewer than ``gold_min_items``.
+``gold_lo``, ``gold_hi``  equal-tailed ``gold_ci`` interval of Beta(s + 1/2, n - s + 1/2).
+``gold_p_below``      P(accuracy < 1/K + ``gold_floor_margin`` | gold), the Beta posterior (§1.5).
+``adversarial``       1.0 for an informative but systematically wrong worker (label flipper), else 0.0.
+
+Shrinkage (§1.6): soft counts N_w[c, k] = sum_i p~_ic [y_wi = k] use the *leave-this-worker-out*
+posteriors p~ (so a worker's own vote does not confirm itself on 3-label tasks) and only tasks
+somebody else labelled; each row is shrunk towards the pooled matrix A_bar with a Dirichlet
+prior of strength ``shrinkage`` (lambda): A~_w[c, .] = (N_w[c, .] + lambda A_bar[c, .]) / (N_wc + lambda).
+A worker with 2 labels therefore looks like the average worker, not like a perfect one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analytics.consensus import Consensus, argmax_lowest, leave_one_out_posteriors
+from analytics.dataset import LabelArrays
+from analytics.evidence import empty_signals, make_signals
+
+
+def shrunk_confusion(data: LabelArrays, post: np.ndarray, weight: np.ndarray, lam: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Soft counts N (W, K, K), pooled matrix A_bar (K, K) and shrunk matrices A~ (W, K, K).
+
+    ``post`` is the (n_labels, K) posterior used as the soft truth of each label's task and
+    ``weight`` (n_labels,) a 0/1 mask of labels that count.
+    """
+    W, K = data.n_workers, data.n_classes
+    N = np.zeros((W * K, K))
+    key = data.worker.astype(np.int64) * K + data.label
+    for c in range(K):          # loop over classes only
+        N[:, c] = np.bincount(key, weights=post[:, c] * weight, minlength=W * K)
+    N = N.reshape(W, K, K).transpose(0, 2, 1)               # N[w, c_true, k_obs]
+    pooled = N.sum(axis=0)
+    rs = pooled.sum(axis=1, keepdims=True)
+    A_bar = np.divide(pooled, rs, out=np.full((K, K), 1.0 / K), where=rs > 0)
+    Nc = N.sum(axis=2, keepdims=True)
+    A = (N + lam * A_bar[None]) / np.maximum(Nc + lam, 1e-12)
+    return N, A_bar, A
+
+
+def spammer_score(A: np.ndarray) -> np.ndarray:
+    """Raykar & Yu spammer score per worker from matrices A (W, K, K) with rows = true class.
+
+    Uses sum_{c<c'} ||A_c - A_c'||^2 = K sum_c ||A_c||^2 - ||sum_c A_c||^2; NaN when K < 2.
+    """
+    W, K, _ = A.shape
+    if K < 2:
+        return np.full(W, np.nan)
+    tot = K * (A * A).sum(axis=(1, 2)) - (A.sum(axis=1) ** 2).sum(axis=1)
+    return np.clip(tot / (K * (K - 1)), 0.0, 1.0)
+
+
+def ipw_quality(A: np.ndarray, priors: np.ndarray) -> np.ndarray:
+    """Ipeirotis-Provost-Wang expected-cost quality with 0/1 loss and the soft-cost normaliser."""
+    W, K, _ = A.shape
+    pri = np.clip(np.asarray(priors, float), 0, None)
+    pri = pri / pri.sum() if pri.sum() > 0 else np.full(K, 1.0 / K)
+    cost_pi = 1.0 - (pri ** 2).sum()
+    if K < 2 or cost_pi <= 0:
+        return np.full(W, np.nan)
+    joint = pri[None, :, None] * A                           # (W, c, l) = pi_c A[c, l]
+    P_l = joint.sum(axis=1)                                  # (W, l)
+    # sum_l P(l) * (1 - sum_c s_l(c)^2) = sum_l P(l) - sum_l sum_c joint^2 / P(l)
+    sq = np.divide((joint ** 2).sum(axis=1), P_l, out=np.zeros_like(P_l), where=P_l > 0)
+    exp_cost = P_l.sum(axis=1) - sq.sum(axis=1)
+    return np.clip(1.0 - exp_cost / cost_pi, 0.0, 1.0)
+
+
+def _betabinom_fit(k: np.ndarray, n: np.ndarray, min_n: int) -> tuple[float, float, float]:
+    """Robust moment fit of the between-worker Beta(a, b) of agreement rates (§1.6):
+    centre = median rate, between-worker variance = (1.4826 MAD)^2 minus the mean binomial
+    variance, over workers with at least ``min_n`` checkable labels. Returns (m, a, b)."""
+    ok = n >= max(min_n, 1)
+    if ok.sum() < 3:
+        ok = n > 0
+    if not ok.any():
+        return float("nan"), float("nan"), float("nan")
+    r = k[ok] / n[ok]
+    m = float(np.clip(np.median(r), 1e-3, 1 - 1e-3))
+    mad = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+    v = mad * mad - float(np.mean(m * (1 - m) / n[ok]))
+    v = max(v, 1e-4)                                         # at least a sd of 1 point
+    s = float(np.clip(m * (1 - m) / v - 1.0, 2.0, 1e6))
+    return m, m * s, (1 - m) * s
+
+
+@dataclass
+class WorkerReliability:
+    """Model- and gold-based reliability of every worker (see the module docstring for formulas).
+
+    Signals (one row per tested worker, analytics.evidence contract):
+
+    - ``low_agreement``: one-sided beta-binomial test of the worker's agreement count with the
+      leave-one-out consensus against the population's between-worker distribution of rates
+      (robust moment fit, so honest variation between workers is part of the null);
+      score = the worker's agreement rate. Tested with at least ``min_labels`` checkable labels.
+    - ``spammer``: Raykar-Yu score below ``spammer_max_score`` with at least ``min_labels`` labels;
+      no p-value (a threshold rule).
+    - ``adversarial``: exact one-sided binomial test that the worker agrees with the consensus
+      *less* than chance given their own label mix (``loo_chance``); fired (and the
+      ``adversarial`` flag set) when additionally S_w >= ``adversarial_min_spammer_score`` and
+      D_w < ``adversarial_max_diagonal`` x 1/K, with p below ``adversarial_p``.
+    - ``gold_low``: exact binomial test of gold accuracy against the floor 1/K + ``gold_floor_margin``;
+      fired when the Jeffreys posterior P(accuracy < floor) exceeds ``gold_ban_probability``.
+      Workers with 1..``gold_min_items``-1 gold answers get a row saying "not enough gold
+      evidence" (no p-value, not fired).
+    """
+
+    shrinkage: float = 10.0
+    """lambda: pseudo-labels per true class pulling each confusion row towards the pooled matrix."""
+    min_labels: int = 10
+    """Checkable labels a worker needs before the agreement, spammer and adversarial signals are tested."""
+    low_agreement_p: float = 0.01
+    """``fired`` threshold of the low-agreement p-value (the verdict uses BH-adjusted p-values)."""
+    spammer_max_score: float = 0.05
+    """Raykar-Yu score below which a worker is called a spammer (honest 85%-accurate ~0.6, random ~0.05)."""
+    adversarial_min_spammer_score: float = 0.1
+    """Minimum Raykar-Yu score (informativeness) of an adversarial worker."""
+    adversarial_max_diagonal: float = 1.0
+    """Adversarial when D_w is below this multiple of chance 1/K (systematically wrong)."""
+    adversarial_p: float = 0.01
+    """Maximum p-value of the below-chance agreement test for the adversarial flag."""
+    gold_min_items: int = 5
+    """Gold answers needed before gold accuracy is reported (else "not enough evidence")."""
+    gold_floor_margin: float = 0.1
+    """Gold accuracy floor = 1/K + this margin (same default as TrustSettings)."""
+    gold_ban_probability: float = 0.95
+    """``gold_low`` fires when P(accuracy < floor | gold) exceeds this."""
+    gold_ci: float = 0.95
+    """Level of the Jeffreys interval on gold accuracy."""
+    mace: bool | None = False
+    """Run crowd-kit MACE for ``mace_competence``: True, False (default: it costs about 1 s per
+    restart even on small projects, ~12 s per 500k labels per 10 restarts), or None = only
+    when the project has at most ``mace_max_labels`` labels. Reused for free when the
+    consensus itself is MACE."""
+    mace_max_labels: int = 30_000
+    """Size limit for running MACE automatically."""
+    mace_restarts: int = 2
+    """MACE random restarts (crowd-kit's default is 10)."""
+    seed: int = 0
+    """Seed of MACE."""
+
+    def fit(self, data: LabelArrays, consensus: Consensus) -> WorkerReliability:
+        W, K, T = data.n_workers, data.n_classes, data.n_tasks
+        n_labels = np.bincount(data.worker, minlength=W).astype(np.int64)
+        # labels on tasks someone else labelled
+        per_task = np.bincount(data.task, minlength=T)
+        own_on_task = _own_counts(data)
+        checkable = (per_task[data.task] - own_on_task) > 0
+        wt = checkable.astype(float)
+
+        loo = leave_one_out_posteriors(data, consensus)
+        loo_label = argmax_lowest(loo)
+        hit = (loo_label == data.label) & checkable
+        loo_n = np.bincount(data.worker, weights=wt, minlength=W)
+        loo_k = np.bincount(data.worker, weights=hit.astype(float), minlength=W)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loo_agree = np.where(loo_n > 0, loo_k / loo_n, np.nan)
+        # chance agreement given the worker's own label mix and the consensus mix on their tasks
+        q = np.zeros((W, K))
+        r = np.zeros((W, K))
+        for k in range(K):
+            q[:, k] = np.bincount(data.worker, weights=wt * (data.label == k), minlength=W)
+            r[:, k] = np.bincount(data.worker, weights=wt * (loo_label == k), minlength=W)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            chance = np.where(loo_n > 0, (q * r).sum(axis=1) / (loo_n ** 2), np.nan)
+
+        N, A_bar, A = shrunk_confusion(data, loo, wt, self.shrinkage)
+        priors = np.asarray(consensus.priors, float)
+        D = np.einsum("c,wcc->w", priors, A)
+        S = spammer_score(A)
+        Q = ipw_quality(A, priors)
+
+        mace = self._mace(data, consensus)
+        gold = self._gold(data)
+
+        adv_p = stats.binom.cdf(loo_k, np.maximum(loo_n, 1).astype(np.int64), np.clip(np.nan_to_num(chance), 0, 1))
+        adv_p = np.where(loo_n > 0, adv_p, np.nan)
+        tested = loo_n >= self.min_labels
+        adversarial = (tested & (K >= 2) & (S >= self.adversarial_min_spammer_score)
+                       & (D < self.adversarial_max_diagonal / max(K, 1)) & (adv_p < self.adversarial_p))
+
+        scores = pd.DataFrame({
+            "n_labels": n_labels, "loo_n": loo_n.astype(np.int64), "loo_agreement": loo_agree,
+            "loo_chance": chance, "ds_accuracy": np.where(n_labels > 0, D, np.nan),
+            "spammer_score": np.where(n_labels > 0, S, np.nan), "ipw_quality": np.where(n_labels > 0, Q, np.nan),
+            "mace_competence": mace,
+            **gold,
+            "adversarial": adversarial.astype(float),
+        }, index=pd.RangeIndex(W, name="worker"))
+        self.scores_ = scores
+        self.shrunk_errors_ = A
+        self.pooled_errors_ = A_bar
+        self.soft_counts_ = N
+        self.signals_ = self._signals(data, scores, loo_k, tested, adv_p)
+        return self
+
+    # ------------------------------------------------------------------ parts
+
+    def _mace(self, data: LabelArrays, consensus: Consensus) -> np.ndarray:
+        W = data.n_workers
+        if consensus.method == "mace" and consensus.skills is not None:
+            return np.asarray(consensus.skills, float)
+        run = self.mace if self.mace is not None else data.n <= self.mace_max_labels
+        if not run or data.n_classes < 2:
+            return np.full(W, np.nan)
+        from crowdkit.aggregation import MACE
+
+        df = pd.DataFrame({"task": data.task.astype(np.int64), "worker": data.worker.astype(np.int64),
+                           "label": data.label.astype(np.int64)})
+        m = MACE(n_restarts=max(int(self.mace_restarts), 1), random_state=self.seed).fit(df)
+        names = np.asarray(pd.factorize(df["worker"])[1], dtype=np.int64)
+        out = np.full(W, np.nan)
+        out[names] = m.spamming_[:, 1]
+        return out
+
+    def _gold(self, data: LabelArrays) -> dict[str, np.ndarray]:
+        W, K = data.n_workers, data.n_classes
+        g = data.gold_vector()
+        on_gold = g[data.task] >= 0
+        n = np.bincount(data.worker, weights=on_gold.astype(float), minlength=W)
+        s = np.bincount(data.worker, weights=(on_gold & (data.label == g[data.task])).astype(float), minlength=W)
+        a, b = s + 0.5, n - s + 0.5
+        floor = min(1.0 / max(K, 1) + self.gold_floor_margin, 1.0)
+        enough = n >= self.gold_min_items
+        lo_q = (1 - self.gold_ci) / 2
+
+        def masked(x):
+            return np.where(enough, x, np.nan)
+
+        return {
+            "gold_n": n.astype(np.int64), "gold_correct": s.astype(np.int64),
+            "gold_accuracy": masked(a / (a + b)),
+            "gold_lo": masked(stats.beta.ppf(lo_q, a, b)), "gold_hi": masked(stats.beta.ppf(1 - lo_q, a, b)),
+            "gold_p_below": masked(stats.beta.cdf(floor, a, b)),
+        }
+
+    def _signals(self, data, sc: pd.DataFrame, loo_k, tested, adv_p) -> pd.DataFrame:
+        K = data.n_classes
+        frames = []
+        n = sc["loo_n"].to_numpy(float)
+        rate = sc["loo_agreement"].to_numpy(float)
+        m, a, b = _betabinom_fit(loo_k, n, self.min_labels)
+        if tested.any() and np.isfinite(m):
+            w = np.flatnonzero(tested)
+            p = stats.betabinom.cdf(loo_k[w], n[w].astype(np.int64), a, b)
+            reason = [f"agreed with the other workers' consensus on {int(loo_k[i])} of {int(n[i])} labels "
+                      f"({rate[i]:.0%}); a typical worker here agrees {m:.0%} of the time" for i in w]
+            ev = [{"agree": int(loo_k[i]), "checked": int(n[i]), "population_rate": round(m, 4)} for i in w]
+            frames.append(make_signals(w, "low_agreement", rate[w], p, p < self.low_agreement_p, reason, ev))
+        S = sc["spammer_score"].to_numpy(float)
+        if tested.any() and K >= 2:
+            w = np.flatnonzero(tested)
+            fired = S[w] < self.spammer_max_score
+            reason = [f"answers carry almost no information about the true label (spammer score {S[i]:.2f} "
+                      f"on a 0-1 scale from {int(n[i])} labels)" for i in w]
+            ev = [{"spammer_score": round(float(S[i]), 4), "labels": int(n[i])} for i in w]
+            frames.append(make_signals(w, "spammer", S[w], np.nan, fired, reason, ev))
+        if tested.any() and K >= 2:
+            w = np.flatnonzero(tested)
+            ch = sc["loo_chance"].to_numpy(float)
+            D = sc["ds_accuracy"].to_numpy(float)
+            adv = sc["adversarial"].to_numpy(float) > 0.5
+            reason = [f"answers are informative but systematically wrong: agrees with the consensus on "
+                      f"{rate[i]:.0%} of {int(n[i])} labels where chance alone gives {ch[i]:.0%} "
+                      f"(estimated accuracy {D[i]:.0%}; label flipping)" for i in w]
+            ev = [{"agreement": round(float(rate[i]), 4), "chance": round(float(ch[i]), 4),
+                   "ds_accuracy": round(float(D[i]), 4), "spammer_score": round(float(S[i]), 4)} for i in w]
+            frames.append(make_signals(w, "adversarial", 1.0 - D[w], adv_p[w], adv[w], reason, ev))
+        gn = sc["gold_n"].to_numpy()
+        if (gn > 0).any():
+            gs = sc["gold_correct"].to_numpy()
+            floor = min(1.0 / max(K, 1) + self.gold_floor_margin, 1.0)
+            enough = gn >= self.gold_min_items
+            w = np.flatnonzero(enough)
+            if len(w):
+                pb = sc["gold_p_below"].to_numpy(float)
+                p = stats.binom.cdf(gs[w], gn[w], floor)
+                reason = [f"correct on {gs[i]} of {gn[i]} gold items ({gs[i] / gn[i]:.0%}); "
+                          f"P(accuracy < {floor:.0%}) = {pb[i]:.2f}" for i in w]
+                ev = [{"gold_correct": int(gs[i]), "gold_n": int(gn[i]), "floor": round(floor, 4),
+                       "p_below": round(float(pb[i]), 4)} for i in w]
+                frames.append(make_signals(w, "gold_low", 1.0 - gs[w] / gn[w], p,
+                                           pb[w] > self.gold_ban_probability, reason, ev))
+            w = np.flatnonzero((gn > 0) & ~enough)
+            if len(w):
+                reason = [f"not enough gold evidence: {gn[i]} gold item(s), {self.gold_min_items} needed"
+                          for i in w]
+                ev = [{"gold_correct": int(gs[i]), "gold_n": int(gn[i])} for i in w]
+                frames.append(make_signals(w, "gold_low", np.nan, np.nan, False, reason, ev))
+        return pd.concat(frames, ignore_index=True) if frames else empty_signals()
+
+
+def _own_counts(data: LabelArrays) -> np.ndarray:
+    """Per label: how many labels its worker gave on its task (1 unless duplicates exist)."""
+    key = data.task.astype(np.int64) * data.n_workers + data.worker
+    _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+    return cnt[inv]

@@ -1,0 +1,280 @@
+"""Plotly figure builders: a DataFrame in, a figure out. No queries, no statistics.
+
+One colour per worker verdict everywhere (:data:`VERDICT_COLORS`); every figure has a
+title, axis titles with units, and hover text that names the worker or item.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+VERDICT_ORDER = ["banned", "suspect", "watch", "trusted"]
+VERDICT_COLORS = {"banned": "#5b5b5b", "suspect": "#d62728", "watch": "#f0a202", "trusted": "#2c8c5a"}
+VERDICT_LABELS = {"banned": "banned", "suspect": "suspect", "watch": "watch (a detector fired)", "trusted": "trusted"}
+SEQ = "Blues"
+DIVERGING = "RdBu"
+UNIT_LABEL = {"minute": "minute", "hour": "hour", "day": "day", "week": "week", "month": "month"}
+HEIGHT = 360
+
+
+def _layout(fig: go.Figure, title: str, x: str | None = None, y: str | None = None, height: int = HEIGHT) -> go.Figure:
+    fig.update_layout(title={"text": title, "x": 0, "xanchor": "left"}, height=height,
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend_title_text="",
+                      hoverlabel={"namelength": -1})
+    if x is not None:
+        fig.update_xaxes(title_text=x)
+    if y is not None:
+        fig.update_yaxes(title_text=y)
+    return fig
+
+
+def empty(title: str, message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font={"size": 14, "color": "#666"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, height=220)
+
+
+def labels_over_time(df: pd.DataFrame) -> go.Figure:
+    """Stacked labels per time bucket by the labeller's verdict (bucket, verdict, labels)."""
+    unit = UNIT_LABEL.get(df.attrs.get("unit", ""), "bucket")
+    if df.empty:
+        return empty("Labels over time", "No timestamps in this project")
+    fig = px.bar(df, x="bucket", y="labels", color="verdict", color_discrete_map=VERDICT_COLORS,
+                 category_orders={"verdict": VERDICT_ORDER[::-1]},
+                 labels={"bucket": f"time (UTC, per {unit})", "labels": f"labels per {unit}", "verdict": "labeller"},
+                 hover_data={"bucket": True, "labels": True, "verdict": True})
+    fig.update_layout(bargap=0.05)
+    return _layout(fig, f"Labels per {unit}, coloured by the labeller's verdict",
+                   f"time (UTC, per {unit})", f"labels per {unit}")
+
+
+def trust_histogram(df: pd.DataFrame) -> go.Figure:
+    """Workers per trust bin, stacked by verdict (bin_lo, bin_hi, verdict, workers)."""
+    if df.empty:
+        return empty("Distribution of trust", "No workers in this run")
+    d = df.assign(trust=(df["bin_lo"] + df["bin_hi"]) / 2,
+                  range=[f"{a:.2f}–{b:.2f}" for a, b in zip(df["bin_lo"], df["bin_hi"], strict=True)])
+    fig = px.bar(d, x="trust", y="workers", color="verdict", color_discrete_map=VERDICT_COLORS,
+                 category_orders={"verdict": VERDICT_ORDER}, hover_data={"range": True, "trust": False},
+                 labels={"trust": "trust (0 = untrustworthy, 1 = fully trusted)", "workers": "workers"})
+    width = float((df["bin_hi"] - df["bin_lo"]).iloc[0])
+    fig.update_traces(width=width * 0.95)
+    fig.update_xaxes(range=[0, 1])
+    return _layout(fig, "Distribution of worker trust", "trust (0 = untrustworthy, 1 = fully trusted)", "workers")
+
+
+def count_bar(df: pd.DataFrame, x: str, y: str, title: str, x_title: str, y_title: str,
+              color: str | None = None) -> go.Figure:
+    if df.empty:
+        return empty(title, "Nothing to show")
+    fig = px.bar(df, x=x, y=y, labels={x: x_title, y: y_title},
+                 color_discrete_sequence=[color or VERDICT_COLORS["suspect"]])
+    return _layout(fig, title, x_title, y_title, height=280)
+
+
+def reliability_scatter(df: pd.DataFrame, highlight: str | None = None) -> go.Figure:
+    """Trust against labels per worker, coloured by verdict (worker, n_labels, trust, verdict, reasons)."""
+    if df.empty:
+        return empty("Reliability against volume", "No workers in this run")
+    d = df.copy()
+    d["reasons"] = d["reasons"].fillna("").str.slice(0, 120)
+    fig = px.scatter(d, x="n_labels", y="trust", color="verdict", color_discrete_map=VERDICT_COLORS,
+                     category_orders={"verdict": VERDICT_ORDER}, log_x=bool(d["n_labels"].max() > 50),
+                     hover_name="worker", hover_data={"n_labels": True, "trust": ":.3f", "verdict": True,
+                                                      "reasons": True},
+                     labels={"n_labels": "labels given (log scale)", "trust": "trust"}, custom_data=["worker"])
+    fig.update_traces(marker={"size": 8, "opacity": 0.8, "line": {"width": 0.5, "color": "white"}})
+    if highlight is not None and highlight in set(d["worker"]):
+        row = d[d["worker"] == highlight].iloc[0]
+        fig.add_trace(go.Scatter(x=[row["n_labels"]], y=[row["trust"]], mode="markers+text", text=[highlight],
+                                 textposition="top center", name="selected",
+                                 marker={"size": 16, "symbol": "circle-open", "color": "#111", "line": {"width": 2}}))
+    fig.update_yaxes(range=[-0.03, 1.03])
+    return _layout(fig, "Reliability against volume: each dot is a worker", "labels given", "trust (0–1)")
+
+
+def confusion_heatmap(df: pd.DataFrame, value: str, worker: str, title: str, value_title: str) -> go.Figure:
+    """Heatmap of a worker's answers (columns) against the true or consensus label (rows)."""
+    if df.empty:
+        return empty(title, "No confusion matrix for this worker")
+    m = df.pivot_table(index="true_label", columns="label", values=value, aggfunc="sum", fill_value=0)
+    labels = sorted(set(m.index) | set(m.columns), key=str)
+    m = m.reindex(index=labels, columns=labels, fill_value=0)
+    fmt = ".2f" if value == "p" else "d"
+    text = [[format(v, fmt) if fmt == ".2f" else str(int(v)) for v in row] for row in m.to_numpy()]
+    fig = go.Figure(go.Heatmap(
+        z=m.to_numpy(), x=[str(c) for c in m.columns], y=[str(i) for i in m.index], colorscale=SEQ,
+        text=text, texttemplate="%{text}", colorbar={"title": value_title},
+        hovertemplate=f"worker {worker}<br>true: %{{y}}<br>answered: %{{x}}<br>{value_title}: %{{z}}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, "worker's answer", "true label (rows)", height=max(280, 60 * len(labels) + 120))
+
+
+def worker_timeline(df: pd.DataFrame, bursts: pd.DataFrame, worker: str) -> go.Figure:
+    """The worker's labels per time bucket with flagged bursts shaded (bucket, labels; start, end)."""
+    unit = UNIT_LABEL.get(df.attrs.get("unit", ""), "bucket")
+    if df.empty:
+        return empty(f"Activity of {worker}", "No timestamps for this worker: timing detectors are off")
+    fig = go.Figure(go.Bar(x=df["bucket"], y=df["labels"], name="labels", marker_color="#4a78a8",
+                           hovertemplate=f"worker {worker}<br>%{{x}}<br>%{{y}} labels<extra></extra>"))
+    for i, b in enumerate(bursts.itertuples(index=False)):
+        fig.add_vrect(x0=b.start, x1=b.end, fillcolor=VERDICT_COLORS["suspect"], opacity=0.25, line_width=1,
+                      line_color=VERDICT_COLORS["suspect"],
+                      annotation_text=f"{b.signal}" if i < 5 else None, annotation_position="top left")
+    title = f"Activity of {worker}: labels per {unit}" + (" (flagged windows shaded red)" if len(bursts) else "")
+    return _layout(fig, title, f"time (UTC, per {unit})", f"labels per {unit}", height=300)
+
+
+def speed_vs_peers(peers: pd.DataFrame, worker: str) -> go.Figure:
+    """Histogram of every worker's median seconds per label with this worker marked."""
+    if peers.empty:
+        return empty("Speed against peers", "No durations in this project: speed detectors are off")
+    d = peers[peers["median_seconds"] > 0]
+    fig = px.histogram(d, x=np.log10(d["median_seconds"]), nbins=30, color_discrete_sequence=["#9bb7d4"],
+                       labels={"x": "median seconds per label (log scale)"})
+    ticks = [v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 3600) if d["median_seconds"].min() / 2 <= v
+             <= d["median_seconds"].max() * 2]
+    fig.update_xaxes(tickvals=[math.log10(v) for v in ticks], ticktext=[str(v) for v in ticks])
+    mine = peers.loc[peers["worker"] == worker, "median_seconds"]
+    if len(mine) and mine.iloc[0] > 0:
+        fig.add_vline(x=math.log10(mine.iloc[0]), line_color=VERDICT_COLORS["suspect"], line_width=3,
+                      annotation_text=f"{worker}: {mine.iloc[0]:.1f} s", annotation_position="top")
+    fig.update_traces(hovertemplate="%{y} workers<extra></extra>", selector={"type": "histogram"})
+    return _layout(fig, "Speed against peers: median seconds per label of every worker",
+                   "median seconds per label (log scale)", "workers", height=300)
+
+
+def overlap_bar(df: pd.DataFrame, worker: str) -> go.Figure:
+    """Cohen's kappa of the worker with each overlapping worker, coloured by the other's verdict."""
+    if df.empty:
+        return empty(f"Agreement of {worker} with overlapping workers", "No other worker labelled the same items")
+    d = df.sort_values("shared", ascending=True)
+    fig = px.bar(d, x="kappa", y="worker", orientation="h", color="verdict", color_discrete_map=VERDICT_COLORS,
+                 category_orders={"verdict": VERDICT_ORDER},
+                 hover_data={"shared": True, "agreement": ":.2f", "kappa": ":.2f", "trust": ":.2f"},
+                 labels={"kappa": "Cohen's kappa (1 = always agree, 0 = chance)", "worker": "other worker"})
+    fig.update_xaxes(range=[-1, 1])
+    return _layout(fig, f"Agreement of {worker} with the workers they overlap with (most shared items at top)",
+                   "Cohen's kappa (1 = always agree, 0 = chance, < 0 = disagree)", "other worker",
+                   height=max(280, 22 * len(d) + 100))
+
+
+def probabilities_bar(df: pd.DataFrame, task: str) -> go.Figure:
+    if df.empty:
+        return empty(f"Class probabilities of {task}", "No probabilities stored for this item")
+    fig = px.bar(df, x="p", y="label", orientation="h", color_discrete_sequence=["#4a78a8"],
+                 labels={"p": "posterior probability", "label": "label"}, hover_data={"p": ":.3f"})
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _layout(fig, f"Class probabilities of item {task}", "posterior probability", "label",
+                   height=max(200, 40 * len(df) + 100))
+
+
+def kappa_heatmap(df: pd.DataFrame, workers: list[str]) -> go.Figure:
+    """Symmetric worker x worker Cohen's kappa (worker_a, worker_b, shared, kappa)."""
+    if df.empty:
+        return empty("Agreement between the busiest workers", "These workers share too few items to compare")
+    order = [w for w in workers if w in set(df["worker_a"]) | set(df["worker_b"])]
+    both = pd.concat([df, df.rename(columns={"worker_a": "worker_b", "worker_b": "worker_a"})])
+    z = both.pivot_table(index="worker_a", columns="worker_b", values="kappa", aggfunc="first").reindex(
+        index=order, columns=order)
+    n = both.pivot_table(index="worker_a", columns="worker_b", values="shared", aggfunc="first").reindex(
+        index=order, columns=order)
+    fig = go.Figure(go.Heatmap(
+        z=z.to_numpy(dtype=float), x=order, y=order, zmin=-1, zmax=1, colorscale=DIVERGING, zmid=0,
+        customdata=n.to_numpy(dtype=float), colorbar={"title": "kappa"},
+        hovertemplate="%{y} vs %{x}<br>kappa %{z:.2f}<br>%{customdata:.0f} shared items<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Cohen's kappa between the busiest workers (blank = too few shared items)",
+                   "worker", "worker", height=max(380, 18 * len(order) + 160))
+
+
+def agreement_by_label(df: pd.DataFrame) -> go.Figure:
+    if df.empty:
+        return empty("Agreement by label", "No labels")
+    d = df.melt(id_vars=["label", "items"], value_vars=["answer_agreement", "mean_confidence"],
+                var_name="measure", value_name="value")
+    d["measure"] = d["measure"].map({"answer_agreement": "answers matching the consensus",
+                                     "mean_confidence": "mean confidence of the consensus"})
+    fig = px.bar(d, x="label", y="value", color="measure", barmode="group", hover_data={"items": True},
+                 color_discrete_sequence=["#4a78a8", "#9bb7d4"],
+                 labels={"label": "consensus label", "value": "share (0–1)"})
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(range=[0, 1])
+    return _layout(fig, "Agreement by label: how often answers match the consensus on items of each label",
+                   "consensus label", "share (0–1)")
+
+
+def collusion_network(edges: pd.DataFrame, nodes: pd.DataFrame, communities: pd.DataFrame,
+                      selected: int | None = None, seed: int = 7) -> go.Figure:
+    """The worker graph: edges are collusion evidence (weight), nodes coloured by verdict,
+    members of suspect communities ringed; the selected community is drawn larger.
+
+    ``edges``: worker_a, worker_b, value, n_shared; ``nodes``: worker, verdict, trust, n_labels;
+    ``communities``: community, members, suspect.
+    """
+    if edges.empty:
+        return empty("Worker graph", "No collusion evidence between workers in this run")
+    g = nx.Graph()
+    for r in edges.itertuples(index=False):
+        g.add_edge(r.worker_a, r.worker_b, weight=max(float(r.value or 0), 1e-3), shared=r.n_shared)
+    pos = nx.spring_layout(g, seed=seed, weight="weight", k=1.5 / math.sqrt(max(g.number_of_nodes(), 1)))
+    member_of = {}
+    for c in communities.itertuples(index=False):
+        for m in c.members:
+            member_of[m] = (int(c.community), bool(c.suspect))
+    wmax = max(float(edges["value"].max() or 1), 1e-9)
+    fig = go.Figure()
+    for r in edges.itertuples(index=False):
+        (x0, y0), (x1, y1) = pos[r.worker_a], pos[r.worker_b]
+        strong = selected is not None and member_of.get(r.worker_a, (None,))[0] == selected == member_of.get(
+            r.worker_b, (None,))[0]
+        fig.add_trace(go.Scatter(x=[x0, x1, None], y=[y0, y1, None], mode="lines", hoverinfo="skip",
+                                 showlegend=False,
+                                 line={"width": 0.5 + 4 * float(r.value or 0) / wmax,
+                                       "color": "rgba(214,39,40,0.7)" if strong else "rgba(120,120,120,0.35)"}))
+    info = nodes.set_index("worker")
+    for verdict in VERDICT_ORDER:
+        ws = [w for w in g.nodes if (info["verdict"].get(w, "trusted") if len(info) else "trusted") == verdict]
+        if not ws:
+            continue
+        sizes, lines, text = [], [], []
+        for w in ws:
+            comm, sus = member_of.get(w, (None, False))
+            sizes.append(20 if (selected is not None and comm == selected) else 12)
+            lines.append(3 if sus else 0.5)
+            trust = info["trust"].get(w) if len(info) else None
+            text.append(f"worker {w}<br>verdict {verdict}<br>trust {trust:.2f}" if trust is not None and trust == trust
+                        else f"worker {w}<br>verdict {verdict}")
+            if comm is not None:
+                text[-1] += f"<br>community {comm}" + (" (suspect)" if sus else "")
+        fig.add_trace(go.Scatter(
+            x=[pos[w][0] for w in ws], y=[pos[w][1] for w in ws], mode="markers", name=VERDICT_LABELS[verdict],
+            marker={"size": sizes, "color": VERDICT_COLORS[verdict], "line": {"width": lines, "color": "#111"}},
+            text=text, hovertemplate="%{text}<extra></extra>", customdata=ws))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    return _layout(fig, "Worker graph: lines join workers with collusion evidence (thicker = stronger); "
+                   "black rings = suspect community", height=520)
+
+
+def community_timing(df: pd.DataFrame) -> go.Figure:
+    """Histogram of how far apart (seconds) group members submitted the same item."""
+    d = df.dropna(subset=["time_spread_s"])
+    if d.empty:
+        return empty("Timing of shared items", "No timestamps on the shared items")
+    fig = px.histogram(d, x="time_spread_s", nbins=30, color="co_error",
+                       color_discrete_map={True: VERDICT_COLORS["suspect"], False: "#9bb7d4"},
+                       labels={"time_spread_s": "seconds between the first and last member's answer",
+                               "co_error": "same wrong answer"})
+    return _layout(fig, "Timing: how close together members answered the items they share",
+                   "seconds between the first and last member's answer", "shared items", height=300)

@@ -1,0 +1,289 @@
+"""Frame helpers shared by the pages: which workspace, project and run; reading and writing.
+
+Reading: every query goes through :func:`q`, which opens a *read-only* DuckDB connection,
+calls one function of :mod:`analytics.results` (or another analytics read module), and
+closes the connection. Results are cached with ``st.cache_data`` keyed on the workspace
+file's modification stamp, so any write (ingest, analysis, ban) invalidates them and
+unchanged results are served from memory.
+
+Writing: :func:`write_workspace` opens the workspace for writing only for the duration of
+one operation. DuckDB allows one writing process; inside this process a read-only and a
+read-write connection to the same file cannot coexist, so each side retries briefly while
+the other finishes, and a reader that meets a long write shares the writer's database
+instance (it still only sees committed data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import streamlit as st
+
+from analytics.errors import SchemaTooNewError, UserError, WorkspaceLockedError
+from analytics.store import (
+    DB_NAME,
+    DEFAULT_WORKSPACE,
+    SCHEMA_VERSION,
+    Workspace,
+    open_workspace,
+    schema_version,
+)
+
+log = logging.getLogger("crowdtrust.app")
+
+#: Seconds a reader or writer waits for the other side of this process before giving up.
+CONNECT_WAIT_S: float = 10.0
+#: Pause between connection attempts, seconds.
+CONNECT_RETRY_S: float = 0.05
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What the current page works on. ``project``/``project_id``/``run_id`` may be None."""
+
+    ws: Path
+    exists: bool
+    actor: str
+    project: str | None = None
+    project_id: int | None = None
+    run_id: int | None = None
+
+
+# -- workspace path and connections -------------------------------------------------------
+
+def cli_workspace(argv: list[str] | None = None) -> Path:
+    """The workspace given after ``--`` on the streamlit command line, else $CROWDTRUST_WORKSPACE,
+    else the bundled demo workspace."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--workspace", default=None)
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    chosen = args.workspace or os.environ.get("CROWDTRUST_WORKSPACE") or str(DEFAULT_WORKSPACE)
+    return Path(chosen).expanduser().resolve()
+
+
+def stamp(ws: Path) -> tuple:
+    """Modification stamp of the workspace files: changes whenever anything is written."""
+    out = []
+    for name in (DB_NAME, DB_NAME + ".wal"):
+        try:
+            s = (ws / name).stat()
+            out.append((s.st_mtime_ns, s.st_size))
+        except FileNotFoundError:
+            out.append(None)
+    return tuple(out)
+
+
+def _is_config_clash(exc: Exception) -> bool:
+    msg = str(exc).lower()
+    return "different configuration" in msg or "already open" in msg or "unique file handle" in msg
+
+
+@contextlib.contextmanager
+def connect(ws: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived read-only connection to the workspace (closed on exit)."""
+    db = ws / DB_NAME
+    if not db.exists():
+        raise UserError(f"no workspace at {ws}: load a file on the Data page to create it")
+    deadline = time.monotonic() + CONNECT_WAIT_S
+    con = None
+    while con is None:
+        try:
+            con = duckdb.connect(str(db), read_only=True)
+        except duckdb.Error as exc:
+            if _is_config_clash(exc):
+                # a write is running in this process: share its instance (committed data only)
+                with contextlib.suppress(duckdb.Error):
+                    con = duckdb.connect(str(db))
+                    break
+            elif "lock" not in str(exc).lower():
+                raise UserError(f"cannot read workspace {ws}: {str(exc).splitlines()[0]}") from None
+            if time.monotonic() > deadline:
+                raise WorkspaceLockedError(
+                    f"workspace {ws} is busy in another process (an ingest or analysis from the command line?); "
+                    "wait for it to finish and reload the page") from None
+            time.sleep(CONNECT_RETRY_S)
+    try:
+        version = schema_version(con)
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNewError(
+                f"workspace {ws} has schema version {version}, newer than this CrowdTrust ({SCHEMA_VERSION}); "
+                "upgrade CrowdTrust to open it")
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def write_workspace(ws: Path, create: bool = True) -> Iterator[Workspace]:
+    """Open the workspace for writing for one operation, waiting briefly for readers in this process."""
+    deadline = time.monotonic() + CONNECT_WAIT_S
+    while True:
+        try:
+            handle = open_workspace(ws, create=create)
+            break
+        except (WorkspaceLockedError, UserError) as exc:
+            if not isinstance(exc, WorkspaceLockedError) and "configuration" not in str(exc).lower():
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(CONNECT_RETRY_S)
+        except duckdb.Error as exc:
+            if not _is_config_clash(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(CONNECT_RETRY_S)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        st.cache_data.clear()
+
+
+# -- cached reads ---------------------------------------------------------------------------
+
+def _resolve(name: str):
+    """``"workers_table"`` -> analytics.results.workers_table; ``"catalog:ingest_history"`` -> analytics.catalog."""
+    module, _, fn = name.rpartition(":")
+    mod = importlib.import_module(f"analytics.{module or 'results'}")
+    return getattr(mod, fn)
+
+
+@st.cache_data(show_spinner=False, max_entries=1000, ttl=3600)
+def _cached(ws: str, ws_stamp: tuple, name: str, args: tuple, kwargs: tuple):
+    with connect(Path(ws)) as con:
+        return _resolve(name)(con, *args, **dict(kwargs))
+
+
+def q(name: str, *args, **kwargs):
+    """Call a read function of analytics (default module ``results``) on the current workspace."""
+    ws = current_ws()
+    return _cached(str(ws), stamp(ws), name, args, tuple(sorted(kwargs.items())))
+
+
+def has_module(name: str) -> bool:
+    """True when ``analytics.<name>`` can be imported (a teammate's module may not have landed yet)."""
+    try:
+        importlib.import_module(f"analytics.{name}")
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+# -- the page context -------------------------------------------------------------------------
+
+def current_ws() -> Path:
+    if "workspace_path" not in st.session_state:
+        st.session_state["workspace_path"] = str(cli_workspace())
+    return Path(st.session_state["workspace_path"])
+
+
+def ctx() -> Ctx:
+    """The context the entrypoint resolved for this rerun."""
+    c = st.session_state.get("_ctx")
+    if c is None:
+        ws = current_ws()
+        c = Ctx(ws=ws, exists=(ws / DB_NAME).exists(), actor=st.session_state.get("actor", ""))
+    return c
+
+
+def require_workspace() -> Ctx:
+    """Stop the page with a helpful message when there is no workspace or no project."""
+    c = ctx()
+    if not c.exists:
+        st.info(f"There is no workspace at `{c.ws}` yet. Load an annotation file on the **Data** page to create it, "
+                "or build the demo with `make demo`.")
+        link("views/data.py", "Go to Data", icon=":material/upload_file:")
+        st.stop()
+    if c.project is None:
+        st.info("This workspace has no projects yet. Load an annotation file on the **Data** page to start one.")
+        link("views/data.py", "Go to Data", icon=":material/upload_file:")
+        st.stop()
+    return c
+
+
+def require_run() -> Ctx:
+    """Stop the page with an 'analyse now' button when the project has no complete analysis run."""
+    c = require_workspace()
+    if c.run_id is None:
+        running = q("running_run", c.project_id)
+        if running:
+            st.info(f"An analysis of **{c.project}** started at {running['started_at']:%Y-%m-%d %H:%M} UTC is still "
+                    "running. Reload the page when it finishes.")
+            st.stop()
+        st.info(f"Project **{c.project}** has no analysis yet: trust scores, suspects and charts appear after one run.")
+        analyze_button(c, label="Analyse this project now", key="empty_analyze")
+        st.stop()
+    return c
+
+
+def link(page: str, label: str, icon: str | None = None) -> None:
+    """A link to another page (falls back to a caption when the page is not registered)."""
+    try:
+        st.page_link(page, label=label, icon=icon)
+    except Exception:  # page not registered in st.navigation (e.g. in a page-level test)
+        st.caption(f"→ {label}")
+
+
+def need_actor(c: Ctx, what: str) -> bool:
+    """True when someone is signed in; otherwise show what to do."""
+    if c.actor.strip():
+        return True
+    st.warning(f"Enter your name in the sidebar first: every {what} is recorded with who did it.")
+    return False
+
+
+def analyze_button(c: Ctx, label: str = "Re-analyse", key: str = "analyze", settings=None, method: str | None = None,
+                   force: bool = False) -> int | None:
+    """A button that analyses the project with a progress display; returns the new run id."""
+    if not has_module("pipeline"):
+        st.warning("The analysis engine is not installed in this build (analytics.pipeline is missing).")
+        return None
+    if not st.button(label, key=key, type="primary", icon=":material/play_arrow:"):
+        return None
+    if not need_actor(c, "analysis"):
+        return None
+    return run_analysis(c, settings=settings, method=method, force=force)
+
+
+def run_analysis(c: Ctx, settings=None, method: str | None = None, force: bool = False) -> int | None:
+    """Run :func:`analytics.pipeline.analyze` inside ``st.status`` with a progress bar."""
+    from analytics.pipeline import analyze
+
+    with st.status(f"Analysing {c.project}…", expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
+
+        def progress(frac: float, msg: str) -> None:
+            bar.progress(min(max(float(frac), 0.0), 1.0), text=msg)
+
+        try:
+            with write_workspace(c.ws, create=False) as ws:
+                run_id = analyze(ws, c.project, settings=settings, method=method, actor=c.actor,
+                                 progress=progress, force=force)
+        except UserError as exc:
+            status.update(label=f"Analysis stopped: {exc}", state="error")
+            st.error(str(exc))
+            return None
+        status.update(label=f"Analysis complete: run {run_id}", state="complete", expanded=False)
+    st.session_state["_flash"] = f"Analysis run {run_id} of {c.project} is complete; every page now shows it."
+    st.rerun()
+    return run_id
+
+
+def flash() -> None:
+    """Show (once) a message left by the previous rerun."""
+    msg = st.session_state.pop("_flash", None)
+    if msg:
+        st.success(msg)
+
+
+def user_error_box(exc: UserError) -> None:
+    st.error(str(exc), icon=":material/error:")

@@ -1,0 +1,122 @@
+"""CrowdTrust dashboard entrypoint: page config, sign-in, workspace and project picker, navigation.
+
+Run with ``streamlit run app/streamlit_app.py -- --workspace data/workspaces/demo``.
+Each page is a short script in ``app/views/`` that asks :mod:`analytics.results` for data
+(through :func:`app.state.q`) and hands it to :mod:`app.charts`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from analytics.errors import UserError  # noqa: E402
+from app import state  # noqa: E402
+
+VIEWS = Path(__file__).resolve().parent / "views"
+log = logging.getLogger("crowdtrust.app")
+
+st.set_page_config(page_title="CrowdTrust", page_icon=":material/verified_user:", layout="wide")
+
+
+def _page(file: str, title: str, icon: str, default: bool = False):
+    return st.Page(f"views/{file}", title=title, icon=icon, url_path=file.removesuffix(".py"), default=default)
+
+
+def build_pages() -> dict[str, list]:
+    review = [
+        _page("overview.py", "Overview", ":material/dashboard:", default=True),
+        _page("workers.py", "Workers", ":material/group:"),
+        _page("items.py", "Items", ":material/list_alt:"),
+        _page("collusion.py", "Collusion", ":material/hub:"),
+        _page("agreement.py", "Agreement", ":material/handshake:"),
+    ]
+    act = []
+    # teammates' pages appear as soon as their files land
+    for file, title, icon in (("actions.py", "Actions", ":material/gavel:"),
+                              ("export.py", "Export", ":material/download:"),
+                              ("redteam.py", "Red team", ":material/security:")):
+        if (VIEWS / file).exists():
+            act.append(_page(file, title, icon))
+    manage = [_page("data.py", "Data", ":material/upload_file:"),
+              _page("settings.py", "Settings", ":material/tune:")]
+    pages = {"Review": review}
+    if act:
+        pages["Act"] = act
+    pages["Manage"] = manage
+    return pages
+
+
+def sidebar() -> state.Ctx:
+    ws = state.current_ws()
+    st.sidebar.markdown("### :material/verified_user: CrowdTrust")
+    st.session_state.setdefault("actor", st.session_state.get("_actor_keep", ""))
+    actor = st.sidebar.text_input("Your name", key="actor", placeholder="sign in to ingest, analyse or act",
+                                  help="Recorded with every ingest, analysis and decision in the audit log.")
+    st.session_state["_actor_keep"] = actor
+    exists = (ws / state.DB_NAME).exists()
+    project = project_id = run_id = None
+    if exists:
+        projects = state.q("projects")
+        names = projects["name"].tolist()
+        if names:
+            wanted = st.query_params.get("project") or st.session_state.get("_project_keep")
+            if st.session_state.get("project") not in names:
+                st.session_state["project"] = wanted if wanted in names else names[0]
+            project = st.sidebar.selectbox(
+                "Project", names, key="project",
+                format_func=lambda n: _project_label(projects, n),
+                help="Every page shows this project. Projects are isolated: own labels, gold and results.")
+            st.session_state["_project_keep"] = project
+            st.query_params["project"] = project
+            row = projects[projects["name"] == project].iloc[0]
+            project_id = int(row["project_id"])
+            run_id = None if row["latest_run"] is None or row["latest_run"] != row["latest_run"] else int(
+                row["latest_run"])
+            if run_id is not None:
+                info = state.q("run_summary", run_id)
+                st.sidebar.caption(
+                    f"Showing analysis run **{run_id}** ({info['method']}, "
+                    f"{info['finished_at']:%Y-%m-%d %H:%M} UTC). Change the model on **Settings**.")
+            else:
+                st.sidebar.caption("Not analysed yet.")
+    st.sidebar.caption(f"Workspace `{ws}`")
+    return state.Ctx(ws=ws, exists=exists, actor=actor.strip(), project=project, project_id=project_id,
+                     run_id=run_id)
+
+
+def _project_label(projects, name: str) -> str:
+    row = projects[projects["name"] == name].iloc[0]
+    return f"{name} ({int(row['labels']):,} labels)"
+
+
+def main() -> None:
+    pages = build_pages()
+    nav = st.navigation(pages, position="sidebar")
+    try:
+        st.session_state["_ctx"] = sidebar()
+    except UserError as exc:
+        st.session_state["_ctx"] = state.Ctx(ws=state.current_ws(), exists=False, actor="")
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+    state.flash()
+    try:
+        nav.run()
+    except UserError as exc:
+        state.user_error_box(exc)
+    except Exception as exc:  # a bug: one line for the user, the traceback in the server log
+        if type(exc).__module__.startswith("streamlit"):
+            raise
+        log.exception("page %s failed", nav.title)
+        st.error(f"Unexpected error on this page ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+                 "The details are in the server log; please report it.", icon=":material/bug_report:")
+
+
+main()

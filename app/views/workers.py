@@ -1,0 +1,168 @@
+"""Workers: a filterable table of every worker's verdict and scores; selecting one opens their detail."""
+
+import pandas as pd
+import streamlit as st
+
+from analytics.results import VERDICTS, WORKER_SORTS, WorkerFilter, fmt_interval, worker_bursts
+from app import charts, state
+
+c = state.require_run()
+st.title(f"Workers · {c.project}")
+
+# A worker named in the URL (a link from another page) opens their detail.
+linked = st.query_params.get("worker")
+if linked and st.session_state.get("_worker_linked") != linked:
+    st.session_state["_worker_linked"] = linked
+    st.session_state["worker_pick"] = linked
+
+stats = state.q("project_stats", c.project_id)
+signals = state.q("fired_signal_names", c.run_id)
+
+with st.container(border=True):
+    f = st.columns([2.2, 1.6, 1, 1.4, 1.4, 0.9])
+    verdicts = f[0].multiselect("Verdict", list(VERDICTS), default=[], key="w_verdicts",
+                                placeholder="all verdicts",
+                                help="banned: banned in the audit log · suspect: the evidence is conclusive · "
+                                     "watch: a detector fired but the evidence is not conclusive · trusted: the rest")
+    search = f[1].text_input("Worker id contains", key="w_search", placeholder="e.g. A1B2")
+    min_labels = f[2].number_input("Min. labels", min_value=0, value=0, step=5, key="w_min")
+    signal = f[3].selectbox("Detector fired", ["any"] + signals, key="w_signal")
+    sort = f[4].selectbox("Sort by", list(WORKER_SORTS), key="w_sort")
+    desc = f[5].toggle("Descending", value=False, key="w_desc")
+
+flt = WorkerFilter(verdicts=verdicts, search=search.strip(), min_labels=int(min_labels),
+                   signal=None if signal == "any" else signal)
+table = state.q("workers_table", c.run_id, c.project_id, flt, sort, desc, 500)
+total = state.q("worker_count", c.run_id)
+
+view = table[["worker", "verdict", "trust", "n_labels", "agreement", "gold_accuracy", "median_seconds",
+              "last_active", "fired_signals", "reasons"]].copy()
+view["gold"] = [fmt_interval(v, lo, hi, 2) for v, lo, hi in
+                zip(table["gold_accuracy"], table["gold_lo"], table["gold_hi"], strict=True)]
+view = view.drop(columns=["gold_accuracy"])
+st.session_state["_worker_rows"] = view["worker"].tolist()
+
+
+def _on_select() -> None:
+    rows = st.session_state["workers_table"].selection.rows
+    if rows:
+        st.session_state["worker_pick"] = st.session_state["_worker_rows"][rows[0]]
+
+
+def _on_point() -> None:
+    pts = st.session_state["workers_scatter"].selection.points
+    if pts and pts[0].get("customdata"):
+        st.session_state["worker_pick"] = pts[0]["customdata"][0]
+
+
+st.caption(f"{len(view):,} of {total:,} workers shown" + (" (first 500)" if len(view) == 500 else "")
+           + ". Click a row to open the worker's detail below.")
+st.dataframe(
+    view, key="workers_table", on_select=_on_select, selection_mode="single-row", hide_index=True, width="stretch",
+    height=min(420, 36 * (len(view) + 1) + 4),
+    column_order=["worker", "verdict", "trust", "n_labels", "agreement", "gold", "median_seconds", "last_active",
+                  "fired_signals", "reasons"],
+    column_config={
+        "verdict": st.column_config.TextColumn("verdict", width="small"),
+        "trust": st.column_config.ProgressColumn("trust", min_value=0.0, max_value=1.0, format="%.2f", width="small"),
+        "n_labels": st.column_config.NumberColumn("labels", format="%d"),
+        "agreement": st.column_config.NumberColumn("agrees with consensus", format="percent",
+                                                   help="Share of the worker's answers equal to the consensus label."),
+        "gold": st.column_config.TextColumn("gold accuracy [95% CI]",
+                                            help="Accuracy on gold items with its interval; — without gold."),
+        "median_seconds": st.column_config.NumberColumn("median s / label", format="%.1f"),
+        "last_active": st.column_config.DatetimeColumn("last active (UTC)", format="YYYY-MM-DD HH:mm"),
+        "fired_signals": "detectors fired",
+        "reasons": st.column_config.TextColumn("reasons", width="large"),
+    })
+if view.empty:
+    st.info("No worker matches these filters. Clear the verdict or detector filter to see everyone.")
+
+scatter = state.q("reliability_scatter", c.run_id, c.project_id)
+pick_opts = view["worker"].tolist()
+if "worker_pick" not in st.session_state and st.session_state.get("_worker_keep"):
+    st.session_state["worker_pick"] = st.session_state["_worker_keep"]
+current = st.session_state.get("worker_pick")
+if current and current not in pick_opts:
+    pick_opts = [current] + pick_opts
+
+st.plotly_chart(charts.reliability_scatter(scatter, highlight=current), key="workers_scatter",
+                on_select=_on_point, selection_mode="points")
+
+st.divider()
+worker = st.selectbox("Worker detail", pick_opts, index=None, key="worker_pick",
+                      placeholder="select a row in the table, a dot in the chart, or type a worker id")
+st.session_state["_worker_keep"] = worker
+if worker is None:
+    st.info("Select a worker to see their confusion matrix, activity, speed, agreement, every fired detector "
+            "with its evidence, and the items they labelled.")
+    st.stop()
+if st.query_params.get("worker") != worker:
+    st.query_params["worker"] = worker
+    st.session_state["_worker_linked"] = worker
+
+d = state.q("worker_detail", c.run_id, c.project_id, worker)
+badge = {"banned": "gray", "suspect": "red", "watch": "orange", "trusted": "green"}[d["verdict"]]
+st.subheader(f"Worker {worker}  :{badge}-badge[{d['verdict']}]")
+if d.get("reasons"):
+    st.markdown(f"**Why:** {d['reasons']}")
+k = st.columns(6)
+k[0].metric("Trust", f"{d['trust']:.2f}" if d["trust"] is not None else "—")
+k[1].metric("Labels", f"{d['n_labels']:,}")
+k[2].metric("Agrees with consensus", "—" if d["agreement"] is None else f"{d['agreement']:.0%}")
+k[3].metric("Gold accuracy", fmt_interval(d["gold_accuracy"], None, None, 2),
+            help=f"95% interval {fmt_interval(d['gold_accuracy'], d['gold_lo'], d['gold_hi'], 2)}")
+k[4].metric("Median s / label", "—" if d["median_seconds"] is None else f"{d['median_seconds']:.1f}")
+k[5].metric("Last active (UTC)", "—" if d["last_active"] is None else f"{pd.Timestamp(d['last_active']):%Y-%m-%d %H:%M}")
+
+sig = state.q("worker_signals", c.run_id, worker)
+left, right = st.columns(2)
+with left:
+    conf = state.q("worker_confusion", c.run_id, worker)
+    if not conf.empty:
+        st.plotly_chart(charts.confusion_heatmap(conf, "p", worker, f"Confusion matrix of {worker} (model estimate)",
+                                                 "P(answer | true)"), key="w_conf")
+    else:
+        counts = state.q("worker_confusion_counts", c.run_id, c.project_id, worker).rename(columns={"n": "count"})
+        st.plotly_chart(charts.confusion_heatmap(counts, "count", worker,
+                                                 f"Answers of {worker} against the consensus label", "answers"),
+                        key="w_conf")
+with right:
+    if stats["has_time"]:
+        st.plotly_chart(charts.worker_timeline(state.q("worker_timeline", c.project_id, worker), worker_bursts(sig),
+                                               worker), key="w_time")
+    else:
+        st.info("No timestamps in this project: the activity timeline and timing detectors are off.")
+
+left, right = st.columns(2)
+with left:
+    if stats["has_duration"]:
+        st.plotly_chart(charts.speed_vs_peers(state.q("worker_speed", c.project_id), worker), key="w_speed")
+    else:
+        st.info("No durations or start/submit times in this project: speed against peers is not available.")
+with right:
+    st.plotly_chart(charts.overlap_bar(state.q("worker_overlap", c.run_id, c.project_id, worker, 20), worker),
+                    key="w_overlap")
+
+st.markdown("**Detectors tested on this worker** (fired first)")
+if sig.empty:
+    st.caption("No detector produced a result for this worker.")
+else:
+    for r in sig.itertuples(index=False):
+        icon = ":material/warning:" if r.fired else ":material/check_circle:"
+        title = f"{r.signal} — {'fired' if r.fired else 'not fired'}" + (
+            f" · p = {r.p_value:.2g}" if r.p_value == r.p_value and r.p_value is not None else "")
+        with st.expander(title, expanded=bool(r.fired), icon=icon):
+            st.write(r.reason or "")
+            if r.evidence:
+                st.json(r.evidence, expanded=False)
+
+st.markdown("**Items this worker labelled** (newest first)")
+only_dis = st.toggle("Only items where they disagree with the consensus", key="w_only_dis")
+items = state.q("worker_items", c.run_id, c.project_id, worker, only_dis, 200)
+st.dataframe(items, hide_index=True, width="stretch", height=300, column_config={
+    "task": "item", "answer": "their answer", "agrees": st.column_config.CheckboxColumn("agrees"),
+    "confidence": st.column_config.NumberColumn("consensus confidence", format="%.2f"),
+    "item_suspect": st.column_config.CheckboxColumn("item at risk"),
+    "submitted_at": st.column_config.DatetimeColumn("submitted (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "duration_s": st.column_config.NumberColumn("seconds", format="%.1f")})

@@ -1,0 +1,97 @@
+"""Impact preview: one-step E-step maths, exactness for MV, re-queue list, gold accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from actions_support import CLASSES, EVIL, FLIPPERS, synthetic_frame
+
+from analytics.aggregate import aggregate
+from analytics.consensus import Consensus, argmax_lowest
+from analytics.dataset import from_frame
+from analytics.errors import UserError
+from analytics.impact import preview_ban
+
+
+@pytest.fixture(scope="module")
+def data():
+    df, gold = synthetic_frame(seed=5)
+    return from_frame(df, gold=gold, classes=CLASSES)
+
+
+def test_mv_one_step_is_the_exact_refit(data):
+    cons = aggregate(data, "mv")
+    quick = preview_ban(data, cons, FLIPPERS)
+    full = preview_ban(data, cons, FLIPPERS, refit=True)
+    assert quick.exact and quick.mode == "one-step"
+    np.testing.assert_array_equal(quick.new_labels, full.new_labels)
+    np.testing.assert_allclose(quick.new_probas, full.new_probas, atol=1e-12)
+    assert quick.changed["task"].tolist() == full.changed["task"].tolist()
+    assert len(quick.changed) >= 5
+
+
+def test_ds_one_step_is_one_e_step_with_other_matrices_fixed(data):
+    rng = np.random.default_rng(0)
+    W, K = data.n_workers, data.n_classes
+    A = rng.dirichlet(np.ones(K) * 2, size=(W, K)) + np.eye(K)[None] * 2
+    A /= A.sum(axis=2, keepdims=True)
+    prior = np.array([0.5, 0.3, 0.2])
+
+    def e_step(keep):
+        lp = np.tile(np.log(prior), (data.n_tasks, 1))
+        np.add.at(lp, data.task[keep], np.log(A[data.worker[keep], :, data.label[keep]]))
+        p = np.exp(lp - lp.max(axis=1, keepdims=True))
+        return p / p.sum(axis=1, keepdims=True)
+
+    full = e_step(np.ones(data.n, bool))
+    cons = Consensus("ds", full, argmax_lowest(full), prior, errors=A)
+    removed = np.isin(data.worker_ids[data.worker], FLIPPERS)
+    prev = preview_ban(data, cons, FLIPPERS)
+    expect = e_step(~removed)
+    np.testing.assert_allclose(prev.new_probas, expect, atol=1e-9)
+    untouched = ~np.isin(np.arange(data.n_tasks), data.task[removed])
+    assert (prev.tv[untouched] == 0).all()
+    assert not prev.exact
+
+
+def test_removing_planted_flippers_repairs_labels_and_gold(data):
+    cons = aggregate(data, "mv")
+    prev = preview_ban(data, cons, FLIPPERS, min_trusted_labels=3)
+    g = prev.gold
+    assert g["n_gold"] == 30 and g["acc_after"] > g["acc_before"]
+    truth = dict(zip(*synthetic_frame(seed=5)[1].values.T, strict=True))
+    fixed = [t for t, new in zip(prev.changed["task"], prev.changed["new"], strict=True) if truth.get(t) == new]
+    broke = [t for t, old in zip(prev.changed["task"], prev.changed["old"], strict=True) if truth.get(t) == old]
+    assert len(fixed) > len(broke)
+    s = prev.summary()
+    assert s["n_labels_removed"] == int(np.isin(data.worker_ids[data.worker], FLIPPERS).sum())
+    # Every re-queue suggestion is a touched task left below three trusted labels.
+    assert (prev.below_min["n_trusted_left"] < 3).all() and set(prev.requeue) <= set(data.task_ids)
+
+
+def test_untrusted_labels_do_not_count_as_trusted(data):
+    cons = aggregate(data, "mv")
+    a = preview_ban(data, cons, FLIPPERS[:1], min_trusted_labels=4)
+    b = preview_ban(data, cons, FLIPPERS[:1], min_trusted_labels=4, untrusted=[EVIL, *FLIPPERS[1:]])
+    assert len(b.below_min) >= len(a.below_min)
+    assert (b.changed["n_trusted_left"] <= b.changed["n_labels_left"]).all()
+
+
+def test_task_labelled_only_by_removed_workers_has_no_label():
+    import pandas as pd
+
+    df = pd.DataFrame({"task": ["a", "a", "b", "b", "c"], "worker": ["x", "y", "x", "z", "x"],
+                       "label": ["1", "1", "0", "0", "1"]})
+    d = from_frame(df)
+    prev = preview_ban(d, aggregate(d, "mv"), ["x"])
+    row = prev.changed.set_index("task").loc["c"]
+    assert row["new"] is None and row["n_labels_left"] == 0
+    assert "c" in prev.requeue
+
+
+def test_bad_selection_is_a_user_error(data):
+    cons = aggregate(data, "mv")
+    with pytest.raises(UserError, match="no labels here"):
+        preview_ban(data, cons, ["ghost"])
+    with pytest.raises(UserError, match="at least one"):
+        preview_ban(data, cons, [])

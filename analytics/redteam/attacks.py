@@ -37,7 +37,8 @@ Conventions (after Tahmasebian et al., DBSec 2020, and the §6 protocol):
   detector cannot tell them by name; ids sort among the real ones.
 * Times: see :mod:`analytics.redteam.timing`. The attacked copy and the returned clean copy
   share the same timeline for the original labels.
-* Deterministic for a seed; the input arrays are never modified.
+* Deterministic for a seed (rows are put in (task, worker) order first, so the order the
+  rows were read in does not matter); the input arrays are never modified.
 """
 
 from __future__ import annotations
@@ -566,6 +567,17 @@ def new_worker_ids(existing: np.ndarray, n: int, rng: np.random.Generator) -> li
 
 # --------------------------------------------------------------------------- inject
 
+def canonical_order(data: LabelArrays) -> LabelArrays:
+    """The same labels sorted by (task, worker): a seed then gives the same attack whatever
+    order the rows were read in (SQL gives no order)."""
+    order = np.lexsort((data.worker, data.task))
+    if (order == np.arange(data.n)).all():
+        return data
+    pick = {f: getattr(data, f)[order] for f in ("task", "worker", "label", "submitted_at", "started_at",
+                                                 "duration_s", "n_edits") if getattr(data, f) is not None}
+    return dataclasses.replace(data, **pick)
+
+
 def inject(data: LabelArrays, attack: str, *, share: float, seed: int,
            honest_accuracy: float | None = None, min_volume: int = 10, synth_time: bool = True,
            timeline: timing.TimelineModel | None = None, **params) -> Attacked:
@@ -581,6 +593,7 @@ def inject(data: LabelArrays, attack: str, *, share: float, seed: int,
     if attack == "all" and params:
         raise UserError("attack 'all' takes no attack parameters; run one attack to set them")
     prms = {a: make_params(a, **(params if attack != "all" else {})) for a in attacks}
+    data = canonical_order(data)
     rng = np.random.default_rng(seed)
     ctx = _Context(data, rng, honest_accuracy, min_volume, synth_time, timeline or timing.TimelineModel())
     W = data.n_workers

@@ -117,8 +117,9 @@ def blend_times(n: int, times: np.ndarray, worker: np.ndarray, durations: np.nda
     """Times (and durations) for one planted worker with ``n`` labels, blended into a real timeline.
 
     A real worker with at least two timed labels is drawn as template; the planted worker's
-    gaps are resampled from the template's gaps, its start from the project's label times,
-    shifted back if it would end after the project's last label.
+    gaps are resampled from the template's gaps (compressed to fit when the result would be
+    longer than the project), its start from the project's label times, shifted back if it
+    would end after the project's last label.
     """
     ok = np.isfinite(times)
     tw, tt = worker[ok], times[ok]
@@ -132,11 +133,14 @@ def blend_times(n: int, times: np.ndarray, worker: np.ndarray, durations: np.nda
         g = np.diff(own)
         g = g[g > 0] if (g > 0).any() else np.array([30.0])
         gaps = rng.choice(g, max(n - 1, 0))
-    start = rng.choice(tt) if tt.size else SYNTH_T0
     rel = np.concatenate([[0.0], np.cumsum(gaps)])
-    end = tt.max() if tt.size else start + rel[-1]
-    if start + rel[-1] > end:
-        start = max(end - rel[-1], tt.min() if tt.size else start)
+    if tt.size:
+        lo, hi = float(tt.min()), float(tt.max())
+        if rel[-1] > hi - lo > 0:              # longer than the project: compress into its span
+            rel *= (hi - lo) / rel[-1]
+        start = float(np.clip(rng.choice(tt), lo, hi - rel[-1]))
+    else:
+        start = SYNTH_T0
     out_d = None
     if durations is not None:
         dd = durations[np.isfinite(durations)]

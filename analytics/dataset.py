@@ -234,10 +234,9 @@ def load_project(con, project_id: int, exclude_workers: list[str] | None = None)
     if exclude_workers:
         extra = "AND NOT list_contains($excluded, worker)"
         params["excluded"] = list(exclude_workers)
-    tbl = con.sql(FINAL_ANSWERS_SQL.format(extra_filter=extra), params=params).to_arrow_table()
-    if hasattr(tbl, "read_all"):
-        tbl = tbl.read_all()
-    df = tbl.to_pandas()
+    # execute(), not sql(): duckdb 2.0's sql() refuses to run while an earlier execute()
+    # result on the same connection is not fully fetched (e.g. after a fetchone()).
+    df = con.execute(FINAL_ANSWERS_SQL.format(extra_filter=extra), params).df()
     for col in ("started_at", "submitted_at", "duration_s"):
         if df[col].isna().all():
             df = df.drop(columns=col)

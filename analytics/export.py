@@ -140,7 +140,7 @@ def to_bytes(df: pd.DataFrame, fmt: str, escape: bool = True) -> bytes:
         df.to_parquet(buf, index=False)
         return buf.getvalue()
     if fmt == "jsonl":
-        return df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso").encode("utf-8")
+        return df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso", double_precision=15).encode("utf-8")
     raise UserError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 

@@ -1,0 +1,292 @@
+"""``ingest_file`` and ``ingest_gold``: one file into one project, in one transaction."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from analytics import audit
+from analytics.errors import UserError
+from analytics.ingest import canonical, crowdflower, labelstudio, mturk, toloka
+from analytics.ingest.base import ReadOptions, Source, duckdb_read_error
+from analytics.ingest.detect import detect_format, normalize_format, sniff
+from analytics.ingest.provenance import previous_ingest, store_file
+from analytics.ingest.times import session_utc
+from analytics.ingest.validate import (
+    build_stage,
+    insert_annotations,
+    insert_quarantine,
+    platform_gold,
+    stage_counts,
+)
+from analytics.store import Workspace
+
+READERS = {
+    "canonical": canonical.read,
+    "mturk": mturk.read,
+    "toloka": toloka.read,
+    "labelstudio": labelstudio.read,
+    "crowdflower": crowdflower.read,
+}
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest did. ``rows_read = rows_loaded + rows_quarantined + rows_duplicate``."""
+
+    ingest_id: int
+    project: str
+    file_name: str
+    format: str
+    sha256: str
+    size_bytes: int
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+    rows_updates: int
+    gold_loaded: int
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    project_id: int | None = None
+    label_field: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self, top: int = 3) -> str:
+        """A few readable lines for the CLI and the upload form."""
+        lines = [
+            f"{self.file_name} -> project {self.project!r} (ingest {self.ingest_id}, format {self.format}"
+            + (f", label {self.label_field}" if self.label_field and self.format != "gold" else "") + ")",
+            f"  rows read {self.rows_read:,}: loaded {self.rows_loaded:,} (updates {self.rows_updates:,}), "
+            f"quarantined {self.rows_quarantined:,}, duplicates {self.rows_duplicate:,}"
+            + (f"; gold answers {self.gold_loaded:,}" if self.gold_loaded else ""),
+        ]
+        if self.quarantine_reasons:
+            items = list(self.quarantine_reasons.items())
+            shown = ", ".join(f"{r} ({n:,})" for r, n in items[:top])
+            more = f", and {len(items) - top} more reasons" if len(items) > top else ""
+            lines.append(f"  quarantine: {shown}{more}")
+        for w in self.warnings:
+            lines.append(f"  warning: {w}")
+        return "\n".join(lines)
+
+
+def _check_label_set(con, project_id: int, label_set: list[str] | None, shown: str) -> list[str] | None:
+    row = con.execute("SELECT label_set FROM projects WHERE project_id = ?", [project_id]).fetchone()
+    declared = list(row[0]) if row and row[0] is not None else None
+    if label_set is None:
+        return declared
+    clean = [x.strip() for x in label_set if x and x.strip()]
+    if not clean:
+        raise UserError("--label-set is empty; give the labels separated by commas, e.g. --label-set pos,neg")
+    if len(set(clean)) != len(clean):
+        raise UserError(f"--label-set lists a label twice: {', '.join(clean)}")
+    if declared is None:
+        con.execute("UPDATE projects SET label_set = ? WHERE project_id = ?", [clean, project_id])
+        return clean
+    if sorted(declared) != sorted(clean):
+        raise UserError(f"project already declares the label set {', '.join(declared)}; "
+                        f"leave out --label-set or give the same labels (loading {shown})")
+    return declared
+
+
+def _store_gold(con, rows: list[tuple[str, str]], project_id: int, ingest_id: int, source: str) -> int:
+    if not rows:
+        return 0
+    con.execute(
+        "INSERT OR REPLACE INTO gold (project_id, task, label, source, ingest_id) "
+        "SELECT ?, t.task, t.label, ?, ? FROM (SELECT unnest(?) AS task, unnest(?) AS label) t",
+        [project_id, source, ingest_id, [r[0] for r in rows], [r[1] for r in rows]],
+    )
+    return len(rows)
+
+
+def _read_gold_file(con, path, shown: str, label_set: list[str] | None) -> list[tuple[str, str]]:
+    s = sniff(path, shown)
+    sql = canonical.read_gold(con, path, s, shown)
+    try:
+        bad = con.execute(f"SELECT source_row, task, label FROM ({sql}) WHERE task IS NULL OR label IS NULL "
+                          f"ORDER BY source_row LIMIT 1").fetchone()
+        if bad:
+            col = "task" if bad[1] is None else "label"
+            raise UserError(f"gold file {shown} row {bad[0]} has an empty {col}; fill it in or remove the row")
+        conflict = con.execute(f"SELECT task, list(DISTINCT label ORDER BY label) FROM ({sql}) GROUP BY task "
+                               f"HAVING count(DISTINCT label) > 1 ORDER BY task LIMIT 1").fetchone()
+        if conflict:
+            raise UserError(f"gold file {shown} gives task {conflict[0]!r} two different labels "
+                            f"({', '.join(conflict[1])}); keep one")
+        rows = con.execute(f"SELECT DISTINCT task, label FROM ({sql}) ORDER BY task").fetchall()
+    except duckdb.Error as exc:
+        raise UserError(f"cannot read gold file {shown}: {str(exc).splitlines()[0]}") from None
+    if not rows:
+        raise UserError(f"gold file {shown} has no rows; it needs columns task and label")
+    if label_set:
+        outside = sorted({lab for _, lab in rows if lab not in set(label_set)})
+        if outside:
+            raise UserError(f"gold file {shown} has labels outside the project's label set "
+                            f"({', '.join(label_set)}): {', '.join(outside[:5])}; fix the gold file or the label set")
+    return [(r[0], r[1]) for r in rows]
+
+
+def _finish(con, *, project_id: int, ingest_id: int, shown: str, size: int, sha: str, fmt: str, counts: dict,
+            actor: str, stored: str, options: dict) -> None:
+    con.execute(
+        "INSERT INTO ingests (ingest_id, project_id, file_name, size_bytes, sha256, format, rows_read, rows_loaded, "
+        "rows_quarantined, rows_duplicate, rows_updates, gold_loaded, actor, stored_path, options) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON)",
+        [ingest_id, project_id, shown, size, sha, fmt, counts["rows_read"], counts["rows_loaded"],
+         counts["rows_quarantined"], counts["rows_duplicate"], counts["rows_updates"], counts["gold_loaded"],
+         actor, stored, json.dumps(options, sort_keys=True, default=str)],
+    )
+    audit.append(con, actor=actor, action="ingest", project_id=project_id, target_kind="file", target=shown,
+                 scope="project", evidence={"sha256": sha, "ingest_id": ingest_id, "format": fmt, **counts})
+
+
+def _writable(ws: Workspace) -> None:
+    if ws.read_only:
+        raise UserError(f"workspace {ws.path} is open read-only; open it for writing to ingest files")
+
+
+def ingest_file(
+    ws: Workspace,
+    path,
+    project: str,
+    *,
+    format: str | None = None,
+    label_field: str | None = None,
+    mapping: dict[str, str] | None = None,
+    gold_path=None,
+    label_set: list[str] | None = None,
+    force: bool = False,
+    actor: str = "cli",
+    file_name: str | None = None,
+    delimiter: str | None = None,
+) -> IngestSummary:
+    """Load one annotation file into ``project`` (created on first use), in one transaction.
+
+    The file is read in bulk by DuckDB with the reader of ``format`` (detected when None),
+    validated (failing rows go to quarantine with the reason and the raw row), exact
+    duplicates are collapsed and repeated answers kept as ``update`` events. The source bytes
+    are kept as ``<workspace>/files/<sha256>``; the ``ingests`` row, an optional gold file
+    and the audit entry are written in the same transaction, so on any error the workspace
+    is unchanged. Loading the same bytes into the same project again is refused unless
+    ``force``.
+    """
+    _writable(ws)
+    shown = file_name or Path(path).name
+    if not project or not str(project).strip():
+        raise UserError(f"no project name for {shown}; give one with --project")
+    project = str(project).strip()
+    fmt = normalize_format(format) if format else None
+    s = sniff(path, shown)
+    if fmt is None:
+        fmt = detect_format(path, shown)
+    if gold_path is not None:
+        sniff(gold_path)
+    sha, size, stored = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet")
+    gold_info = None
+    if gold_path is not None:
+        gname = Path(gold_path).name
+        gsha, gsize, gstored = store_file(gold_path, ws.files_dir, gname, check_utf8=sniff(gold_path).kind != "parquet")
+        gold_info = {"file": gname, "sha256": gsha, "size_bytes": gsize, "stored_path": gstored}
+    opts = ReadOptions(label_field=label_field, mapping=dict(mapping or {}), delimiter=delimiter)
+    stage = f"_ingest_stage_{uuid.uuid4().hex[:12]}"
+    con = ws.con
+    try:
+        with session_utc(con), ws.transaction():
+            project_id = ws.project_id(project, create=True)
+            prev = previous_ingest(con, project_id, sha)
+            if prev and not force:
+                raise UserError(f"{shown} is already loaded into project {project!r} as ingest {prev[0]} on {prev[1]}; "
+                                f"use --force to load it again")
+            declared = _check_label_set(con, project_id, label_set, shown)
+            source: Source = READERS[fmt](con, path, s, shown, opts)
+            try:
+                build_stage(con, source, stage, declared)
+            except duckdb.Error as exc:
+                raise duckdb_read_error(exc, shown) from None
+            rows_read, reasons = stage_counts(con, stage)
+            if rows_read == 0:
+                what = "annotations" if fmt == "labelstudio" else "data rows"
+                raise UserError(f"file {shown} has no {what} (only a header or an empty list); "
+                                f"export the results again and check that they contain answers")
+            quarantined = sum(reasons.values())
+            if quarantined == rows_read:
+                top = ", ".join(f"{r} ({n})" for r, n in list(reasons.items())[:3])
+                raise UserError(f"no row of {shown} could be loaded: all {rows_read} rows fail validation ({top}); "
+                                f"check --format, --label-field and --map, nothing was changed")
+            ingest_id = int(con.execute("SELECT nextval('ingest_seq')").fetchone()[0])
+            insert_quarantine(con, stage, project_id, ingest_id)
+            loaded, updates = insert_annotations(con, stage, project_id, ingest_id)
+            warnings = list(source.warnings)
+            gold_rows, gold_conflicts = platform_gold(con, stage)
+            if gold_conflicts:
+                warnings.append(f"{gold_conflicts} tasks have different golden answers in different rows; "
+                                f"the most frequent one was kept")
+            if declared and gold_rows:
+                inside = [g for g in gold_rows if g[1] in set(declared)]
+                if len(inside) < len(gold_rows):
+                    warnings.append(f"{len(gold_rows) - len(inside)} golden answers are outside the label set "
+                                    f"and were not stored as gold")
+                gold_rows = inside
+            gold_n = _store_gold(con, gold_rows, project_id, ingest_id, source.gold_source or "platform golden column")
+            if gold_info is not None:
+                rows = _read_gold_file(con, gold_path, gold_info["file"], declared)
+                gold_n += _store_gold(con, rows, project_id, ingest_id, gold_info["file"])
+            counts = {
+                "rows_read": rows_read, "rows_loaded": loaded, "rows_quarantined": quarantined,
+                "rows_duplicate": rows_read - loaded - quarantined, "rows_updates": updates, "gold_loaded": gold_n,
+            }
+            options = {"format": fmt, "label_field": source.label_field, "mapping": opts.mapping or None,
+                       "delimiter": delimiter, "label_set": declared, "force": force, "gold_file": gold_info,
+                       **source.options}
+            _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt=fmt,
+                    counts=counts, actor=actor, stored=stored, options=options)
+            con.execute(f"DROP TABLE IF EXISTS {stage}")
+    finally:
+        try:
+            con.execute(f"DROP TABLE IF EXISTS {stage}")
+        except duckdb.Error:
+            pass
+    return IngestSummary(ingest_id=ingest_id, project=project, file_name=shown, format=fmt, sha256=sha,
+                         size_bytes=size, quarantine_reasons=reasons, warnings=warnings, project_id=project_id,
+                         label_field=source.label_field, **counts)
+
+
+def ingest_gold(ws: Workspace, path, project: str, actor: str = "cli", *, file_name: str | None = None,
+                force: bool = False) -> IngestSummary:
+    """Load a gold file (columns task, label) into ``project`` (created if needed).
+
+    Recorded like any ingest (format ``gold``, the file kept content-addressed, an audit
+    entry); a task that already has gold gets the new answer.
+    """
+    _writable(ws)
+    shown = file_name or Path(path).name
+    s = sniff(path, shown)
+    sha, size, stored = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet")
+    con = ws.con
+    with ws.transaction():
+        project_id = ws.project_id(project, create=True)
+        prev = previous_ingest(con, project_id, sha)
+        if prev and not force:
+            raise UserError(f"{shown} is already loaded into project {project!r} as ingest {prev[0]} on {prev[1]}; "
+                            f"use --force to load it again")
+        declared = _check_label_set(con, project_id, None, shown)
+        rows = _read_gold_file(con, path, shown, declared)
+        ingest_id = int(con.execute("SELECT nextval('ingest_seq')").fetchone()[0])
+        n = _store_gold(con, rows, project_id, ingest_id, shown)
+        counts = {"rows_read": n, "rows_loaded": 0, "rows_quarantined": 0, "rows_duplicate": 0,
+                  "rows_updates": 0, "gold_loaded": n}
+        _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt="gold",
+                counts=counts, actor=actor, stored=stored, options={"format": "gold", "force": force})
+    return IngestSummary(ingest_id=ingest_id, project=project, file_name=shown, format="gold", sha256=sha,
+                         size_bytes=size, project_id=project_id, **counts)
+
+
+__all__ = ["READERS", "IngestSummary", "ingest_file", "ingest_gold"]

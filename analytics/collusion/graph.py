@@ -1,0 +1,197 @@
+"""The worker evidence graph, its Louvain communities, their scores, and a layout for the UI (§3.4).
+
+Nodes are workers, edges are pairs with at least one significant pairwise test; an edge's
+weight is the sum of -log p over the significant tests (co-error, excess agreement,
+co-timing). Communities come from networkx's Louvain method (Blondel et al. 2008, "Fast
+unfolding of communities in large networks", J. Stat. Mech. P10008), seeded.
+
+Each community C is then tested *against the rest of the crowd*: the reference posterior of
+every item is recomputed without the votes of C's members (leave-community-out, so a group
+that forms the local majority cannot define the truth on its own items), and each member's
+answers are tested, given everyone else's labels, for agreeing with other members beyond
+independence (:func:`community_member_tests`). The community p-value is the
+pooled statistic of its members. Because the
+community was found on the same data, the test is calibrated on the communities that agree
+with the outsiders (cohorts), and a member is reported through the larger of its own p-value
+and the community's (see :class:`analytics.collusion.CollusionDetector`).
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from analytics.collusion.reference import (
+    Reference,
+    argmax_rows,
+    conditional_moments,
+    predictive,
+    softmax_rows,
+)
+from analytics.collusion.tails import quasi_poisson_tail
+
+
+def evidence_graph(pairs: pd.DataFrame) -> nx.Graph:
+    """Undirected weighted graph of the pairs with positive weight."""
+    g = nx.Graph()
+    e = pairs[pairs["weight"] > 0]
+    g.add_weighted_edges_from(zip(e["worker_a"].tolist(), e["worker_b"].tolist(), e["weight"].tolist(),
+                                  strict=True))
+    return g
+
+
+def louvain(g: nx.Graph, seed: int, resolution: float) -> list[list[int]]:
+    """Louvain communities (networkx), largest first, members sorted."""
+    if g.number_of_edges() == 0:
+        return []
+    comms = nx.community.louvain_communities(g, weight="weight", resolution=resolution, seed=seed)
+    out = [sorted(int(x) for x in c) for c in comms]
+    out.sort(key=lambda c: (-len(c), c[0]))
+    return out
+
+
+def community_member_tests(data, ref: Reference, members: np.ndarray):
+    """Leave-community-out agreement test of each member.
+
+    For every label l of a member w on item i with at least one outsider label, the outsiders'
+    reference posterior p^out_i and w's null matrix give w's answer distribution
+    pi_l(k) = sum_c p^out_ic A_w[c,k] under independence. The statistic is
+    g(k) = number of other members answering k on i (agreement with fellow members, correct or
+    not: copy-with-noise groups agree on both); its null mean and variance given all other
+    labels are exact, items are independent, and the member's total is tested with the
+    quasi-Poisson tail.
+
+    Returns per member (observed, expected, variance, items answered against the outsiders
+    together with another member) and the community's majority-versus-outsiders disagreement
+    share (items with >= 2 members and >= 1 outsider) with the number of such items.
+    """
+    K = data.n_classes
+    is_mem = np.zeros(data.n_workers, bool)
+    is_mem[members] = True
+    mrows = np.flatnonzero(is_mem[data.worker])
+    t = data.task
+    mem_counts = np.zeros((data.n_tasks, K))
+    np.add.at(mem_counts, (t[mrows], data.label[mrows]), 1.0)
+    mem_own = np.zeros((data.n_tasks, K))
+    np.add.at(mem_own, t[mrows], ref.own[mrows])
+    n_out = ref.counts.sum(axis=1) - mem_counts.sum(axis=1)
+    tasks = np.unique(t[mrows])
+    tasks = tasks[n_out[tasks] > 0]
+    post_out = np.zeros((data.n_tasks, K))
+    post_out[tasks] = softmax_rows(ref.logpost[tasks] - mem_own[tasks])
+    c_out = np.full(data.n_tasks, -1)
+    c_out[tasks] = argmax_rows(post_out[tasks])
+    r = mrows[c_out[t[mrows]] >= 0]
+    ti, wi, yi = t[r], data.worker[r], data.label[r]
+    others = mem_counts[ti].copy()
+    others[np.arange(r.size), yi] -= 1.0
+    pi = predictive(ref.A_null, wi, post_out[ti])
+    obs, mean, var = conditional_moments(pi, others, yi)
+    against = (obs > 0) & (yi != c_out[ti])
+    W = data.n_workers
+    obs_w = np.bincount(wi, weights=obs, minlength=W)[members]
+    E = np.bincount(wi, weights=mean, minlength=W)[members]
+    V = np.bincount(wi, weights=var, minlength=W)[members]
+    n_items = np.bincount(wi, weights=against, minlength=W)[members]
+    both = tasks[mem_counts[tasks].sum(axis=1) >= 2]
+    disagree = float(np.mean(argmax_rows(mem_counts[both]) != c_out[both])) if both.size else 0.0
+    return obs_w, E, V, n_items, disagree, int(both.size)
+
+
+def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[list[int]],
+                      min_size: int, alpha: float, edge_alpha: float,
+                      min_disagreement: float) -> tuple[pd.DataFrame, dict]:
+    """One row per community of at least ``min_size`` members, plus per-member test results.
+
+    A community whose majority agrees with the outsiders on more than 1 - ``min_disagreement``
+    of their shared items is a *cohort* (a school of thought, a team, a batch), not a
+    collusion ring: its members get p = 1. The cohorts calibrate the test for the rest
+    (empirical null, Efron 2004): kappa = max(1, median observed/expected of cohort members)
+    scales the null mean (and kappa^2 the variance), absorbing both item difficulty and the
+    selection of communities on the same data. The community p-value pools the members'
+    statistics (variance doubled, see below). ``suspect`` = not a cohort and that p-value is below ``alpha`` / (number of communities scored).
+    """
+    cols = ["community", "members", "size", "density", "mean_weight", "coerror_strength",
+            "majority_vs_outsiders_disagreement", "cotiming", "p_value", "score", "suspect", "reasons"]
+    kept = [c for c in comms if len(c) >= min_size]
+    if not kept:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols}), {}
+    comm_of = np.full(data.n_workers, -1)
+    for j, c in enumerate(kept):
+        comm_of[c] = j
+    ca = comm_of[pairs["worker_a"].to_numpy()]
+    cb = comm_of[pairs["worker_b"].to_numpy()]
+    internal = (ca == cb) & (ca >= 0)
+    ip = pairs[internal]
+    ic = ca[internal]
+    nlogco = np.where(ip["coerror_p"] < edge_alpha, -np.log(ip["coerror_p"]), 0.0)
+    tests = [community_member_tests(data, ref, np.asarray(c)) for c in kept]
+    ratios = [t[0][t[1] >= 1] / t[1][t[1] >= 1] for t in tests if t[4] < min_disagreement]
+    ratios = np.concatenate(ratios) if ratios else np.empty(0)
+    kappa = float(max(1.0, np.median(ratios))) if ratios.size else 1.0
+    rows, member_info = [], {}
+    m_alpha = alpha / len(kept)
+    for j, (c, (obs_w, E, V, n_items, disagree, n_both)) in enumerate(zip(kept, tests, strict=True)):
+        sel = ic == j
+        s = len(c)
+        w = ip["weight"].to_numpy()[sel]
+        edges = int((w > 0).sum())
+        ring = disagree >= min_disagreement
+        p = quasi_poisson_tail(obs_w, kappa * E, kappa * kappa * V) if ring else np.ones(s)
+        # pooled over members; every agreeing pair is counted by both members, so the variance
+        # of the sum is about twice the sum of the members' variances
+        p_c = float(quasi_poisson_tail(obs_w.sum(), kappa * E.sum(), 2.0 * kappa * kappa * V.sum())) if ring else 1.0
+        cot = int(ip["cotimed"].to_numpy()[sel].sum()) if "cotimed" in ip else 0
+        if ring:
+            reasons = (f"{s} accounts answer alike against the rest of the crowd: their majority disagreed "
+                       f"with the other workers on {disagree:.0%} of {n_both} shared items; "
+                       f"{int(obs_w.sum())} matching answers among them (expected {kappa * E.sum():.1f})")
+        else:
+            reasons = (f"{s} accounts often answer alike but agree with the rest of the crowd "
+                       f"({disagree:.0%} disagreement on {n_both} shared items): a cohort, not evidence of collusion")
+        if cot:
+            reasons += f"; {cot} pairs of answers within seconds of each other"
+        rows.append({
+            "community": j, "members": [int(x) for x in c], "size": s,
+            "density": edges / (s * (s - 1) / 2), "mean_weight": float(w.mean()) if w.size else 0.0,
+            "coerror_strength": float(nlogco[sel].sum()),
+            "majority_vs_outsiders_disagreement": disagree, "cotiming": cot,
+            "p_value": p_c, "score": float(-np.log10(max(p_c, 1e-300))), "suspect": bool(ring and p_c < m_alpha),
+            "reasons": reasons,
+        })
+        for k, wk in enumerate(c):
+            member_info[int(wk)] = {"community": j, "observed": float(obs_w[k]), "expected": float(kappa * E[k]),
+                                    "p": float(p[k]), "n_items": int(n_items[k]), "community_p": p_c,
+                                    "size": s, "disagreement": disagree, "ring": bool(ring)}
+    return pd.DataFrame(rows)[cols], member_info
+
+
+def graph_layout(pairs: pd.DataFrame, communities: pd.DataFrame, seed: int = 0, top_n: int = 500) -> pd.DataFrame:
+    """Node positions for the dashboard's network chart: DataFrame(worker, x, y, community).
+
+    Uses the ``top_n`` heaviest edges (so the chart stays readable and the layout cheap) and
+    networkx's seeded ``spring_layout`` with the edge weights; ``community`` is -1 for workers
+    outside the scored communities. ``worker`` is the integer worker code.
+    """
+    cols = ["worker", "x", "y", "community"]
+    if pairs is None or len(pairs) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(cols, ["int32", "float64", "float64", "int64"],
+                                                                   strict=True)})
+    top = pairs[pairs["weight"] > 0].nlargest(top_n, "weight")
+    g = evidence_graph(top)
+    if g.number_of_nodes() == 0:
+        return graph_layout(pairs.iloc[:0], communities, seed, top_n)
+    pos = nx.spring_layout(g, weight="weight", seed=seed)
+    comm = {}
+    if communities is not None and len(communities):
+        for cid, mem in zip(communities["community"], communities["members"], strict=True):
+            for wk in mem:
+                comm[int(wk)] = int(cid)
+    nodes = sorted(pos)
+    return pd.DataFrame({
+        "worker": np.asarray(nodes, dtype=np.int32),
+        "x": [float(pos[n][0]) for n in nodes],
+        "y": [float(pos[n][1]) for n in nodes],
+        "community": np.asarray([comm.get(n, -1) for n in nodes], dtype=np.int64),
+    })

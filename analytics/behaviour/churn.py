@@ -5,7 +5,9 @@ earlier answers of the same worker to the same task each final answer replaced. 
 w, k_w = #{answers with n_edits > 0} out of n_w. Workers differ in how often they fix
 honest mistakes, so the null is a beta-binomial: k_w ~ BetaBinomial(n_w, a, b) with (a, b)
 fitted by the method of moments across workers (Skellam 1948; the overdispersed binomial
-of Williams 1975), and p = P(K >= k_w). The effect size is the ratio of the worker's edit
+of Williams 1975), and p = P(K >= k_w). High churners would inflate that fit, so it is
+refitted ``refit_rounds`` times without the workers whose p-value is below ``alpha``
+(a simple outlier-trimmed moment estimate). The effect size is the ratio of the worker's edit
 rate to the crowd's pooled rate. Logs without any edit give NaN scores and no signals.
 """
 
@@ -53,12 +55,14 @@ class EditChurnDetector:
     min_labels : workers with fewer labels are not tested
     alpha : fires when p is below this ...
     min_ratio : ... and the worker's edit rate is at least this many times the crowd's
+    refit_rounds : prior refits without the workers flagged in the previous round
     max_items : how many edited item ids the evidence lists
     """
 
     min_labels: int = 10
     alpha: float = 1e-3
     min_ratio: float = 3.0
+    refit_rounds: int = 2
     max_items: int = 20
 
     scores_: pd.DataFrame = field(init=False, repr=False)
@@ -80,11 +84,17 @@ class EditChurnDetector:
         tested = n >= self.min_labels
         if not tested.any():
             return self
-        a, b = fit_beta_binomial(k[tested], n[tested])
+        keep = tested.copy()
+        p = np.ones(W)
+        for _ in range(self.refit_rounds + 1):
+            a, b = fit_beta_binomial(k[keep], n[keep])
+            p[tested] = stats.betabinom.sf(k[tested] - 1, n[tested].astype(np.int64), a, b)
+            new_keep = tested & (p >= self.alpha)
+            if (new_keep == keep).all() or new_keep.sum() < 3:
+                break
+            keep = new_keep
         self.prior_ = (a, b)
         pooled = a / (a + b)
-        p = np.ones(W)
-        p[tested] = stats.betabinom.sf(k[tested] - 1, n[tested].astype(np.int64), a, b)
         rate = k / np.maximum(n, 1)
         ratio = rate / pooled
         fired = tested & (p < self.alpha) & (ratio >= self.min_ratio)

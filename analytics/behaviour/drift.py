@@ -1,32 +1,39 @@
 """Quality drift and account takeover: Bernoulli CUSUM with onset (detection-methods.md §2.6).
 
 x_t = 1 when the worker's t-th label (submit-time order, else data order) disagrees with the
-argmax of the *leave-worker-out* posterior of its task. Under control x_t ~ Bernoulli(p₀),
-after a takeover Bernoulli(p₁ = p₀ + δ). Page's CUSUM of the log-likelihood ratio
+argmax of the *leave-worker-out* posterior of its task. Items differ in difficulty (and
+queues are often grouped by topic), so the in-control rate is risk-adjusted per label
+(Steiner, Cook, Farewell & Treasure, Biostatistics 2000):
 
-    S_t = max(0, S_{t-1} + x_t ln(p₁/p₀) + (1 - x_t) ln((1 - p₁)/(1 - p₀))),   S_0 = 0
+    p₀,t = logistic(logit e_t + β_w),   p₁,t = min(p₀,t + δ, p1_max)
 
-(Page 1954; Reynolds & Stoumbos, J. Qual. Technol. 1999 for the Bernoulli case) is computed
-for all workers at once as S = C - min(0, running min C) on per-worker cumulative sums.
+where e_t = 1 - q_t[consensus] is how often a typical worker of this crowd disagrees on that
+item (leave-worker-out posterior through the pooled confusion matrix) and β_w the worker's
+own log-odds offset, estimated on the first ``baseline_fraction`` of their labels and shrunk
+towards 0 with ``shrinkage`` pseudo-labels. Page's CUSUM of the log-likelihood ratio
 
-- p₀ is the worker's disagreement over the first ``baseline_fraction`` of their labels,
-  shrunk towards the crowd's rate with ``shrinkage`` pseudo-labels (new workers inherit the
-  crowd's rate), then rounded to a logit grid so calibration is shared.
-- The alarm level h per grid value is calibrated by simulation so that the in-control
-  average run length ARL₀ >= ``arl0`` labels: ``n_sim`` in-control chains of ``sim_length``
-  labels give the per-label hazard of max S crossing s, ARL(s) = 1 / hazard(s).
+    S_t = max(0, S_{t-1} + x_t ln(p₁,t/p₀,t) + (1 - x_t) ln((1 - p₁,t)/(1 - p₀,t))),  S_0 = 0
+
+(Page 1954) is computed for all workers at once as S = C - min(0, running min C) on
+per-worker cumulative sums.
+
+- The alarm level h is calibrated by simulation so that the in-control average run length
+  is at least ``arl0`` labels: ``n_sim`` in-control chains of ``sim_length`` labels, each
+  label's p₀,t drawn from the run's own p₀,t values, give the per-label hazard of max S
+  crossing a level s, and ARL(s) = 1 / hazard(s).
 - The p-value is the simulated exceedance probability of the worker's max S over their n
   labels, P(max_{t<=n} S_t >= S* | in control) = 1 - exp(-n hazard(S*)); beyond the
   simulated range the tail is extended with the exact exponential rate of an LLR CUSUM
   (E₀[e^{X}] = 1, so P(S >= s) decays as e^{-s}; Siegmund, *Sequential Analysis*, 1985).
-- The onset is the label after the last time S was 0 before the alarm (or before the
-  maximum of S when there is no alarm): the maximum-likelihood change point of the CUSUM.
+- The onset is the label after the last time S was 0 before its maximum, i.e. the start
+  of the strongest excursion (the maximum-likelihood change point of a single sustained
+  change, Page 1954); the alarm is the first crossing of h inside that excursion. A noise
+  excursion earlier in a long history therefore does not pull the onset forward.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -38,42 +45,40 @@ from analytics.errors import UserError
 from analytics.evidence import empty_signals, make_signals
 
 
+def _logit(v):
+    return np.log(v / (1 - v))
+
+
 def _increments(p0: np.ndarray, delta: float, p1_max: float) -> tuple[np.ndarray, np.ndarray]:
     p1 = np.minimum(p0 + delta, p1_max)
     return np.log(p1 / p0), np.log((1 - p1) / (1 - p0))
 
 
-@lru_cache(maxsize=16)
-def _calibrate(grid: tuple[float, ...], delta: float, p1_max: float, arl0: float, n_sim: int,
+def _calibrate(p0_pool: np.ndarray, delta: float, p1_max: float, arl0: float, n_sim: int,
                sim_length: int, seed: int, s_step: float = 0.05, s_max: float = 25.0):
-    """Simulate in-control CUSUM chains per grid value of p0.
+    """Simulate in-control CUSUM chains whose per-label p0 is drawn from ``p0_pool``.
 
-    Returns (levels, hazard[g, s], h[g], s_ref[g]): per-label hazard of crossing each level,
+    Returns (levels, hazard[s], h, s_ref): per-label hazard of max S crossing each level,
     the alarm level reaching ARL0, and the highest level with >= 20 simulated crossings.
     """
-    p0 = np.asarray(grid)
-    a, b = _increments(p0, delta, p1_max)
     rng = np.random.default_rng(seed)
-    S = np.zeros((p0.shape[0], n_sim))
-    top = np.zeros_like(S)
+    S = np.zeros(n_sim)
+    top = np.zeros(n_sim)
     for _ in range(sim_length):
-        x = rng.random(S.shape) < p0[:, None]
-        S += np.where(x, a[:, None], b[:, None])
+        p0 = p0_pool[rng.integers(0, p0_pool.shape[0], size=n_sim)]
+        a, b = _increments(p0, delta, p1_max)
+        S += np.where(rng.random(n_sim) < p0, a, b)
         np.maximum(S, 0.0, out=S)
         np.maximum(top, S, out=top)
     levels = np.arange(0.0, s_max + s_step / 2, s_step)
-    exceed = (top[:, :, None] >= levels[None, None, :]).sum(axis=1)          # (G, L)
+    exceed = (top[:, None] >= levels[None, :]).sum(axis=0)
     frac = exceed / n_sim
-    with np.errstate(divide="ignore"):
-        hazard = -np.log1p(-np.minimum(frac, 1 - 1e-12)) / sim_length
+    hazard = -np.log1p(-np.minimum(frac, 1 - 1e-12)) / sim_length
     hazard = np.where(exceed >= 1, hazard, 0.0)
-    ok_ref = exceed >= 20
-    s_ref = np.array([levels[np.flatnonzero(r)[-1]] if r.any() else 0.0 for r in ok_ref])
-    h = np.empty(p0.shape[0])
-    for gi in range(p0.shape[0]):
-        # hazard at a level: simulated up to s_ref, exponential tail e^{-s} beyond it
-        hz = _hazard_row(levels, hazard[gi], s_ref[gi], levels)
-        h[gi] = levels[np.flatnonzero(hz <= 1.0 / arl0)[0]]
+    ok = np.flatnonzero(exceed >= 20)
+    s_ref = float(levels[ok[-1]]) if ok.size else 0.0
+    hz = _hazard_row(levels, hazard, s_ref, levels)
+    h = float(levels[np.flatnonzero(hz <= 1.0 / arl0)[0]])
     return levels, hazard, h, s_ref
 
 
@@ -93,12 +98,12 @@ class DriftDetector:
     ----------
     delta : shift in disagreement rate to detect, p1 = p0 + delta
     arl0 : in-control average run length (labels) the alarm level is calibrated to
-    baseline_fraction : share of a worker's first labels that estimates their p0
-    shrinkage : pseudo-labels of the crowd's disagreement rate added to that baseline
-    p0_bounds : p0 is clipped to this range before calibration
-    grid_size : number of logit-spaced p0 values the simulation calibrates
+    baseline_fraction : share of a worker's first labels that estimates their offset β_w
+    shrinkage : pseudo-labels at the crowd's item-level rates added to that baseline
+    p0_bounds : per-label p0 is clipped to this range
+    max_offset : |β_w| (log-odds) is capped here
     p1_max : cap on p1
-    n_sim, sim_length, seed : simulation size (chains per grid value, labels per chain), seed
+    n_sim, sim_length, seed : simulation size (chains, labels per chain) and seed
     min_labels : workers with fewer labels are not tested
     alpha : fires when the CUSUM alarms and the exceedance p-value is below this
     max_items : how many item ids (from the onset on) the evidence lists
@@ -108,10 +113,10 @@ class DriftDetector:
     arl0: float = 1000.0
     baseline_fraction: float = 0.3
     shrinkage: float = 10.0
-    p0_bounds: tuple[float, float] = (0.02, 0.6)
-    grid_size: int = 24
+    p0_bounds: tuple[float, float] = (0.01, 0.9)
+    max_offset: float = 3.0
     p1_max: float = 0.98
-    n_sim: int = 1000
+    n_sim: int = 2000
     sim_length: int = 2000
     seed: int = 0
     min_labels: int = 20
@@ -120,7 +125,7 @@ class DriftDetector:
 
     scores_: pd.DataFrame = field(init=False, repr=False)
     signals_: pd.DataFrame = field(init=False, repr=False)
-    thresholds_: pd.Series = field(init=False, repr=False)
+    threshold_: float = field(init=False, default=float("nan"))
 
     def _validate(self) -> None:
         check_fraction("delta", self.delta)
@@ -128,8 +133,8 @@ class DriftDetector:
         check_fraction("alpha", self.alpha)
         check_positive("arl0", self.arl0)
         lo, hi = self.p0_bounds
-        if not (0 < lo < hi < 1 and hi + self.delta < 1):
-            raise UserError("setting p0_bounds must satisfy 0 < low < high and high + delta < 1")
+        if not (0 < lo < hi < self.p1_max < 1):
+            raise UserError("setting p0_bounds must satisfy 0 < low < high < p1_max < 1")
         if self.sim_length < self.arl0 / 2:
             raise UserError("setting sim_length must be at least half of arl0 for a stable calibration")
 
@@ -137,7 +142,7 @@ class DriftDetector:
         self._validate()
         W = data.n_workers
         ctx = context or BehaviourContext.build(data, consensus)
-        cols = ["drift_p0", "drift_threshold", "drift_cusum_max", "drift_onset_index", "drift_onset_time",
+        cols = ["drift_p0", "drift_offset", "drift_threshold", "drift_cusum_max", "drift_onset_index", "drift_onset_time",
                 "drift_alarm_index", "drift_rate_before", "drift_rate_after", "drift_p"]
         self.scores_ = pd.DataFrame(np.nan, index=pd.RangeIndex(W, name="worker"), columns=cols)
         self.signals_ = empty_signals()
@@ -148,27 +153,32 @@ class DriftDetector:
         g = ctx.worker_sorted.astype(np.int64)
         cons = argmax_lowest(ctx.loo)
         x = (data.label != cons)[ctx.order].astype(float)
-        p_pop = float(x.mean())
         cx = np.concatenate([[0.0], np.cumsum(x)])
         starts, counts = ctx.starts, ctx.counts
+        lo, hi = self.p0_bounds
+        # item-level in-control rate of a typical worker, then the worker's log-odds offset
+        e = 1.0 - ctx.expected[np.arange(data.n), cons]
+        e = np.clip(e, lo, hi)[ctx.order]
+        ce = np.concatenate([[0.0], np.cumsum(e)])
         n_base = np.minimum(np.maximum(np.ceil(self.baseline_fraction * counts), 1), counts).astype(np.int64)
         k_base = cx[starts + n_base] - cx[starts]
-        p0_raw = (k_base + self.shrinkage * p_pop) / (n_base + self.shrinkage)
-        lo, hi = self.p0_bounds
-        grid_logit = np.linspace(np.log(lo / (1 - lo)), np.log(hi / (1 - hi)), self.grid_size)
-        grid = 1.0 / (1.0 + np.exp(-grid_logit))
-        p0c = np.clip(p0_raw, lo, hi)
-        gi = np.abs(np.log(p0c / (1 - p0c))[:, None] - grid_logit[None, :]).argmin(axis=1)
-        p0 = grid[gi]
-        levels, hazard, h_grid, s_ref = _calibrate(
-            tuple(np.round(grid, 12)), float(self.delta), float(self.p1_max), float(self.arl0),
+        e_base = ce[starts + n_base] - ce[starts]
+        rate_obs = (k_base + self.shrinkage * e_base / np.maximum(n_base, 1)) / (n_base + self.shrinkage)
+        rate_exp = e_base / np.maximum(n_base, 1)
+        beta = np.clip(_logit(np.clip(rate_obs, lo, hi)) - _logit(np.clip(rate_exp, lo, hi)),
+                       -self.max_offset, self.max_offset)
+        beta = np.where(counts > 0, beta, 0.0)
+        p0_t = np.clip(1.0 / (1.0 + np.exp(-(_logit(e) + beta[g]))), lo, hi)
+        p0_w = (np.bincount(g, weights=p0_t, minlength=W) / np.maximum(counts, 1))
+        pool = p0_t[tested[g]]
+        levels, hazard, h, s_ref = _calibrate(
+            pool, float(self.delta), float(self.p1_max), float(self.arl0),
             int(self.n_sim), int(self.sim_length), int(self.seed))
-        h = h_grid[gi]
-        self.thresholds_ = pd.Series(h_grid, index=pd.Index(grid, name="p0"), name="h")
+        self.threshold_ = h
 
         # CUSUM for all workers: S = C - min(0, running min of C) within each worker
-        a, b = _increments(p0, self.delta, self.p1_max)
-        inc = np.where(x > 0, a[g], b[g])
+        a, b = _increments(p0_t, self.delta, self.p1_max)
+        inc = np.where(x > 0, a, b)
         C = np.cumsum(inc)
         C_before = np.concatenate([[0.0], C])[starts]
         C_local = C - C_before[g]
@@ -178,36 +188,34 @@ class DriftDetector:
         S = D - np.minimum(np.minimum.accumulate(D), -g * big)
         S_max = np.zeros(W)
         np.maximum.at(S_max, g, S)
-        over = S > h[g]
-        alarm_pos = np.full(W, -1, dtype=np.int64)
-        u, fi = np.unique(g[over], return_index=True)
-        alarm_pos[u] = np.flatnonzero(over)[fi]
         hit_max = S >= S_max[g]
         argmax_pos = np.full(W, -1, dtype=np.int64)
         u, fi = np.unique(g[hit_max], return_index=True)
         argmax_pos[u] = np.flatnonzero(hit_max)[fi]
-        ref = np.where(alarm_pos >= 0, alarm_pos, argmax_pos)
+        # onset: the label after the last zero of S before its maximum (the strongest excursion)
         zeros = np.flatnonzero(S <= 0.0)
-        j = np.searchsorted(zeros, ref, side="left") - 1
+        j = np.searchsorted(zeros, argmax_pos, side="left") - 1
         zp = np.where(j >= 0, zeros[np.maximum(j, 0)], -1)
-        onset = np.where((j >= 0) & (zp >= starts), zp + 1, starts)
-        onset = np.where(ref >= 0, onset, starts)
+        onset = np.where((argmax_pos >= 0) & (j >= 0) & (zp >= starts), zp + 1, starts)
+        # alarm: the first crossing of h inside that excursion
+        over_pos = np.flatnonzero(S > h)
+        k = np.searchsorted(over_pos, onset, side="left")
+        cand = over_pos[np.minimum(k, max(over_pos.size - 1, 0))] if over_pos.size else np.full(W, -1)
+        alarm = (k < over_pos.size) & (cand <= argmax_pos) & (argmax_pos >= 0)
+        alarm_pos = np.where(alarm, cand, -1)
         end = starts + counts
         before = np.where(onset > starts, (cx[onset] - cx[starts]) / np.maximum(onset - starts, 1), np.nan)
         after = (cx[end] - cx[onset]) / np.maximum(end - onset, 1)
-        hz = np.zeros(W)
-        for gidx in np.unique(gi[tested]):
-            m = tested & (gi == gidx)
-            hz[m] = _hazard_row(levels, hazard[gidx], s_ref[gidx], S_max[m])
+        hz = _hazard_row(levels, hazard, s_ref, S_max)
         p = np.where(S_max > 0, -np.expm1(-counts * hz), 1.0)
-        alarm = alarm_pos >= 0
         fired = tested & alarm & (p < self.alpha)
 
         t_s = ctx.time_sorted
         onset_time = t_s[np.minimum(onset, n - 1)] if t_s is not None else np.full(W, np.nan)
         sc = self.scores_
-        sc.loc[tested, "drift_p0"] = p0[tested]
-        sc.loc[tested, "drift_threshold"] = h[tested]
+        sc.loc[tested, "drift_p0"] = p0_w[tested]
+        sc.loc[tested, "drift_offset"] = beta[tested]
+        sc.loc[tested, "drift_threshold"] = h
         sc.loc[tested, "drift_cusum_max"] = S_max[tested]
         sc.loc[tested, "drift_onset_index"] = (onset - starts)[tested]
         sc.loc[tested, "drift_onset_time"] = onset_time[tested]
@@ -222,14 +230,14 @@ class DriftDetector:
             o = int(onset[w] - starts[w])
             when = iso(onset_time[w]) if t_s is not None else None
             rb = before[w]
-            rb_txt = f"{rb:.0%}" if np.isfinite(rb) else f"{p0[w]:.0%} (baseline)"
+            rb_txt = f"{rb:.0%}" if np.isfinite(rb) else f"{p0_w[w]:.0%} (baseline)"
             if alarm[w]:
                 txt = (f"disagreement with the crowd rose from {rb_txt} to {after[w]:.0%} from their "
                        f"label {o + 1}{' (' + when + ')' if when else ''} on; CUSUM {S_max[w]:.1f} crossed "
-                       f"the alarm level {h[w]:.1f} (in-control ARL {self.arl0:.0f} labels, p={fmt_p(p[w])})")
+                       f"the alarm level {h:.1f} (in-control ARL {self.arl0:.0f} labels, p={fmt_p(p[w])})")
             else:
                 txt = (f"no sustained rise in disagreement (CUSUM peak {S_max[w]:.1f} below the alarm level "
-                       f"{h[w]:.1f}; overall {cx[end[w]] - cx[starts[w]]:.0f} of {counts[w]} labels disagree)")
+                       f"{h:.1f}; overall {cx[end[w]] - cx[starts[w]]:.0f} of {counts[w]} labels disagree)")
             reasons.append(txt)
             seg = ctx.order[onset[w]:onset[w] + self.max_items]
             evidence.append({
@@ -240,14 +248,15 @@ class DriftDetector:
                 "n_labels": int(counts[w]),
                 "rate_before": None if not np.isfinite(rb) else float(rb),
                 "rate_after": float(after[w]),
-                "p0": float(p0[w]),
-                "p1": float(min(p0[w] + self.delta, self.p1_max)),
-                "threshold": float(h[w]),
+                "p0_mean": float(p0_w[w]),
+                "offset_log_odds": float(beta[w]),
+                "delta": self.delta,
+                "threshold": float(h),
                 "cusum_max": float(S_max[w]),
                 "order": "time" if ctx.time_ordered else "data",
                 "items_from_onset": data.task_ids[data.task[seg]].tolist(),
             })
-        score = np.nan_to_num(after - np.where(np.isfinite(before), before, p0))
+        score = np.nan_to_num(after - np.where(np.isfinite(before), before, p0_w))
         self.signals_ = make_signals(workers, "drift", score[workers], p[workers], fired[workers],
                                      reasons, evidence)
         return self

@@ -6,6 +6,14 @@ q_t = loo_t @ A_pop: what a typical worker of this crowd answers on *that* item,
 leave-worker-out posterior of the items the worker actually saw. A queue sorted by class
 therefore does not look like straight-lining (Vuurens et al. 2011's failure mode).
 
+For straight-lining the null is sharpened to "an honest worker as accurate as this one":
+q_t = acc_w p_t + (1 - acc_w)(1 - p_t)/(K - 1), with acc_w the worker's agreement with the
+leave-worker-out consensus (shrunk towards the crowd's with ``shrinkage`` pseudo-labels;
+an accurate worker on a sorted queue produces long runs honestly, a constant answerer's
+agreement is only the class share), then tilted by the worker's personal class preference
+q_t(k) ∝ q_t(k) τ_wk, τ_wk = observed / expected share of class k, clipped to
+[1/``max_tilt``, ``max_tilt``] so a constant answerer cannot explain their runs away.
+
 :class:`StraightLining` (signal ``straightline``)
     R = the longest run of identical consecutive labels. The expected number of maximal runs
     of length >= R is λ = Σ_t Σ_k (1 - q_{t-1}(k)) Π_{j=t}^{t+R-1} q_j(k) (the first factor is
@@ -33,7 +41,7 @@ import pandas as pd
 from scipy import stats
 
 from analytics.behaviour.context import BehaviourContext, check_fraction, fmt_p, iso
-from analytics.consensus import Consensus
+from analytics.consensus import Consensus, argmax_lowest
 from analytics.dataset import LabelArrays
 from analytics.errors import UserError
 from analytics.evidence import empty_signals, make_signals
@@ -56,12 +64,18 @@ class StraightLining:
     min_labels : workers with fewer labels are not tested
     alpha : fires when p is below this ...
     min_run : ... and the longest run has at least this many labels
+    max_tilt : largest personal class tilt (observed / expected share) the null allows
+    shrinkage : pseudo-labels at the crowd's agreement added to the worker's agreement
+    max_accuracy : cap on the worker accuracy used by the null
     max_items : how many item ids the evidence lists
     """
 
     min_labels: int = 10
     alpha: float = 1e-3
     min_run: int = 8
+    max_tilt: float = 2.0
+    shrinkage: float = 10.0
+    max_accuracy: float = 0.995
     max_items: int = 20
 
     scores_: pd.DataFrame = field(init=False, repr=False)
@@ -81,7 +95,18 @@ class StraightLining:
         n = ctx.order.shape[0]
         y = data.label[ctx.order]
         g = ctx.worker_sorted
-        q = np.clip(ctx.expected[ctx.order], _FLOOR, 1.0)
+        loo = ctx.loo[ctx.order]
+        agree = (y == argmax_lowest(loo)).astype(float)
+        n_w = np.maximum(ctx.counts, 1)
+        acc = (np.bincount(g, weights=agree, minlength=W) + self.shrinkage * agree.mean()) / (n_w + self.shrinkage)
+        acc = np.clip(acc, 1.0 / K, self.max_accuracy)[g][:, None]
+        q = acc * loo + (1.0 - acc) * (1.0 - loo) / max(K - 1, 1)
+        obs = np.zeros((W, K))
+        np.add.at(obs, (g, y), 1.0)
+        expc = np.stack([np.bincount(g, weights=q[:, k], minlength=W) for k in range(K)], axis=1)
+        tilt = np.clip((obs + 0.5) / (expc + 0.5), 1.0 / self.max_tilt, self.max_tilt)
+        q = q * tilt[g]
+        q = np.clip(q / q.sum(axis=1, keepdims=True), _FLOOR, 1.0)
 
         # runs: boundaries where worker or label changes
         new = np.ones(n, dtype=bool)
@@ -113,13 +138,9 @@ class StraightLining:
         p = -np.expm1(-lam)
         p = np.where(longest <= 1, 1.0, p)
 
-        counts = np.zeros((W, K))
-        np.add.at(counts, (g, y), 1.0)
+        counts = obs
         ent = _entropy(counts)
-        exp_counts = np.zeros((W, K))
-        for k in range(K):
-            exp_counts[:, k] = np.bincount(g, weights=q[:, k], minlength=W)
-        exp_ent = _entropy(exp_counts)
+        exp_ent = _entropy(expc)
         fired = tested & (p < self.alpha) & (longest >= self.min_run)
 
         sc = self.scores_
@@ -169,10 +190,13 @@ class RepeatingPattern:
     min_labels : workers with fewer labels are not tested
     alpha : fires when the Bonferroni p-value is below this ...
     min_share : ... and at least this share of positions repeat the pattern
+    period_tolerance : the reported period is the shortest lag whose z is at least this
+        fraction of the best lag's z
     max_items : how many item ids the evidence lists
     """
 
     max_period: int = 6
+    period_tolerance: float = 0.8
     min_labels: int = 12
     alpha: float = 1e-3
     min_share: float = 0.5
@@ -211,11 +235,13 @@ class RepeatingPattern:
             z = (obs - ex - 0.5) / np.sqrt(np.maximum(var, 1e-12))
             res[li] = obs, ex, var, cnt, z
         zs = res[:, 4]
-        best = np.argmax(zs, axis=0)
+        # the shortest period whose evidence is close to the best (ABAB also repeats at lag 4)
+        zmax = zs.max(axis=0)
+        best = np.argmax(zs >= np.where(zmax > 0, self.period_tolerance * zmax, zmax), axis=0)
         wi = np.arange(W)
         z = zs[best, wi]
         obs, ex, cnt = res[best, 0, wi], res[best, 1, wi], res[best, 3, wi]
-        p = np.minimum(stats.norm.sf(z) * len(lags), 1.0)
+        p = np.minimum(stats.norm.sf(zmax) * len(lags), 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             share = obs / cnt
             exp_share = ex / cnt

@@ -10,8 +10,15 @@ q = 1 + (K + 1) / (6 n), df = K - 1, p = P(χ²_{K-1} >= G / q) (Sokal & Rohlf, 
 §17.2; Williams 1976). The effect size is the Jensen-Shannon divergence
 JSD(P‖Q) = ½ KL(P‖M) + ½ KL(Q‖M), M = (P + Q)/2, in nats (<= ln 2), between the
 Laplace-smoothed observed and expected distributions (Lin, IEEE Trans. Inf. Theory 1991).
-Honest but class-biased workers exist (Ipeirotis et al. 2010 show the bias is recoverable),
-so the signal is evidence to weigh, never a ban on its own.
+
+Real crowds are overdispersed: honest workers' histograms vary more than a multinomial
+allows (different item mixes, mild personal bias), so with hundreds of labels nearly
+everyone "fails" a plain G-test. With ``overdispersion`` the null is a Dirichlet-multinomial,
+whose variance is the multinomial one times 1 + (n - 1) ρ (Williams, Appl. Stat. 1982;
+McCullagh & Nelder, *GLM*, §4.5): ρ is the value that makes the median of
+G_w / (1 + (n_w - 1) ρ) over the tested workers equal the median of χ²_{K-1} (a robust,
+median-based moment estimate in the spirit of Devlin & Roeder's genomic control, Biometrics
+1999), and p-values use the scaled statistic.
 """
 
 from __future__ import annotations
@@ -37,6 +44,21 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return 0.5 * (kl_p + kl_q)
 
 
+def _dm_rho(G: np.ndarray, n: np.ndarray, df: int, n_iter: int = 60) -> float:
+    """Intra-worker correlation ρ >= 0 such that median(G / (1 + (n-1) ρ)) = median χ²_df."""
+    target = stats.chi2.ppf(0.5, df)
+    if G.size == 0 or np.median(G) <= target:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    for _ in range(n_iter):
+        mid = 0.5 * (lo + hi)
+        if np.median(G / (1.0 + (n - 1) * mid)) > target:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
 @dataclass
 class LabelSkewDetector:
     """G-test and Jensen-Shannon divergence of a worker's label histogram vs the crowd's
@@ -50,16 +72,19 @@ class LabelSkewDetector:
     min_labels : workers with fewer labels are not tested
     alpha : fires when the G-test p-value is below this ...
     min_jsd : ... and the JSD (nats) is at least this
+    overdispersion : scale G by the crowd's Dirichlet-multinomial factor 1 + (n - 1) ρ
     """
 
     through_confusion: bool = True
     smoothing: float = 0.5
     min_labels: int = 10
-    alpha: float = 1e-3
+    alpha: float = 0.01
     min_jsd: float = 0.05
+    overdispersion: bool = True
 
     scores_: pd.DataFrame = field(init=False, repr=False)
     signals_: pd.DataFrame = field(init=False, repr=False)
+    rho_: float = field(init=False, default=0.0)
 
     def fit(self, data: LabelArrays, consensus: Consensus, context: BehaviourContext | None = None):
         check_fraction("alpha", self.alpha)
@@ -83,7 +108,8 @@ class LabelSkewDetector:
         with np.errstate(divide="ignore", invalid="ignore"):
             G = 2.0 * np.where(obs_c > 0, obs_c * np.log(obs_c / Ec), 0.0).sum(axis=1)
         G = np.maximum(G, 0.0) / (1.0 + (K + 1) / (6.0 * np.maximum(n, 1)))
-        p = stats.chi2.sf(G, K - 1)
+        self.rho_ = _dm_rho(G[tested], n[tested], K - 1) if self.overdispersion else 0.0
+        p = stats.chi2.sf(G / (1.0 + (n - 1) * self.rho_), K - 1)
         P = (obs_c + self.smoothing) / (n[:, None] + K * self.smoothing)
         Q = (E + self.smoothing) / (n[:, None] + K * self.smoothing)
         jsd = jensen_shannon(P, Q)
@@ -112,6 +138,7 @@ class LabelSkewDetector:
                 "expected": {str(c): round(float(v), 2) for c, v in zip(data.classes, E[w], strict=True)},
                 "over_represented": str(cls),
                 "g_statistic": float(G[w]),
+                "overdispersion_rho": self.rho_,
                 "jsd": float(jsd[w]),
             })
         self.signals_ = make_signals(workers, "skew", jsd[workers], p[workers], fired[workers],

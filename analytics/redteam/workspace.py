@@ -26,9 +26,10 @@ from analytics.store import Workspace
 KEY_DIR = "redteam"
 
 
-def key_path(ws: Workspace, project: str) -> Path:
-    """Where the answer key of red-team copy ``project`` is stored."""
-    return Path(ws.path) / KEY_DIR / f"{project}.json"
+def key_path(ws: Workspace | str | Path, project: str) -> Path:
+    """Where the answer key of red-team copy ``project`` is stored (``ws``: a Workspace or its folder)."""
+    root = ws.path if isinstance(ws, Workspace) else ws
+    return Path(root) / KEY_DIR / f"{project}.json"
 
 
 def key_document(att: Attacked, project: str, parent: str) -> dict:
@@ -44,7 +45,7 @@ def key_document(att: Attacked, project: str, parent: str) -> dict:
     }
 
 
-def load_key(ws: Workspace, project: str) -> dict:
+def load_key(ws: Workspace | str | Path, project: str) -> dict:
     """Read the answer key of a red-team copy (UserError when the project has none)."""
     p = key_path(ws, project)
     if not p.exists():

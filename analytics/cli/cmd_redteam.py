@@ -46,6 +46,15 @@ def _clean(v):
     return v
 
 
+def _project_settings(ws, pid):
+    """The project's saved trust settings (the analysis the manager configured), or the defaults."""
+    try:
+        from analytics.pipeline import project_settings
+    except ImportError:
+        return None
+    return project_settings(ws.con.cursor(), pid)
+
+
 def run(args) -> int:
     import pandas as pd
 
@@ -69,6 +78,7 @@ def run(args) -> int:
     try:
         project, pid = resolve_project(ws, args.project)
         data = load_project(ws.con.cursor(), pid)   # cursor: resolve_project leaves a half-fetched result
+        settings = _project_settings(ws, pid)
         copy_name = None
         if args.save_copy:
             copy_name = inject_project(ws, project, args.attack, args.share, 0, actor="cli", **params)
@@ -77,7 +87,7 @@ def run(args) -> int:
     if data.gold_task.size == 0:
         print(f"warning: project {project!r} has no gold: accuracy metrics are empty and every original worker "
               "counts as honest", file=sys.stderr)
-    analyze = scorecard.pipeline_analyzer(method=args.method)
+    analyze = scorecard.pipeline_analyzer(settings, method=args.method)
     progress = progress_printer()
     seeds = list(range(args.seeds))
     if args.grid:

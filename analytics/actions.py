@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from analytics import audit
@@ -338,3 +339,16 @@ def _rollback_quietly(ws: Workspace) -> None:
         ws.con.execute("ROLLBACK")
     except duckdb.Error:
         pass
+
+
+def review_queue(con, project_id: int, run_id: int | None) -> pd.DataFrame:
+    """Workers of the latest run for the Actions page: suspects first (lowest trust first),
+    with their reasons and current state (``banned`` / ``trusted`` / empty)."""
+    if run_id is None:
+        return pd.DataFrame(columns=["worker", "n_labels", "trust", "suspect", "reasons", "status"])
+    df = con.execute(
+        "SELECT worker, n_labels, trust, suspect, coalesce(reasons, '') AS reasons FROM run_workers WHERE run_id = ?"
+        " ORDER BY suspect DESC, trust NULLS LAST, worker", [int(run_id)]).df()
+    banned, trusted = set(banned_workers(con, project_id)), set(trusted_workers(con, project_id))
+    df["status"] = np.where(df["worker"].isin(banned), "banned", np.where(df["worker"].isin(trusted), "trusted", ""))
+    return df

@@ -437,3 +437,10 @@ def write_export(ws: Workspace, project, kind: str, out: str | os.PathLike, fmt:
         tmp.write_bytes(payload)
         os.replace(tmp, path)
     return out, man, exp
+
+
+def preview_export(con, workspace_path: str, project_id: int, kind: str, fmt: str = "csv",
+                   form: str = "canonical") -> Export:
+    """:func:`build_export` on a read-only connection (the UI's preview; nothing is recorded)."""
+    ws = Workspace(path=Path(workspace_path), con=con, read_only=True)
+    return build_export(ws, int(project_id), kind, fmt, form=form)

@@ -1,0 +1,95 @@
+"""Actions and Export pages (Streamlit AppTest): select, preview, confirm, undo; export and record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from actions_support import FLIPPERS, insert_run, make_workspace  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from analytics import actions, audit  # noqa: E402
+from analytics.store import open_workspace  # noqa: E402
+
+VIEWS = Path(__file__).resolve().parent.parent / "app" / "views"
+
+
+@pytest.fixture
+def ws_path(tmp_path):
+    ws = make_workspace(tmp_path)
+    insert_run(ws)
+    ws.close()
+    return tmp_path / "ws"
+
+
+def _app(page: str, ws_path: Path, actor: str = "tester") -> AppTest:
+    from app.state import Ctx
+
+    with open_workspace(ws_path, read_only=True) as ws:
+        pid = ws.project_id("p")
+    at = AppTest.from_file(str(VIEWS / page), default_timeout=60)
+    at.session_state["workspace_path"] = str(ws_path)
+    at.session_state["_ctx"] = Ctx(ws=ws_path, exists=True, actor=actor, project="p", project_id=pid, run_id=1)
+    return at
+
+
+def test_actions_page_preview_confirm_and_undo(ws_path):
+    at = _app("actions.py", ws_path).run()
+    assert not at.exception, at.exception
+    assert "intact" in at.success[0].value
+    assert set(FLIPPERS) <= set(at.dataframe[0].value["worker"])
+    at.multiselect(key="act_sel").set_value(FLIPPERS[:2]).run()
+    at.button(key="act_preview").click().run()
+    assert not at.exception, at.exception
+    assert any(m.label == "Aggregated labels that change" for m in at.metric)
+    at.text_area(key="act_reason").set_value("flips labels; checked on gold")
+    submit = [b for b in at.button if b.label.startswith("Ban ")][0]
+    submit.click().run()
+    assert not at.exception, at.exception
+    with open_workspace(ws_path, read_only=True) as ws:
+        pid = ws.project_id("p")
+        assert actions.banned_workers(ws.con, pid) == FLIPPERS[:2]
+        ev = ws.con.execute("SELECT reason, actor, evidence->'impact'->>'n_labels_removed' FROM actions"
+                            " WHERE seq = 1").fetchone()
+        assert ev[0] == "flips labels; checked on gold" and ev[1] == "tester" and int(ev[2]) > 0
+        assert audit.verify(ws.con).ok
+    hist = at.dataframe[-1].value
+    assert list(hist["action"][:2]) == ["ban", "ban"]
+    at.multiselect(key="act_undo_sel").set_value([FLIPPERS[0]])
+    at.text_input(key="act_undo_reason").set_value("appeal")
+    [b for b in at.button if b.label == "Unban"][0].click().run()
+    assert not at.exception, at.exception
+    with open_workspace(ws_path, read_only=True) as ws:
+        assert actions.banned_workers(ws.con, ws.project_id("p")) == [FLIPPERS[1]]
+
+
+def test_actions_page_refuses_a_ban_without_a_name_or_reason(ws_path):
+    at = _app("actions.py", ws_path, actor="").run()
+    at.multiselect(key="act_sel").set_value(FLIPPERS[:1]).run()
+    at.button(key="act_preview").click().run()
+    [b for b in at.button if b.label.startswith("Ban ")][0].click().run()
+    assert any("Enter your name" in w.value for w in at.warning)
+    at = _app("actions.py", ws_path).run()
+    at.multiselect(key="act_sel").set_value(FLIPPERS[:1]).run()
+    at.button(key="act_preview").click().run()
+    [b for b in at.button if b.label.startswith("Ban ")][0].click().run()
+    assert any("reason is required" in e.value for e in at.error)
+    with open_workspace(ws_path, read_only=True) as ws:
+        assert actions.banned_workers(ws.con, ws.project_id("p")) == []
+
+
+def test_export_page_previews_and_records(ws_path):
+    with open_workspace(ws_path) as ws:
+        actions.ban(ws, "p", FLIPPERS, "flippers", "alice")
+    at = _app("export.py", ws_path).run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == 20 and "n_trusted_labels" in at.dataframe[0].value.columns
+    at.selectbox(key="exp_kind").set_value("mturk-block").run()
+    assert list(at.dataframe[0].value.columns) == ["Worker ID", "UPDATE BlockStatus", "BlockReason"]
+    at.button(key="exp_prepare").click().run()
+    assert not at.exception, at.exception
+    with open_workspace(ws_path, read_only=True) as ws:
+        row = ws.con.execute("SELECT action, actor, evidence->>'kind' FROM actions ORDER BY seq DESC LIMIT 1").fetchone()
+    assert row == ("export", "tester", "mturk-block")

@@ -49,8 +49,9 @@ class CollusionDetector:
       same item, against a circular-shift permutation null (:mod:`analytics.collusion.cotiming`, §3.3).
     * ``community`` - membership of a Louvain community of the evidence graph whose members
       agree on answers the rest of the crowd rejects (leave-community-out test,
-      :mod:`analytics.collusion.graph`, §3.4). Reported p = max(member's p, community's p),
-      because the community was found on the same data.
+      :mod:`analytics.collusion.graph`, §3.4). Gatekeeping: a member whose own test is
+      nominally significant (p < ``member_alpha``) is reported with the community's p-value,
+      any other member with the larger of the two (the community was found on the same data).
 
     Per pair (``pairs_``): co-error count against the leave-pair-out reference with a Poisson
     tail (the e_a e_b r_i null of §3.1, model-based), excess agreement z, co-timed answers and
@@ -104,6 +105,8 @@ class CollusionDetector:
     """Communities smaller than this are not scored (inspect strong pairs instead)."""
     community_alpha: float = 0.01
     """Family-wise level across communities for a community's ``suspect`` flag (Bonferroni)."""
+    member_alpha: float = 0.05
+    """A member of a collusion community inherits its p-value when the member's own p is below this."""
     min_outsider_disagreement: float = 0.3
     """A community whose majority disagrees with outsiders on less than this share of shared items is a cohort."""
     chunk_rows: int = 250_000
@@ -214,7 +217,10 @@ class CollusionDetector:
         for wk, info in member.items():
             comm_id[wk] = info["community"]
             comm_size[wk] = info["size"]
-            comm_p[wk] = max(info["p"], info["community_p"])
+            # gatekeeping: the community's p-value passes to a member whose own evidence is at
+            # least nominally significant; otherwise the member keeps the larger of the two
+            own = info["p"]
+            comm_p[wk] = info["community_p"] if own < self.member_alpha else max(own, info["community_p"])
             comm_score[wk] = -np.log10(max(comm_p[wk], 1e-300))
 
         scores = pd.DataFrame({

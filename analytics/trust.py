@@ -8,7 +8,8 @@ Combines the reliability scores (:mod:`analytics.workers`), gold evidence, behav
   significant detector signal (higher trust = more trustworthy);
 - ``suspect``: false-discovery-rate control across workers. Every detector signal with a
   p-value is adjusted by Benjamini & Hochberg (1995, JRSS-B 57:289-300) across workers,
-  per signal, at level ``fdr_q``; a worker is suspect when some weighted signal survives, when
+  per signal, at level ``fdr_q``; a worker is suspect when some weighted signal fired (the
+  detector's own effect-size threshold) and its adjusted p-value survives, when
   the adversarial (label-flipper) flag is set, when gold shows accuracy below the floor with
   posterior probability above ``gold_ban_probability`` (detection-methods.md §1.5), or when
   quality is below ``min_quality`` with at least ``min_labels_for_quality`` labels;
@@ -145,13 +146,14 @@ class WorkerVerdict:
         weights = sig["signal"].map(s.signal_weights).fillna(0.0).to_numpy()
         p_adj = sig["p_adj"].to_numpy()
         has_p = np.isfinite(p_adj)
-        significant = (has_p & (p_adj <= s.fdr_q) & (weights > 0)) | (
-            ~has_p & sig["fired"].to_numpy(bool) & (weights > 0)
-        )
+        # A signal counts when the detector's own effect-size threshold fired and, where it
+        # has a p-value, that p-value survives BH across workers.
+        fired = sig["fired"].to_numpy(bool)
+        significant = fired & (weights > 0) & (~has_p | (p_adj <= s.fdr_q))
         strength = np.where(
             has_p,
             np.clip(-np.log10(np.clip(p_adj, 1e-300, 1)) / s.strong_log10_p, 0, 1),
-            np.where(sig["fired"].to_numpy(bool), 1.0, 0.0),
+            np.where(fired, 1.0, 0.0),
         ) * weights * significant
         sig["significant"] = significant
         sig["strength"] = strength

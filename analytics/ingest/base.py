@@ -26,6 +26,9 @@ STAGE_COLUMNS = (
 )
 CANONICAL = ("task", "worker", "label", "started_at", "submitted_at", "duration_s", "assignment", "event")
 REQUIRED = ("task", "worker", "label")
+# Text files up to this size are read by DuckDB's single-threaded CSV reader, which pads
+# short rows with NULLs; larger files by the parallel reader (rows must be complete).
+PADDED_READ_MAX_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -75,8 +78,11 @@ def duckdb_read_error(exc: duckdb.Error, shown: str) -> UserError:
             f"file {shown}{where} has a different number of fields than its header; fix that row "
             f"(quote fields that contain the delimiter) or pass --delimiter"
         )
-    if "unicode" in msg.lower() or "utf-8" in msg.lower():
+    if "invalid unicode" in msg.lower():
         return UserError(f"file {shown}{where} is not valid UTF-8; save it as UTF-8 and load it again")
+    if "sniffing file" in msg:
+        return UserError(f"cannot work out the CSV layout of {shown}; check its delimiter (pass --delimiter) "
+                         f"and that quotes inside fields are doubled")
     return UserError(f"cannot read {shown}{where}: {first}; check that it is a valid file of the chosen --format")
 
 
@@ -96,8 +102,13 @@ def read_tabular(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, s: Sni
         rownum = "ordinality"
     else:
         delim = choose_delimiter(s, shown, expected_delim, delimiter)
+        # Platform exports can have short rows (MTurk drops trailing empty fields) and quoted
+        # newlines; DuckDB pads short rows only in its single-threaded reader, so files up to
+        # PADDED_READ_MAX_BYTES are read that way and larger ones by the parallel reader.
+        padded = os.path.getsize(path) <= PADDED_READ_MAX_BYTES
+        pad = "null_padding=true, parallel=false, " if padded else ""
         rel = (f"read_csv({p}, header=true, all_varchar=true, delim={lit(delim)}, quote='\"', escape='\"', "
-               f"sample_size=20480)")
+               f"{pad}sample_size=20480)")
         rownum = "ordinality"
     try:
         cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]

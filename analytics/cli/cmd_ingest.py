@@ -1,0 +1,70 @@
+"""`python -m analytics ingest FILE...`: load annotation logs (and gold) into a workspace project."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from analytics.cli import add_workspace_args
+from analytics.errors import UserError
+
+HELP = "load annotation files into a workspace project (format detected, or --format)"
+
+
+def _mapping(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise UserError(f"--map {part}: write it as canonical=column, e.g. --map worker=annotator_id")
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def add_parser(sub) -> None:
+    from analytics.ingest import FORMATS
+
+    p = sub.add_parser("ingest", help=HELP, description=HELP + ". Each file is loaded in its own transaction.")
+    p.add_argument("files", nargs="*", metavar="FILE", help="annotation files (CSV, TSV, Parquet, JSON/JSONL, "
+                   "MTurk batch results, Toloka TSV, Label Studio JSON, CrowdFlower full report)")
+    add_workspace_args(p, project=False)
+    p.add_argument("--project", default=None, help="project to load into (default: each file's name without extension)")
+    p.add_argument("--format", default=None, help=f"override the detected format: {', '.join(FORMATS)}")
+    p.add_argument("--label-field", default=None,
+                   help="the answer column for formats with several (e.g. Answer.Q1, OUTPUT:result, direction)")
+    p.add_argument("--gold", default=None, metavar="G", help="gold file with columns task, label")
+    p.add_argument("--map", action="append", default=None, metavar="CANONICAL=COLUMN",
+                   help="use COLUMN as a canonical column (task, worker, label, started_at, submitted_at, "
+                        "duration_s, assignment, event); repeatable")
+    p.add_argument("--label-set", default=None, metavar="A,B,C",
+                   help="declare the project's labels; rows with other labels are quarantined")
+    p.add_argument("--delimiter", default=None, help="field delimiter of a CSV/TSV file (',', ';', '|' or tab)")
+    p.add_argument("--force", action="store_true", help="load a file again even if the same bytes were loaded before")
+    p.add_argument("--actor", default="cli", help="who is loading (recorded in the audit log)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from analytics.ingest import ingest_file, ingest_gold
+    from analytics.store import open_workspace
+
+    if not args.files and not args.gold:
+        raise UserError("give at least one FILE to ingest (or --gold G with --project P)")
+    if not args.files and not args.project:
+        raise UserError("--gold without a FILE needs --project to say which project the gold belongs to")
+    mapping = _mapping(args.map)
+    label_set = [x.strip() for x in args.label_set.split(",")] if args.label_set is not None else None
+    with open_workspace(args.workspace) as ws:
+        if not args.files:
+            print(ingest_gold(ws, args.gold, args.project, actor=args.actor, force=args.force).describe())
+            return 0
+        for i, f in enumerate(args.files):
+            project = args.project or Path(f).stem
+            s = ingest_file(ws, f, project, format=args.format, label_field=args.label_field, mapping=mapping,
+                            gold_path=args.gold if i == 0 else None, label_set=label_set, force=args.force,
+                            actor=args.actor, delimiter=args.delimiter)
+            print(s.describe())
+    return 0

@@ -287,8 +287,8 @@ def evaluate(data: LabelArrays, attack: str, *, share: float, seeds, analyze: An
     rows = []
     total = len(attacks) * len(seeds)
     done = 0
-    for a in attacks:
-        for sd in seeds:
+    for sd in seeds:                       # seeds outside: one clean analysis per seed at most
+        for a in attacks:
             if progress:
                 progress(done / total, f"{a}, seed {sd}: injecting and analysing")
             att = inject(data, a, share=share, seed=sd, **(params if attack != "all" else {}))

@@ -1,0 +1,184 @@
+"""Red-team report: the whole attack catalogue planted into the real datasets with gold.
+
+For every dataset in ../shared/datasets with gold (zheng_product, zheng_sentiment,
+act_CF_amt, act_SP_amt; zheng_relevance with --relevance) and every attack of
+analytics.redteam (share 0.1 of the original workers, default parameters), over several
+seeds: plant the attack, run the full analysis (analytics.pipeline.analyze_arrays, default
+TrustSettings, no gold), and score it against the answer key with
+analytics.redteam.scorecard. Writes benchmarks/results/redteam_report.md (with the date,
+the machine and the commit) and the per-seed rows as redteam_report.csv next to it.
+
+    .venv/bin/python benchmarks/redteam_report.py [--seeds 3] [--share 0.1] [--relevance]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analytics.dataset import from_frame  # noqa: E402
+from analytics.redteam.attacks import strip_gold  # noqa: E402
+from analytics.redteam.scorecard import evaluate, format_table, pipeline_analyzer, summarize  # noqa: E402
+
+DATASETS = ROOT.parent / "shared" / "datasets"
+BASE = ["zheng_product", "zheng_sentiment", "act_CF_amt", "act_SP_amt"]
+
+# Issue 4's acceptance targets for worker-level PR-AUC of 1 - trust, and its quoted baseline.
+TARGETS = {"random": 0.9, "constant": 0.9, "flipper": 0.9, "colluders": 0.9, "sybils": 0.9, "burst": 0.9,
+           "takeover": 0.8, "disguised": 0.7}
+
+
+def load(name: str):
+    lab = pd.read_csv(DATASETS / name / "labels.csv", dtype={"task": str, "worker": str, "label": str})
+    gold = pd.read_csv(DATASETS / name / "gold.csv", dtype={"task": str, "label": str})
+    if "time_spent_s" in lab.columns:
+        lab = lab.rename(columns={"time_spent_s": "duration_s"})
+    n_dup = int(lab.duplicated(["task", "worker"], keep="last").sum())
+    lab = lab.drop_duplicates(["task", "worker"], keep="last")       # final answers: the last row wins
+    return from_frame(lab, gold=gold), n_dup
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = float("nan")
+    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), {mem:.1f} GiB RAM, Python {platform.python_version()}"
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def verdict(summary: pd.DataFrame) -> pd.DataFrame:
+    """Issue 4's targets next to the measured PR-AUC and the agreement baseline."""
+    rows = []
+    for r in summary.to_dict("records"):
+        a = r["attack"]
+        tgt = TARGETS.get(a)
+        lo = r.get("pr_auc_lo")
+        rows.append({
+            "attack": a, "pr_auc": f"{r['pr_auc']:.3f}", "baseline_pr_auc": f"{r['baseline_pr_auc']:.3f}",
+            "target": "–" if tgt is None else f"≥ {tgt}",
+            "meets target (mean)": "–" if tgt is None else ("yes" if r["pr_auc"] >= tgt else "no"),
+            "beats baseline": "yes" if r["pr_auc"] > r["baseline_pr_auc"] + 0.02 else (
+                "no" if r["pr_auc"] < r["baseline_pr_auc"] - 0.02 else "tie"),
+            "pr_auc 95% low": "–" if lo is None or not np.isfinite(lo) else f"{lo:.3f}",
+            "honest flagged": f"{r['honest_flag_rate']:.3f}",
+        })
+    return pd.DataFrame(rows)
+
+
+def md(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in df.itertuples(index=False):
+        out.append("| " + " | ".join(str(v) for v in r) + " |")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--share", type=float, default=0.1)
+    ap.add_argument("--relevance", action="store_true", help="also run zheng_relevance (98k labels, slower)")
+    ap.add_argument("--datasets", default=None, help="comma-separated subset of the datasets")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "redteam_report.md"))
+    args = ap.parse_args()
+    names = args.datasets.split(",") if args.datasets else BASE + (["zheng_relevance"] if args.relevance else [])
+    names = [n for n in names if (DATASETS / n / "gold.csv").exists()]
+    if not names:
+        print(f"no datasets with gold under {DATASETS}; nothing to do", file=sys.stderr)
+        return 1
+    analyze = pipeline_analyzer()
+    started = datetime.now(UTC)
+    sections, all_rows = [], []
+    for name in names:
+        data, n_dup = load(name)
+        t0 = time.perf_counter()
+        clean = analyze(strip_gold(data))
+        flagged = float(clean.workers["suspect"].mean())
+        rows = evaluate(data, "all", share=args.share, seeds=args.seeds, analyze=analyze,
+                        progress=lambda f, m, name=name: print(f"\r{name}: {100 * f:5.1f}% {m:60s}", end="",
+                                                                 file=sys.stderr, flush=True))
+        secs = time.perf_counter() - t0
+        print(f"\r{name}: done in {secs:.0f} s{' ' * 60}", file=sys.stderr)
+        rows.insert(0, "dataset", name)
+        all_rows.append(rows)
+        summ = summarize(rows)
+        tab = format_table(summ, metrics=("pr_auc", "baseline_pr_auc", "roc_auc", "precision", "recall",
+                                          "recall_at_1pct_fpr", "planted_labels_caught", "honest_flag_rate"))
+        down = format_table(summ, metrics=("acc_clean", "acc_attacked", "acc_defended", "attack_success_rate",
+                                           "attack_success_defended", "detection_delay_labels", "onset_error_labels",
+                                           "takeover_detected"))
+        counts = summ[["attack", "n_planted", "n_honest"]].round(1)
+        time_note = ("no timestamps: a synthetic timeline (analytics/redteam/timing.py) is given to clean and "
+                     "attacked copies alike" if not data.has_time else "real timestamps")
+        if data.durations() is not None and not data.has_time:
+            time_note = "durations only (time_spent_s); submit times synthesised, real durations kept"
+        sections.append(
+            f"## {name}\n\n{data.n:,} labels, {data.n_workers} workers, {data.n_tasks:,} items, "
+            f"{data.n_classes} classes, gold on {data.gold_task.size:,} items"
+            + (f" ({n_dup} duplicate (task, worker) rows dropped, last kept)" if n_dup else "")
+            + f"; {time_note}. Workers flagged suspect on the unmodified data: **{flagged:.1%}**. "
+            f"Wall time {secs:.0f} s.\n\n"
+            f"### Detection (worker level)\n\n{md(verdict(summ))}\n\n{md(tab)}\n\n"
+            f"### Downstream\n\n{md(down)}\n\n"
+            f"Planted and honest-original workers per seed (mean):\n\n{md(counts)}\n")
+    rows = pd.concat(all_rows, ignore_index=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(out.with_suffix(".csv"), index=False)
+    overall = rows.groupby("attack", sort=False)[["pr_auc", "baseline_pr_auc", "recall_at_1pct_fpr",
+                                                  "honest_flag_rate"]].mean().round(3).reset_index()
+    header = f"""# Red-team report: the attack catalogue planted into real datasets
+
+Generated {started:%Y-%m-%d %H:%M} UTC by `benchmarks/redteam_report.py --seeds {args.seeds} --share {args.share:g}`
+on {machine()}; code commit `{commit()}`.
+
+Protocol (../shared/reference/detection-methods.md §6): each attack of `analytics.redteam` with its default
+parameters is planted into a copy of the dataset at {args.share:g} attacker accounts per original worker
+(takeover: that share of honest original workers turned bad at half their history), volumes drawn from the real
+workers' label counts (sybils: 5 labels each by design). The full analysis
+(`analytics.pipeline.analyze_arrays`, default `TrustSettings`, **no gold**) runs on the clean and the attacked copy;
+all gold is held out for evaluation. Detection compares planted workers with the *honest* original workers
+(gold accuracy ≥ chance + 0.2 on ≥ 10 gold items). Cells are the mean over {args.seeds} seeds with a Student-t
+95% interval; `baseline_pr_auc` ranks workers by plain agreement with the Dawid-Skene labels, the yardstick of
+issue 4. Metric definitions: `analytics/redteam/scorecard.py`. Per-seed rows: `{out.with_suffix('.csv').name}`.
+
+## Summary over datasets (mean of seeds and datasets)
+
+{md(overall)}
+
+"""
+    out.write_text(header + "\n".join(sections))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -163,6 +163,9 @@ hist = state.q("actions:history", c.project_id, limit=200)
 if hist.empty:
     st.caption("No decisions yet.")
 else:
+    last = hist.iloc[0]
+    st.markdown(f"Latest entry **#{last['seq']}**: `{last['action']}` **{last['target']}** by {last['actor']} "
+                f"at {last['created_at']:%Y-%m-%d %H:%M:%S} UTC — “{last['reason']}”")
     view = hist[["seq", "created_at", "actor", "action", "target", "scope", "reason"]].copy()
     view["created_at"] = pd.to_datetime(view["created_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
     st.dataframe(view, hide_index=True, width="stretch", height=min(38 + 35 * len(view), 360),

@@ -39,7 +39,9 @@ except UserError as exc:
     st.stop()
 
 m = exp.manifest
-st.caption(f"{m['rows']:,} rows · {len(m['banned_workers'])} banned workers left out"
+n_banned = len(m["banned_workers"])
+st.caption(f"{m['rows']:,} row{'s' if m['rows'] != 1 else ''} · {n_banned} banned worker{'s' if n_banned != 1 else ''}"
+           + (" left out" if kind == "labels" else "")
            + (f" · analysis run {m['run']['run_id']}" if m.get("run") else " · no analysis run")
            + f" · first {export.DEFAULT_SETTINGS.preview_rows} rows below")
 st.dataframe(exp.frame.head(export.DEFAULT_SETTINGS.preview_rows), hide_index=True, width="stretch")

@@ -174,7 +174,7 @@ class CollusionDetector:
         # ---- pairs ---------------------------------------------------------------------------
         rows = enumerate_pairs(t, w, self.max_workers_per_item, self.seed)
         stats = pair_row_stats(rows, data, ref, self.chunk_rows)
-        pairs, inv = aggregate_pairs(rows, data, stats)
+        pairs, inv = aggregate_pairs(rows, data, stats, self.min_expected_for_calibration)
         times = data.timestamps()
         has_time = times is not None and bool(np.isfinite(times).any())
         if has_time:
@@ -242,7 +242,7 @@ class CollusionDetector:
         pmin = np.minimum.reduce([np.where(tested, p_co, 1.0),
                                   ct["worker_p"] if ct else np.ones(W), comm_p])
         # ranking score: the strongest per-worker signal in -log10 p units (pairwise strength is
-        # left out: pairwise tests are not calibrated for item difficulty on real data)
+        # left out: on real data it ranks busy honest workers with many partners too high)
         scores["collusion_score"] = -np.log10(np.maximum(pmin, 1e-300))
         self.scores_ = scores[SCORE_COLUMNS]
 

@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from analytics.collusion.reference import Reference, argmax_rows, softmax_rows
-from analytics.collusion.tails import poisson_tail
+from analytics.collusion.tails import quasi_poisson_tail
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,13 @@ def pair_row_stats(rows: PairRows, data, ref: Reference, chunk: int = 250_000) -
     return {"agree": agree, "coerr": coerr, "q_agree": q_agree, "q_co": q_co}
 
 
-def aggregate_pairs(rows: PairRows, data, stats: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Sum the row statistics per pair. Returns the pair frame and each row's pair index."""
+def aggregate_pairs(rows: PairRows, data, stats: dict[str, np.ndarray],
+                    min_expected: float = 1.0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Sum the row statistics per pair. Returns the pair frame and each row's pair index.
+
+    The co-error null mean is multiplied by kappa = max(1, median observed/expected over pairs
+    with at least ``min_expected`` expected co-errors) and tested with the quasi-Poisson tail.
+    """
     W = np.int64(data.n_workers)
     key = data.worker[rows.la].astype(np.int64) * W + data.worker[rows.lb]
     uniq, inv = np.unique(key, return_inverse=True)
@@ -112,13 +117,17 @@ def aggregate_pairs(rows: PairRows, data, stats: dict[str, np.ndarray]) -> tuple
     eag = s(stats["q_agree"])
     vag = s(stats["q_agree"] * (1.0 - stats["q_agree"]))
     z = (ag - eag) / np.sqrt(np.maximum(vag, 1e-9))
+    # empirical null (Efron 2004), conservative direction only: honest errors cluster on hard
+    # items, so the pairs' typical observed/expected co-error ratio scales the null
+    enough = eco >= min_expected
+    kappa = float(max(1.0, np.median(co[enough] / eco[enough]))) if enough.any() else 1.0
     frame = pd.DataFrame({
         "worker_a": (uniq // W).astype(np.int32),
         "worker_b": (uniq % W).astype(np.int32),
         "n_shared": n_shared.astype(np.int32),
         "co_errors": co.astype(np.int32),
         "expected_co_errors": eco,
-        "coerror_p": poisson_tail(co, eco),
+        "coerror_p": quasi_poisson_tail(co, kappa * eco, kappa * kappa * eco),
         "agree": ag.astype(np.int32),
         "expected_agree": eag,
         "agree_z": z,

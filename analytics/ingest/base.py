@@ -81,8 +81,8 @@ def duckdb_read_error(exc: duckdb.Error, shown: str) -> UserError:
     if "invalid unicode" in msg.lower():
         return UserError(f"file {shown}{where} is not valid UTF-8; save it as UTF-8 and load it again")
     if "sniffing file" in msg:
-        return UserError(f"cannot work out the CSV layout of {shown}; check its delimiter (pass --delimiter) "
-                         f"and that quotes inside fields are doubled")
+        return UserError(f"cannot work out the CSV layout of {shown}: some rows do not have as many fields as "
+                         f"the header; check the delimiter (pass --delimiter) and that quotes inside fields are doubled")
     return UserError(f"cannot read {shown}{where}: {first}; check that it is a valid file of the chosen --format")
 
 
@@ -108,7 +108,7 @@ def read_tabular(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, s: Sni
         padded = os.path.getsize(path) <= PADDED_READ_MAX_BYTES
         pad = "null_padding=true, parallel=false, " if padded else ""
         rel = (f"read_csv({p}, header=true, all_varchar=true, delim={lit(delim)}, quote='\"', escape='\"', "
-               f"{pad}sample_size=20480)")
+               f"{pad}skip=0, sample_size=20480)")
         rownum = "ordinality"
     try:
         cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]

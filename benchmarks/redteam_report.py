@@ -30,10 +30,14 @@ import pandas as pd  # noqa: E402
 
 from analytics.dataset import from_frame  # noqa: E402
 from analytics.redteam.attacks import strip_gold  # noqa: E402
+from analytics.redteam.grid import sweep  # noqa: E402
 from analytics.redteam.scorecard import evaluate, format_table, pipeline_analyzer, summarize  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 BASE = ["zheng_product", "zheng_sentiment", "act_CF_amt", "act_SP_amt"]
+
+GRID_DATASET = "zheng_product"
+GRID_GAMMAS = [0.0, 0.3, 0.5, 0.7]
 
 # Issue 4's acceptance targets for worker-level PR-AUC of 1 - trust, and its quoted baseline.
 TARGETS = {"random": 0.9, "constant": 0.9, "flipper": 0.9, "colluders": 0.9, "sybils": 0.9, "burst": 0.9,
@@ -88,6 +92,7 @@ def verdict(summary: pd.DataFrame) -> pd.DataFrame:
             "beats baseline": "yes" if r["pr_auc"] > r["baseline_pr_auc"] + 0.02 else (
                 "no" if r["pr_auc"] < r["baseline_pr_auc"] - 0.02 else "tie"),
             "pr_auc 95% low": "–" if lo is None or not np.isfinite(lo) else f"{lo:.3f}",
+            "pr_auc (strict honest)": f"{r['pr_auc_strict']:.3f}",
             "honest flagged": f"{r['honest_flag_rate']:.3f}",
         })
     return pd.DataFrame(rows)
@@ -107,6 +112,7 @@ def main() -> int:
     ap.add_argument("--share", type=float, default=0.1)
     ap.add_argument("--relevance", action="store_true", help="also run zheng_relevance (98k labels, slower)")
     ap.add_argument("--datasets", default=None, help="comma-separated subset of the datasets")
+    ap.add_argument("--no-grid", action="store_true", help="skip the disguise sweep on zheng_product")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "redteam_report.md"))
     args = ap.parse_args()
     names = args.datasets.split(",") if args.datasets else BASE + (["zheng_relevance"] if args.relevance else [])
@@ -135,7 +141,7 @@ def main() -> int:
         down = format_table(summ, metrics=("acc_clean", "acc_attacked", "acc_defended", "attack_success_rate",
                                            "attack_success_defended", "detection_delay_labels", "onset_error_labels",
                                            "takeover_detected"))
-        counts = summ[["attack", "n_planted", "n_honest"]].round(1)
+        counts = summ[["attack", "n_planted", "n_honest", "n_honest_strict"]].round(1)
         time_note = ("no timestamps: a synthetic timeline (analytics/redteam/timing.py) is given to clean and "
                      "attacked copies alike" if not data.has_time else "real timestamps")
         if data.durations() is not None and not data.has_time:
@@ -149,11 +155,28 @@ def main() -> int:
             f"### Detection (worker level)\n\n{md(verdict(summ))}\n\n{md(tab)}\n\n"
             f"### Downstream\n\n{md(down)}\n\n"
             f"Planted and honest-original workers per seed (mean):\n\n{md(counts)}\n")
+    grid_md = ""
+    if not args.no_grid and (DATASETS / GRID_DATASET / "gold.csv").exists():
+        data, _ = load(GRID_DATASET)
+        t0 = time.perf_counter()
+        grid, _rows = sweep(data, "disguised", "gamma", GRID_GAMMAS, share=args.share, seeds=args.seeds,
+                            analyze=analyze, crowd=True)
+        secs = time.perf_counter() - t0
+        cols = ["gamma", "pr_auc", "baseline_pr_auc", "recall", "acc_clean", "acc_attacked", "acc_defended",
+                "attack_success_rate", "attack_success_defended"]
+        g = grid[cols].copy()
+        for ccol in cols[1:]:
+            g[ccol] = g[ccol].map(lambda v: "–" if not np.isfinite(v) else f"{v:.3f}")
+        grid_md = (f"## Disguise sweep: crowding disguised attackers on {GRID_DATASET}\n\n"
+                   f"Attack `disguised` with `crowd=True` (the attackers take floor(r/2)+1 of the r slots of every "
+                   f"target item, 5% of items, pushing the most common class), share {args.share:g}, honest share "
+                   f"gamma swept; {args.seeds} seeds, means ({secs:.0f} s). The §6.2 pass criterion for A5 at "
+                   f"gamma = 0.5 is an attack success rate of at most 10% (after the defence).\n\n{md(g)}\n")
     rows = pd.concat(all_rows, ignore_index=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(out.with_suffix(".csv"), index=False)
-    overall = rows.groupby("attack", sort=False)[["pr_auc", "baseline_pr_auc", "recall_at_1pct_fpr",
+    overall = rows.groupby("attack", sort=False)[["pr_auc", "pr_auc_strict", "baseline_pr_auc", "recall_at_1pct_fpr",
                                                   "honest_flag_rate"]].mean().round(3).reset_index()
     header = f"""# Red-team report: the attack catalogue planted into real datasets
 
@@ -166,7 +189,8 @@ parameters is planted into a copy of the dataset at {args.share:g} attacker acco
 workers' label counts (sybils: 5 labels each by design). The full analysis
 (`analytics.pipeline.analyze_arrays`, default `TrustSettings`, **no gold**) runs on the clean and the attacked copy;
 all gold is held out for evaluation. Detection compares planted workers with the *honest* original workers
-(gold accuracy ≥ chance + 0.2 on ≥ 10 gold items). Cells are the mean over {args.seeds} seeds with a Student-t
+(gold accuracy ≥ chance + 0.2 on ≥ 10 gold items; "strict honest" also asks the balanced accuracy to clear that bar,
+which drops label-blind majority-class answerers that pass it on imbalanced data such as zheng_product). Cells are the mean over {args.seeds} seeds with a Student-t
 95% interval; `baseline_pr_auc` ranks workers by plain agreement with the Dawid-Skene labels, the yardstick of
 issue 4. Metric definitions: `analytics/redteam/scorecard.py`. Per-seed rows: `{out.with_suffix('.csv').name}`.
 
@@ -175,7 +199,7 @@ issue 4. Metric definitions: `analytics/redteam/scorecard.py`. Per-seed rows: `{
 {md(overall)}
 
 """
-    out.write_text(header + "\n".join(sections))
+    out.write_text(header + "\n".join(sections) + ("\n" + grid_md if grid_md else ""))
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

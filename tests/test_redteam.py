@@ -252,6 +252,24 @@ def test_score_matches_hand_computed_example():
     assert res["acc_clean"] == pytest.approx((clean.consensus.labels == g).mean())
 
 
+def test_strict_honest_drops_label_blind_workers_on_imbalanced_gold():
+    rng = np.random.default_rng(0)
+    truth = (rng.random(200) < 0.15).astype(int)            # 85% class 0
+    rows = []
+    for w in range(12):
+        for t in rng.choice(200, 60, replace=False):
+            lab = 0 if w == 0 else (truth[t] if rng.random() < 0.9 else 1 - truth[t])
+            rows.append((f"t{t:03d}", f"A{w:02d}XYZ", str(lab)))
+    base = from_frame(pd.DataFrame(rows, columns=["task", "worker", "label"]),
+                      gold=pd.DataFrame({"task": [f"t{t:03d}" for t in range(200)], "label": truth.astype(str)}))
+    att = inject(base, "random", share=0.1, seed=0)
+    plain = sc.honest_originals(att).to_numpy()
+    strict = sc.honest_originals(att, strict=True).to_numpy()
+    blind_w = (att.key["worker"] == "A00XYZ").to_numpy()
+    assert plain[blind_w].all() and not strict[blind_w].any()     # 85% accurate by answering '0' only
+    assert strict.sum() == plain.sum() - 1
+
+
 def test_evaluate_finds_random_spammers_and_targets(base):
     rows = sc.evaluate(base, "random", share=0.2, seeds=2, analyze=standin)
     s = sc.summarize(rows)

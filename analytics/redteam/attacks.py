@@ -389,9 +389,11 @@ def _disguised(ctx: _Context, n_att: int, prm: DisguisedParams, drop: np.ndarray
     vols = ctx.volume(n_att)
     mal: list[np.ndarray] = [np.empty(0, np.int64) for _ in range(n_att)]
     if prm.crowd:
-        data = ctx.data
-        for i in T:
-            rows = np.flatnonzero((data.task == i) & ~drop)
+        by_task = np.argsort(ctx.data.task, kind="stable")
+        bounds = np.searchsorted(ctx.data.task[by_task], np.stack([T, T + 1]))
+        for i, lo, hi in zip(T, bounds[0], bounds[1], strict=True):
+            rows = by_task[lo:hi]
+            rows = rows[~drop[rows]]
             m = min(rows.size // 2 + 1, n_att)
             drop[ctx.rng.choice(rows, min(m, rows.size), replace=False)] = True
             load = np.array([a.size for a in mal]) + ctx.rng.random(n_att)   # least loaded first

@@ -27,6 +27,9 @@ the data has no gold, every unmodified original worker counts as honest.
   ``drift`` signal - true onset index); a victim without a drift alarm counts its whole
   post-onset history (censored); ``onset_error_labels``: median |estimated onset - true onset|
   over victims with an onset estimate; ``takeover_detected``: share of victims with an alarm;
+* ``pr_auc_strict``: PR-AUC against the stricter honest set (also balanced accuracy >= 1/K +
+  margin, see :func:`honest_originals`), for imbalanced data where a constant answerer
+  passes the plain accuracy bar;
 * ``baseline_pr_auc``, ``baseline_roc_auc``: the same curves for the plain score
   ``1 - agreement with the Dawid-Skene labels`` of the attacked copy (the baseline the
   detectors must beat, issue 4).
@@ -53,12 +56,12 @@ METRICS: tuple[str, ...] = (
     "roc_auc", "pr_auc", "precision", "recall", "recall_at_1pct_fpr", "planted_labels_caught",
     "attack_success_rate", "attack_success_defended", "acc_clean", "acc_attacked", "acc_defended",
     "detection_delay_labels", "onset_error_labels", "takeover_detected", "baseline_pr_auc",
-    "baseline_roc_auc", "honest_flag_rate", "n_planted", "n_honest",
+    "baseline_roc_auc", "honest_flag_rate", "pr_auc_strict", "n_planted", "n_honest", "n_honest_strict",
 )
 
 
 _UNIT = frozenset(METRICS) - {"attack_success_rate", "attack_success_defended", "detection_delay_labels",
-                               "onset_error_labels", "n_planted", "n_honest"}
+                               "onset_error_labels", "n_planted", "n_honest", "n_honest_strict"}
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,15 @@ def _curves(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     return float(roc_auc_score(y, s)), float(average_precision_score(y, s))
 
 
-def honest_originals(attacked: Attacked, settings: ScoreSettings = ScoreSettings()) -> pd.Series:
-    """Boolean per key row: an unmodified original worker that gold shows to be honest."""
+def honest_originals(attacked: Attacked, settings: ScoreSettings = ScoreSettings(),
+                     strict: bool = False) -> pd.Series:
+    """Boolean per key row: an unmodified original worker that gold shows to be honest.
+
+    Honest = accuracy on at least ``min_gold`` gold items >= 1/K + ``honest_margin`` (issue 4).
+    ``strict`` also requires the *balanced* accuracy (mean recall over the gold classes the
+    worker met) to clear the same bar, which drops label-blind answerers that look accurate on
+    imbalanced data (answering the majority class of zheng_product gives ~0.9 accuracy).
+    """
     data = attacked.clean
     key = attacked.key
     original = ~key["planted"].to_numpy(bool)
@@ -105,10 +115,19 @@ def honest_originals(attacked: Attacked, settings: ScoreSettings = ScoreSettings
         return pd.Series(original, index=key.index)
     g = gold[data.task]
     has = g >= 0
-    n_g = np.bincount(data.worker[has], minlength=data.n_workers)
-    ok = np.bincount(data.worker[has], weights=(data.label[has] == g[has]), minlength=data.n_workers)
+    W, K = data.n_workers, data.n_classes
+    w, y, z = data.worker[has], data.label[has], g[has]
+    n_g = np.bincount(w, minlength=W)
+    ok = np.bincount(w, weights=(y == z), minlength=W)
     acc = ok / np.maximum(n_g, 1)
-    good = (n_g >= settings.min_gold) & (acc >= 1.0 / data.n_classes + settings.honest_margin)
+    bar = 1.0 / K + settings.honest_margin
+    good = (n_g >= settings.min_gold) & (acc >= bar)
+    if strict:
+        n_wc = np.bincount(w * K + z, minlength=W * K).reshape(W, K)
+        ok_wc = np.bincount(w * K + z, weights=(y == z), minlength=W * K).reshape(W, K)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bal = np.nanmean(np.where(n_wc > 0, ok_wc / np.maximum(n_wc, 1), np.nan), axis=1)
+        good &= np.nan_to_num(bal, nan=0.0) >= bar
     good_ids = set(np.asarray(data.worker_ids, dtype=object)[good].astype(str))
     return pd.Series(original & key["worker"].isin(good_ids).to_numpy(), index=key.index)
 
@@ -166,6 +185,7 @@ def score(attacked: Attacked, analysis, clean_analysis, gold: pd.DataFrame | Non
         data = from_frame(attacked.data.to_frame(), gold=gold, classes=list(data.classes))
     key = attacked.key.reset_index(drop=True)
     honest = honest_originals(attacked, settings).to_numpy()
+    strict = honest_originals(attacked, settings, strict=True).to_numpy()
     w = analysis.workers.set_index(analysis.workers["worker"].astype(str))
     trust = w["trust"].reindex(key["worker"]).astype(float).fillna(settings.missing_trust).to_numpy()
     suspect = w["suspect"].reindex(key["worker"]).fillna(False).astype(bool).to_numpy()
@@ -206,8 +226,9 @@ def score(attacked: Attacked, analysis, clean_analysis, gold: pd.DataFrame | Non
         # labels of this type: rows written by the type's workers and marked planted
         a_ids = set(key["worker"][pos])
         a_rows = planted_rows & pd.Series(np.asarray(data.worker_ids).astype(str)).isin(a_ids).to_numpy()[data.worker]
+        sel_s = pos | strict
         m = {
-            "roc_auc": roc, "pr_auc": pr,
+            "roc_auc": roc, "pr_auc": pr, "pr_auc_strict": _curves(pos[sel_s], s[sel_s])[1],
             "precision": tp / (tp + fp) if (tp + fp) else float("nan"),
             "recall": tp / int(y.sum()) if y.any() else float("nan"),
             "recall_at_1pct_fpr": recall_at_fpr(y, s[sel], settings.fpr_budget),
@@ -218,7 +239,7 @@ def score(attacked: Attacked, analysis, clean_analysis, gold: pd.DataFrame | Non
             "takeover_detected": float("nan"),
             "baseline_pr_auc": b_pr, "baseline_roc_auc": b_roc,
             "honest_flag_rate": float(suspect[honest].mean()) if honest.any() else float("nan"),
-            "n_planted": int(pos.sum()), "n_honest": int(honest.sum()),
+            "n_planted": int(pos.sum()), "n_honest": int(honest.sum()), "n_honest_strict": int(strict.sum()),
         }
         tg = attacked.targets[attacked.targets["attack"] == a] if len(attacked.targets) else attacked.targets
         if len(tg):

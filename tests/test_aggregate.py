@@ -65,7 +65,8 @@ def test_ds_reaches_published_accuracy(name, acc_min, f1_min):
     assert np.allclose(c.errors.sum(axis=2), 1.0)
 
 
-@pytest.mark.parametrize("name", ["zheng_product", "zheng_relevance", "act_CF_amt"])
+# zheng_relevance (100k labels, 11 s in crowd-kit) is checked in benchmarks/reproduce_published.py
+@pytest.mark.parametrize("name", ["zheng_product", "act_CF_amt"])
 def test_numpy_ds_agrees_with_crowdkit(name):
     from crowdkit.aggregation import DawidSkene
 

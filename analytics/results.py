@@ -263,6 +263,8 @@ def run_summary(con, run_id: int) -> dict:
     if isinstance(kci, list | tuple) and len(kci) == 2:
         klo, khi = kci
     out["kappa_lo"], out["kappa_hi"] = klo, khi
+    out["kappa_name"] = {"pairwise_cohen": "Cohen's κ (mean over worker pairs)",
+                         "fleiss": "Fleiss' κ"}.get(s.get("kappa_kind"), "κ")
     acc = _summary_value(s, "gold_accuracy", "accuracy_gold")
     kind = "on gold items"
     if acc is None:
@@ -313,11 +315,16 @@ def score_names(con, run_id: int, kind: str = "worker") -> list[str]:
 
 
 def _pivot_sql(names: list[str], key: str, table: str) -> str:
-    """Conditional aggregation that turns the long score table into one column per name."""
+    """DuckDB PIVOT of the long score table into one ``s:<name>`` column per score name.
+
+    The names are listed explicitly (``ON name IN (...)``), so the statement is planned once;
+    it is several times faster than one FILTER aggregate per name.
+    """
     if not names:
         return f"SELECT DISTINCT {key} FROM {table} WHERE run_id = $rid"
-    cols = ", ".join(f"max(value) FILTER (WHERE name = {_literal(n)}) AS {_ident('s:' + n)}" for n in names)
-    return f"SELECT {key}, {cols} FROM {table} WHERE run_id = $rid GROUP BY {key}"
+    inlist = ", ".join(f"{_literal(n)} AS {_ident('s:' + n)}" for n in names)
+    return (f"SELECT * FROM (PIVOT (SELECT {key}, name, value FROM {table} WHERE run_id = $rid) "
+            f"ON name IN ({inlist}) USING first(value) GROUP BY {key})")
 
 
 def _literal(s: str) -> str:
@@ -383,10 +390,12 @@ def _rename_scores(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def workers_table(con, run_id: int, project_id: int, filters: WorkerFilter | None = None,
-                  sort: str = "trust", descending: bool = False, limit: int = 500) -> pd.DataFrame:
+                  sort: str = "trust", descending: bool = False, limit: int = 500,
+                  all_scores: bool = False) -> pd.DataFrame:
     """The workers table: verdict, trust, reasons, volume, agreement with the consensus,
     gold accuracy with its interval (when the run scored gold), median seconds per label,
-    last active, fired signals, then every component score.
+    last active, fired signals, then the scores of :data:`WORKER_SCORE_COLUMNS` (every
+    component score with ``all_scores``; a run can have 70 of them, which costs time).
 
     ``sort`` is a key of :data:`WORKER_SORTS`; NULLs sort last either way.
     """
@@ -394,6 +403,9 @@ def workers_table(con, run_id: int, project_id: int, filters: WorkerFilter | Non
     if sort not in WORKER_SORTS:
         raise UserError(f"cannot sort workers by {sort!r}; choose one of {', '.join(WORKER_SORTS)}")
     names = score_names(con, run_id, "worker")
+    if not all_scores:
+        wanted = {n for cands in WORKER_SCORE_COLUMNS.values() for n in cands}
+        names = [n for n in names if n in wanted]
     where, params = [], {"pid": project_id, "rid": run_id}
     if f.verdicts:
         where.append("verdict IN (SELECT unnest($verdicts::TEXT[]))")
@@ -506,10 +518,14 @@ def worker_bursts(signals: pd.DataFrame) -> pd.DataFrame:
     for sig, fired, ev in zip(signals["signal"], signals["fired"], signals["evidence"], strict=True):
         if not fired or not isinstance(ev, dict):
             continue
-        windows = ev.get("windows") or ([ev] if ("start" in ev and "end" in ev) else [])
-        for w in windows if isinstance(windows, list) else []:
-            if isinstance(w, dict) and w.get("start") is not None and w.get("end") is not None:
-                rows.append({"signal": sig, "start": _to_ts(w["start"]), "end": _to_ts(w["end"]),
+        windows = ev.get("windows") if isinstance(ev.get("windows"), list) else [ev]
+        for w in windows:
+            if not isinstance(w, dict):
+                continue
+            start = next((w[k] for k in ("start", "window_start") if w.get(k) is not None), None)
+            end = next((w[k] for k in ("end", "window_end") if w.get(k) is not None), None)
+            if start is not None and end is not None:
+                rows.append({"signal": sig, "start": _to_ts(start), "end": _to_ts(end),
                              "labels": w.get("n") or w.get("count") or w.get("labels")})
     return pd.DataFrame(rows, columns=["signal", "start", "end", "labels"])
 

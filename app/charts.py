@@ -98,6 +98,10 @@ def reliability_scatter(df: pd.DataFrame, highlight: str | None = None) -> go.Fi
         fig.add_trace(go.Scatter(x=[row["n_labels"]], y=[row["trust"]], mode="markers+text", text=[highlight],
                                  textposition="top center", name="selected",
                                  marker={"size": 16, "symbol": "circle-open", "color": "#111", "line": {"width": 2}}))
+    if d["n_labels"].max() > 50:
+        ticks = [v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000)
+                 if d["n_labels"].min() / 2 <= v <= d["n_labels"].max() * 2]
+        fig.update_xaxes(tickvals=ticks, ticktext=[f"{v:,}" for v in ticks])
     fig.update_yaxes(range=[-0.03, 1.03])
     return _layout(fig, "Reliability against volume: each dot is a worker", "labels given", "trust (0–1)")
 
@@ -263,8 +267,8 @@ def collusion_network(edges: pd.DataFrame, nodes: pd.DataFrame, communities: pd.
             text=text, hovertemplate="%{text}<extra></extra>", customdata=ws))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
-    return _layout(fig, "Worker graph: lines join workers with collusion evidence (thicker = stronger); "
-                   "black rings = suspect community", height=520)
+    return _layout(fig, "Worker graph (thicker line = stronger evidence; black ring = suspect community)",
+                   height=520)
 
 
 def community_timing(df: pd.DataFrame) -> go.Figure:
@@ -272,9 +276,13 @@ def community_timing(df: pd.DataFrame) -> go.Figure:
     d = df.dropna(subset=["time_spread_s"])
     if d.empty:
         return empty("Timing of shared items", "No timestamps on the shared items")
-    fig = px.histogram(d, x="time_spread_s", nbins=30, color="co_error",
-                       color_discrete_map={True: VERDICT_COLORS["suspect"], False: "#9bb7d4"},
-                       labels={"time_spread_s": "seconds between the first and last member's answer",
-                               "co_error": "same wrong answer"})
+    med = float(d["time_spread_s"].median())
+    unit, div = ("seconds", 1.0) if med < 600 else ("minutes", 60.0) if med < 36_000 else ("hours", 3600.0)
+    d = d.assign(spread=d["time_spread_s"] / div,
+                 answer=np.where(d["co_error"].fillna(False).astype(bool), "same wrong answer", "other"))
+    x_title = f"{unit} between the first and last member's answer"
+    fig = px.histogram(d, x="spread", nbins=30, color="answer", hover_data={"task": True},
+                       color_discrete_map={"same wrong answer": VERDICT_COLORS["suspect"], "other": "#9bb7d4"},
+                       labels={"spread": x_title, "answer": ""})
     return _layout(fig, "Timing: how close together members answered the items they share",
-                   "seconds between the first and last member's answer", "shared items", height=300)
+                   x_title, "shared items", height=300)

@@ -195,9 +195,12 @@ def ctx() -> Ctx:
     return c
 
 
-def require_workspace() -> Ctx:
-    """Stop the page with a helpful message when there is no workspace or no project."""
+def require_workspace(title: str | None = None) -> Ctx:
+    """Draw the page title, then stop the page with a helpful message when there is no
+    workspace or no project."""
     c = ctx()
+    if title:
+        st.title(f"{title} · {c.project}" if c.project else title)
     if not c.exists:
         st.info(f"There is no workspace at `{c.ws}` yet. Load an annotation file on the **Data** page to create it, "
                 "or build the demo with `make demo`.")
@@ -210,9 +213,10 @@ def require_workspace() -> Ctx:
     return c
 
 
-def require_run() -> Ctx:
-    """Stop the page with an 'analyse now' button when the project has no complete analysis run."""
-    c = require_workspace()
+def require_run(title: str | None = None) -> Ctx:
+    """Like :func:`require_workspace`, and stop with an 'analyse now' button when the project
+    has no complete analysis run."""
+    c = require_workspace(title)
     if c.run_id is None:
         running = q("running_run", c.project_id)
         if running:

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from analytics.errors import UserError  # noqa: E402
@@ -56,7 +57,6 @@ def build_pages() -> dict[str, list]:
 
 def sidebar() -> state.Ctx:
     ws = state.current_ws()
-    st.sidebar.markdown("### :material/verified_user: CrowdTrust")
     st.session_state.setdefault("actor", st.session_state.get("_actor_keep", ""))
     actor = st.sidebar.text_input("Your name", key="actor", placeholder="sign in to ingest, analyse or act",
                                   help="Recorded with every ingest, analysis and decision in the audit log.")
@@ -78,8 +78,7 @@ def sidebar() -> state.Ctx:
             st.query_params["project"] = project
             row = projects[projects["name"] == project].iloc[0]
             project_id = int(row["project_id"])
-            run_id = None if row["latest_run"] is None or row["latest_run"] != row["latest_run"] else int(
-                row["latest_run"])
+            run_id = None if pd.isna(row["latest_run"]) else int(row["latest_run"])
             if run_id is not None:
                 info = state.q("run_summary", run_id)
                 st.sidebar.caption(

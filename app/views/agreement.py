@@ -5,16 +5,15 @@ import streamlit as st
 from analytics.results import fmt_interval
 from app import charts, state
 
-c = state.require_run()
-st.title(f"Agreement · {c.project}")
+c = state.require_run("Agreement")
 
 run = state.q("run_summary", c.run_id)
 k = st.columns(3)
 k[0].metric("Krippendorff's α (nominal)", fmt_interval(run["alpha"], None, None),
             help="Agreement corrected for chance across all workers and items; 1 = perfect, 0 = chance level.")
 k[0].caption("95% interval: " + fmt_interval(run["alpha"], run["alpha_lo"], run["alpha_hi"]))
-k[1].metric("Fleiss' κ", fmt_interval(run["kappa"], None, None),
-            help="Chance-corrected agreement for many raters; 1 = perfect, 0 = chance level.")
+k[1].metric(run["kappa_name"], fmt_interval(run["kappa"], None, None),
+            help="Chance-corrected agreement between raters; 1 = perfect, 0 = chance level.")
 k[1].caption("95% interval: " + fmt_interval(run["kappa"], run["kappa_lo"], run["kappa_hi"]))
 k[2].metric("Mean confidence of the consensus", fmt_interval(state.q("headline", c.run_id, c.project_id)
                                                              ["mean_confidence"], None, None))
@@ -23,9 +22,10 @@ if run["alpha"] is None:
 st.caption("Rough reading (Krippendorff 2004): α ≥ 0.8 reliable, 0.667–0.8 tentative conclusions only, "
            "below 0.667 unreliable.")
 
-n = st.slider("Busiest workers in the matrix", 5, 60, 25, 5, key="a_top",
-              help="The heatmap shows Cohen's kappa between each pair of the most active workers.")
-min_shared = st.number_input("Min. shared items per pair", min_value=2, value=5, step=1, key="a_min")
+ctl = st.columns([2, 1, 2])
+n = ctl[0].slider("Busiest workers in the matrix", 5, 60, 25, 5, key="a_top",
+                  help="The heatmap shows Cohen's kappa between each pair of the most active workers.")
+min_shared = ctl[1].number_input("Min. shared items per pair", min_value=2, value=5, step=1, key="a_min")
 top = state.q("top_workers", c.run_id, n)
 mat = state.q("agreement_matrix", c.run_id, c.project_id, n, int(min_shared))
 st.plotly_chart(charts.kappa_heatmap(mat, top), key="kappa_heat")

@@ -4,8 +4,7 @@ import streamlit as st
 
 from app import charts, state
 
-c = state.require_run()
-st.title(f"Collusion · {c.project}")
+c = state.require_run("Collusion")
 st.caption("Workers are joined when they share unusually many identical answers, identical wrong answers "
            "or near-simultaneous submissions. Groups of tightly joined workers form communities.")
 
@@ -20,12 +19,12 @@ nodes = state.q("worker_verdicts", c.run_id, c.project_id, workers)
 
 opts = comms["community"].tolist()
 labels = {int(r.community): f"community {r.community}: {r.size} workers"
-          + (" · suspect" if r.suspect else "") + (f" · score {r.score:.2f}" if r.score == r.score else "")
+          + (" · suspect" if r.suspect else "") + (f" · score {r.score + 0.0:.2f}" if r.score == r.score else "")
           for r in comms.itertuples(index=False)}
 left, right = st.columns([3, 2])
 with right:
     st.markdown("**Communities** (suspect first)")
-    st.dataframe(comms.drop(columns=["details"]), hide_index=True, width="stretch", height=240, column_config={
+    st.dataframe(comms.drop(columns=["details"]), hide_index=True, width="stretch", column_config={
         "members": st.column_config.ListColumn("members"),
         "score": st.column_config.NumberColumn("score", format="%.2f"),
         "suspect": st.column_config.CheckboxColumn("suspect")})
@@ -34,6 +33,13 @@ with right:
                           placeholder="no communities in this run")
 with left:
     st.plotly_chart(charts.collusion_network(edges, nodes, comms, selected=chosen), key="network")
+
+with st.expander(f"Strongest worker pairs ({len(edges):,} pairs with evidence)", expanded=comms["suspect"].sum() == 0):
+    st.dataframe(edges.drop(columns=["details"]).head(100), hide_index=True, width="stretch", column_config={
+        "worker_a": "worker", "worker_b": "other worker",
+        "n_shared": st.column_config.NumberColumn("shared items", format="%d"),
+        "value": st.column_config.NumberColumn("evidence weight", format="%.2f"),
+        "verdict_a": "verdict", "verdict_b": "other's verdict"})
 
 if chosen is None:
     st.info("The graph has evidence edges but no community was formed; the strongest pairs are listed below.")

@@ -5,13 +5,12 @@ import streamlit as st
 from analytics.results import ITEM_SORTS, ItemFilter
 from app import charts, state
 
-c = state.require_run()
-st.title(f"Items · {c.project}")
+c = state.require_run("Items")
 
 labels = state.q("consensus_labels", c.run_id)
 with st.container(border=True):
-    f = st.columns([1.3, 1.6, 1.6, 1.3, 1.3, 1.2])
-    only_suspect = f[0].toggle("Only items at risk", value=True, key="i_suspect",
+    f = st.columns([1.6, 1.5, 1.7, 1.2, 1.3, 1.2])
+    only_suspect = f[0].toggle("Only at-risk items", value=True, key="i_suspect",
                                help="Items the analysis marked at risk: exposed to suspect workers, or too few "
                                     "trusted labels.")
     max_conf = f[1].slider("Max. confidence", 0.0, 1.0, 1.0, 0.05, key="i_conf",

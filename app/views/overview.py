@@ -6,8 +6,7 @@ import streamlit as st
 from analytics.results import fmt_interval
 from app import charts, state
 
-c = state.require_workspace()
-st.title(f"Overview · {c.project}")
+c = state.require_workspace("Overview")
 
 stats = state.q("project_stats", c.project_id)
 
@@ -67,7 +66,7 @@ m[0].metric("Labels", f"{stats['labels']:,}", help="Final answers: the latest an
 m[1].metric("Workers", f"{stats['workers']:,}")
 m[2].metric("Items", f"{stats['tasks']:,}")
 acc = run["accuracy"]
-m[3].metric("Estimated label accuracy", "—" if acc is None else f"{acc:.1%}", help=f"Source: {run['accuracy_kind']}.")
+m[3].metric("Label accuracy", "—" if acc is None else f"{acc:.1%}", help=f"Source: {run['accuracy_kind']}.")
 m[4].metric("Krippendorff's α", fmt_interval(run["alpha"], None, None),
             help="Chance-corrected agreement between workers (1 = perfect, 0 = chance)."
             + (f" 95% interval {fmt_interval(run['alpha'], run['alpha_lo'], run['alpha_hi'])}."
@@ -79,7 +78,7 @@ m[6].metric("Items at risk", f"{head['items_at_risk']:,}",
             help="Items whose consensus depends on suspect workers or has too few trusted labels.")
 if run["alpha_lo"] is not None:
     st.caption(f"Krippendorff's α with 95% interval: {fmt_interval(run['alpha'], run['alpha_lo'], run['alpha_hi'])}"
-               + (f" · Fleiss' κ {fmt_interval(run['kappa'], run['kappa_lo'], run['kappa_hi'])}"
+               + (f" · {run['kappa_name']} {fmt_interval(run['kappa'], run['kappa_lo'], run['kappa_hi'])}"
                   if run["kappa"] is not None else ""))
 
 left, right = st.columns([3, 2])

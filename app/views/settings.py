@@ -8,8 +8,7 @@ from analytics.errors import UserError
 from analytics.results import attribute_docs, fmt_interval
 from app import state
 
-c = state.require_workspace()
-st.title(f"Settings · {c.project}")
+c = state.require_workspace("Settings")
 
 if not state.has_module("pipeline") or not state.has_module("trust"):
     st.warning("The analysis engine is not installed in this build (analytics.pipeline / analytics.trust missing).")
@@ -47,8 +46,9 @@ with st.form("settings_form"):
     fields = [f for f in dataclasses.fields(TrustSettings) if f.name not in ("method", "signal_weights")]
     for i, f in enumerate(fields):
         val = getattr(current, f.name)
-        help_text = docs.get(f.name, "")
-        label = f.name.replace("_", " ")
+        doc = docs.get(f.name, "")
+        label = doc.split(" (")[0].rstrip(".") if doc else f.name.replace("_", " ")
+        help_text = f"`{f.name}` — {doc}" if doc else f.name
         col = cols[i % 2]
         if isinstance(val, bool):
             values[f.name] = col.checkbox(label, value=val, help=help_text, key=f"s_{f.name}")

@@ -6,8 +6,7 @@ import streamlit as st
 from analytics.results import VERDICTS, WORKER_SORTS, WorkerFilter, fmt_interval, worker_bursts
 from app import charts, state
 
-c = state.require_run()
-st.title(f"Workers · {c.project}")
+c = state.require_run("Workers")
 
 # A worker named in the URL (a link from another page) opens their detail.
 linked = st.query_params.get("worker")
@@ -19,7 +18,7 @@ stats = state.q("project_stats", c.project_id)
 signals = state.q("fired_signal_names", c.run_id)
 
 with st.container(border=True):
-    f = st.columns([2.2, 1.6, 1, 1.4, 1.4, 0.9])
+    f = st.columns([2.2, 1.6, 1, 1.4, 1.4, 1.1])
     verdicts = f[0].multiselect("Verdict", list(VERDICTS), default=[], key="w_verdicts",
                                 placeholder="all verdicts",
                                 help="banned: banned in the audit log · suspect: the evidence is conclusive · "
@@ -40,6 +39,7 @@ view = table[["worker", "verdict", "trust", "n_labels", "agreement", "gold_accur
 view["gold"] = [fmt_interval(v, lo, hi, 2) for v, lo, hi in
                 zip(table["gold_accuracy"], table["gold_lo"], table["gold_hi"], strict=True)]
 view = view.drop(columns=["gold_accuracy"])
+view[["fired_signals", "reasons"]] = view[["fired_signals", "reasons"]].fillna("")
 st.session_state["_worker_rows"] = view["worker"].tolist()
 
 
@@ -113,7 +113,8 @@ k[2].metric("Agrees with consensus", "—" if d["agreement"] is None else f"{d['
 k[3].metric("Gold accuracy", fmt_interval(d["gold_accuracy"], None, None, 2),
             help=f"95% interval {fmt_interval(d['gold_accuracy'], d['gold_lo'], d['gold_hi'], 2)}")
 k[4].metric("Median s / label", "—" if d["median_seconds"] is None else f"{d['median_seconds']:.1f}")
-k[5].metric("Last active (UTC)", "—" if d["last_active"] is None else f"{pd.Timestamp(d['last_active']):%Y-%m-%d %H:%M}")
+k[5].metric("Last active (UTC)", "—" if d["last_active"] is None else f"{pd.Timestamp(d['last_active']):%Y-%m-%d}",
+            help=None if d["last_active"] is None else f"{pd.Timestamp(d['last_active']):%Y-%m-%d %H:%M:%S} UTC")
 
 sig = state.q("worker_signals", c.run_id, worker)
 left, right = st.columns(2)

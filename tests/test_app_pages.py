@@ -1,0 +1,255 @@
+"""AppTest for every dashboard page: the demo workspace, the results fixture, and empty workspaces.
+
+Each page must render without an exception or an "unexpected error" box, and its main
+widgets must change what is shown.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import app_fixture  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app" / "streamlit_app.py")
+PAGES = ["overview", "workers", "items", "collusion", "agreement", "data", "settings"]
+
+
+@pytest.fixture(scope="module")
+def fixture_ws(tmp_path_factory) -> Path:
+    return app_fixture.build(tmp_path_factory.mktemp("app") / "fixture")
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory) -> Path:
+    from analytics.demo import build_demo
+
+    ws = tmp_path_factory.mktemp("app") / "demo"
+    build_demo(ws)
+    return ws
+
+
+def app(ws: Path, page: str = "overview", project: str | None = None, actor: str = "tester") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["workspace_path"] = str(ws)
+    at.session_state["actor"] = actor
+    if project:
+        at.session_state["project"] = project
+    at.run()
+    if page != "overview":
+        at.switch_page(f"views/{page}.py").run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert not any("Unexpected error" in e for e in errors), errors
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [m.value for m in at.info] + [m.value for m in at.caption]
+    parts += [m.value for m in at.subheader] + [m.value for m in at.title] + [m.value for m in at.success]
+    parts += [m.value for m in at.warning]
+    return "\n".join(str(p) for p in parts)
+
+
+# -- every page renders ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_render_on_demo(demo_ws, page):
+    at = app(demo_ws, page, "reviews-simulated")
+    assert_clean(at)
+    assert "reviews-simulated" in at.title[0].value or page == "data"
+
+
+def test_pages_render_on_demo_project_without_timestamps(demo_ws):
+    at = app(demo_ws, "overview", "act-cf-weather")
+    assert_clean(at)
+    assert "No timestamps in this project" in texts(at)
+    for page in PAGES[1:]:
+        at.switch_page(f"views/{page}.py").run()
+        assert_clean(at)
+        assert "act-cf-weather" in at.title[0].value or page == "data"
+    at.switch_page("views/workers.py").run()
+    worker = at.dataframe[0].value["worker"].iloc[0]
+    at.selectbox(key="worker_pick").set_value(worker).run()
+    assert_clean(at)
+    assert "No timestamps in this project" in texts(at)
+
+
+def _every_page(ws: Path, project: str | None = None) -> list[AppTest]:
+    at = app(ws, "overview", project)
+    out = [texts(at)]
+    assert_clean(at)
+    for page in PAGES[1:]:
+        at.switch_page(f"views/{page}.py").run()
+        assert_clean(at)
+        out.append(texts(at))
+    return out
+
+
+def test_pages_render_without_workspace(tmp_path):
+    for page, text in zip(PAGES, _every_page(tmp_path / "nothing-here"), strict=True):
+        if page != "data":
+            assert "Load an annotation file on the **Data** page" in text, page
+
+
+def test_pages_render_on_workspace_without_projects(tmp_path):
+    from analytics.store import open_workspace
+
+    open_workspace(tmp_path / "ws").close()
+    for page, text in zip(PAGES, _every_page(tmp_path / "ws"), strict=True):
+        if page != "data":
+            assert "no projects yet" in text, page
+
+
+def test_unanalysed_project_offers_to_analyse(fixture_ws):
+    at = app(fixture_ws, "overview", "untimed")
+    for page in PAGES[1:5]:
+        at.switch_page(f"views/{page}.py").run()
+        assert_clean(at)
+        assert "no analysis yet" in texts(at), page
+        assert any("Analyse this project now" in b.label for b in at.button), page
+
+
+# -- widgets change what is shown --------------------------------------------------------------
+
+def test_overview_numbers_and_changes(fixture_ws):
+    at = app(fixture_ws)
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Labels"] == "1,640" and metrics["Workers"] == "40"
+    assert metrics["Suspect workers"] == "4"          # 3 suspect + 1 banned
+    assert metrics["Newly suspect workers"] == "2"    # the colluders, flagged only by run 2
+    assert metrics["Consensus labels changed"] == "12"
+    assert len(at.get("plotly_chart")) >= 3
+
+
+def test_project_picker_persists_across_pages(fixture_ws):
+    at = app(fixture_ws)
+    at.sidebar.selectbox(key="project").set_value("untimed").run()
+    assert "untimed" in at.title[0].value
+    at.switch_page("views/items.py").run()
+    assert "untimed" in at.title[0].value
+    assert at.query_params["project"] == ["untimed"] or at.query_params["project"] == "untimed"
+
+
+def test_workers_filters_and_detail(fixture_ws):
+    at = app(fixture_ws, "workers")
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert len(table) == 40 and table["worker"].iloc[0] == "w_bot"   # lowest trust first
+    at.multiselect(key="w_verdicts").set_value(["suspect"]).run()
+    assert set(at.dataframe[0].value["verdict"]) == {"suspect"}
+    assert set(at.dataframe[0].value["worker"]) == {"w_flip", "w_c1", "w_c2"}
+    at.selectbox(key="w_signal").set_value("coerror").run()
+    assert set(at.dataframe[0].value["worker"]) == {"w_c1", "w_c2"}
+    at.selectbox(key="worker_pick").set_value("w_c1").run()
+    assert_clean(at)
+    assert any("Worker w_c1" in s.value and "suspect" in s.value for s in at.subheader)
+    charts = len(at.get("plotly_chart"))
+    assert charts >= 5     # scatter, confusion, timeline, speed, overlap
+    assert any("coerror" in e.label for e in at.expander)
+    assert at.query_params["worker"] in (["w_c1"], "w_c1")
+
+
+def test_workers_detail_from_url(fixture_ws):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["workspace_path"] = str(fixture_ws)
+    at.run()
+    at.switch_page("views/workers.py")
+    at.query_params["worker"] = "w_bot"
+    at.run()
+    assert_clean(at)
+    assert any("Worker w_bot" in s.value and "banned" in s.value for s in at.subheader)
+
+
+def test_items_filters_detail_and_link_to_worker(fixture_ws):
+    at = app(fixture_ws, "items")
+    assert_clean(at)
+    risky = len(at.dataframe[0].value)
+    assert risky == 51 and at.dataframe[0].value["suspect"].all()
+    at.toggle(key="i_suspect").set_value(False).run()
+    assert len(at.dataframe[0].value) == 300
+    at.selectbox(key="i_label").set_value("cat").run()
+    assert set(at.dataframe[0].value["label"]) == {"cat"}
+    task = at.dataframe[0].value["task"].iloc[0]
+    at.selectbox(key="item_pick").set_value(task).run()
+    assert_clean(at)
+    assert any(f"Item {task}" in s.value for s in at.subheader)
+    answers = at.dataframe[1].value
+    assert len(answers) >= 1 and {"worker", "trust", "verdict"} <= set(answers.columns)
+    at.selectbox(key="item_worker").set_value(answers["worker"].iloc[0]).run()
+    assert_clean(at)
+    assert "Workers" in at.title[0].value
+    assert any(f"Worker {answers['worker'].iloc[0]}" in s.value for s in at.subheader)
+
+
+def test_collusion_community_detail(fixture_ws):
+    at = app(fixture_ws, "collusion")
+    assert_clean(at)
+    assert any("Community 1" in s.value for s in at.subheader)
+    assert {m.label: m.value for m in at.metric}["Co-errors"] == "45"
+    at.selectbox(key="community_pick").set_value(2).run()
+    assert_clean(at)
+    assert any("Community 2" in s.value for s in at.subheader)
+    assert {m.label: m.value for m in at.metric}["Members"] == "3"
+
+
+def test_agreement_matrix_size_follows_slider(fixture_ws):
+    at = app(fixture_ws, "agreement")
+    assert_clean(at)
+    assert {m.label: m.value for m in at.metric}["Krippendorff's α (nominal)"] == "0.610"
+    at.slider(key="a_top").set_value(10).run()
+    assert_clean(at)
+    import json
+
+    heat = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(heat["data"][0]["x"]) <= 10
+
+
+def test_data_page_history_gold_labels(fixture_ws):
+    at = app(fixture_ws, "data")
+    assert_clean(at)
+    frames = [d.value for d in at.dataframe]
+    hist = next(f for f in frames if "sha256" in f.columns)
+    assert hist["rows_quarantined"].iloc[0] == 2
+    assert any("reason" in f.columns and len(f) == 2 for f in frames)         # quarantined rows with reasons
+    assert any("source" in f.columns and f["items"].iloc[0] == 30 for f in frames)   # gold
+    assert any("declared" in f.columns and set(f["label"]) == {"cat", "dog", "fox"} for f in frames)
+
+
+def test_settings_save_and_analyse(tmp_path, fixture_ws):
+    ws = tmp_path / "ws"
+    shutil.copytree(fixture_ws, ws)
+    at = app(ws, "settings", "untimed")
+    assert_clean(at)
+    assert any("none yet" in m.value for m in at.markdown)
+    at.radio(key="s_method").set_value("mv")
+    at.button(key="FormSubmitter:settings_form-Save and re-analyse").click().run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    from analytics.store import open_workspace
+
+    with open_workspace(ws, read_only=True) as w:
+        rows = w.con.execute("SELECT r.method, r.status, p.settings->>'method' FROM runs r JOIN projects p "
+                             "USING (project_id) WHERE p.name = 'untimed'").fetchall()
+    assert rows == [("mv", "complete", "mv")]
+    at.run()
+    assert "run" in at.sidebar.caption[0].value.lower()
+
+
+def test_analysis_requires_a_name(fixture_ws, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(fixture_ws, ws)
+    at = app(ws, "overview", "untimed", actor="")
+    at.button(key="overview_analyze").click().run()
+    assert_clean(at)
+    assert any("Enter your name" in w.value for w in at.warning)

@@ -9,6 +9,8 @@
   over-dispersed Poisson X = phi * Poisson(m / phi), phi = max(1, v / m), evaluated with the
   regularised incomplete gamma function, P(Poisson(mu) >= x) = P(Gamma(x) <= mu), which is
   exact at integer x and interpolates smoothly between them (McCullagh & Nelder 1989, §6.2).
+
+A count at or below its null mean gets p = 1 (conservative; only excess is evidence here).
 """
 
 from __future__ import annotations
@@ -20,21 +22,27 @@ TINY = 1e-300
 
 
 def poisson_tail(k, lam) -> np.ndarray:
-    """P(Poisson(lam) >= k); 1 where k <= 0."""
-    k = np.asarray(k, dtype=np.float64)
-    lam = np.maximum(np.asarray(lam, dtype=np.float64), 1e-12)
-    p = np.where(k > 0, gammainc(np.maximum(k, 1e-12), lam), 1.0)
+    """P(Poisson(lam) >= k) for k above lam; 1 where k <= lam (conservative)."""
+    k, lam = np.broadcast_arrays(np.asarray(k, dtype=np.float64),
+                                 np.maximum(np.asarray(lam, dtype=np.float64), 1e-12))
+    return _gamma_tail(k, lam)
+
+
+def _gamma_tail(x: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """P(Gamma(x) <= mu) where x exceeds the mean mu; 1 (conservative) where it does not."""
+    p = np.ones(x.shape)
+    m = (x > 0) & (x > mu)
+    p[m] = gammainc(x[m], mu[m])
     return np.clip(p, TINY, 1.0)
 
 
 def quasi_poisson_tail(obs, mean, var) -> np.ndarray:
     """Upper tail of an over-dispersed count with the given null mean and variance."""
-    obs = np.asarray(obs, dtype=np.float64)
-    mean = np.maximum(np.asarray(mean, dtype=np.float64), 1e-12)
-    phi = np.maximum(1.0, np.asarray(var, dtype=np.float64) / mean)
-    x = obs / phi
-    p = np.where(x > 0, gammainc(np.maximum(x, 1e-12), mean / phi), 1.0)
-    return np.clip(p, TINY, 1.0)
+    obs, mean, var = np.broadcast_arrays(np.asarray(obs, dtype=np.float64),
+                                         np.maximum(np.asarray(mean, dtype=np.float64), 1e-12),
+                                         np.asarray(var, dtype=np.float64))
+    phi = np.maximum(1.0, var / mean)
+    return _gamma_tail(obs / phi, mean / phi)
 
 
 def simes(pvals: np.ndarray) -> float:

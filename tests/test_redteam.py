@@ -102,6 +102,16 @@ def test_planted_ids_look_real(base):
     assert codes.min() < att.key.shape[0] - len(codes) and codes.max() >= len(codes)
 
 
+def test_new_ids_use_the_real_alphabet():
+    rng = np.random.default_rng(0)
+    hexes = np.array([f"{x:08x}" for x in rng.integers(0, 2**32, 50)])
+    new = new_worker_ids(hexes, 30, rng)
+    assert all(len(x) == 8 and set(x) <= set("0123456789abcdef") for x in new)
+    assert not set(new) & set(hexes) and len(set(new)) == 30
+    short = new_worker_ids(np.array([f"w{i}" for i in range(1, 767)]), 20, rng)
+    assert all(x.startswith("w") and not x.startswith("w0") for x in short)
+
+
 def test_volumes_drawn_from_real_distribution(base):
     att = inject(base, "random", share=1.0, seed=2)
     real = np.bincount(base.worker)

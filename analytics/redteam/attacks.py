@@ -33,7 +33,8 @@ Conventions (after Tahmasebian et al., DBSec 2020, and the §6 protocol):
   with probability ``honest_accuracy`` (default: the median accuracy of the original workers
   against that reference), else a uniformly drawn other class.
 * Planted ids imitate the real ids (a random real id as template, every letter and digit
-  redrawn from its own character class, the prefix shared by all real ids kept), so a
+  redrawn from the characters of its class that real ids use, e.g. a-f for hex ids, the
+  prefix shared by all real ids kept), so a
   detector cannot tell them by name; ids sort among the real ones.
 * Times: see :mod:`analytics.redteam.timing`. The attacked copy and the returned clean copy
   share the same timeline for the original labels.
@@ -542,6 +543,11 @@ def new_worker_ids(existing: np.ndarray, n: int, rng: np.random.Generator) -> li
     for s in ex[1:]:
         while not s.startswith(prefix):
             prefix = prefix[:-1]
+    used = set("".join(ex))                      # draw each class from the characters real ids use
+    up = "".join(sorted(c for c in used if c.isupper())) or string.ascii_uppercase
+    low = "".join(sorted(c for c in used if c.islower())) or string.ascii_lowercase
+    digits = "".join(sorted(c for c in used if c.isdigit())) or string.digits
+    lead = digits.replace("0", "") or digits
     out: list[str] = []
     tries = 0
     while len(out) < n:
@@ -551,12 +557,12 @@ def new_worker_ids(existing: np.ndarray, n: int, rng: np.random.Generator) -> li
             c = chars[j]
             run_start = j == 0 or j == len(prefix) or not chars[j - 1].isdigit()
             if c.isdigit():
-                pool = "123456789" if (run_start and c != "0") else string.digits
+                pool = lead if (run_start and c != "0") else digits
                 chars[j] = pool[rng.integers(len(pool))]
             elif c.isupper():
-                chars[j] = string.ascii_uppercase[rng.integers(26)]
+                chars[j] = up[rng.integers(len(up))]
             elif c.islower():
-                chars[j] = string.ascii_lowercase[rng.integers(26)]
+                chars[j] = low[rng.integers(len(low))]
         cand = "".join(chars)
         tries += 1
         if tries > 50 * (n + 10):          # id space of the template too small: lengthen

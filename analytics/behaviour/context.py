@@ -107,8 +107,21 @@ def robust_z(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
 
 
 def grouped_median(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """Median of ``values`` per integer group (NaN for empty groups), by one lexsort."""
-    order = np.lexsort((values, groups))
+    """Median of ``values`` per integer group (NaN for empty groups), by one sort.
+
+    Finite values are sorted on the single float key group * span + (value - min), which is
+    several times faster than a two-key lexsort; non-finite values fall back to lexsort.
+    """
+    values = np.asarray(values, dtype=float)
+    groups = np.asarray(groups)
+    if values.size and np.isfinite(values).all():
+        vmin = values.min()
+        span = (values.max() - vmin) + 1.0
+        order = np.argsort(groups.astype(np.float64) * span + (values - vmin), kind="quicksort")
+        if (np.diff(groups[order]) < 0).any() or span * max(int(groups.max()), 1) > 2**40:
+            order = np.lexsort((values, groups))
+    else:
+        order = np.lexsort((values, groups))
     v = values[order]
     cnt = np.bincount(groups, minlength=n_groups)
     start = np.concatenate([[0], np.cumsum(cnt)[:-1]])

@@ -286,6 +286,7 @@ def _act(ws: Workspace, project, action: str, targets: Iterable[str], reason: st
         skipped = [t for t in items if (t in in_scope) == setting]
         ev_auto = _run_evidence(con, pid, todo) if (evidence is None and kind == "worker") else {}
         res = ActionResult(action=action, scope=scope, skipped=skipped)
+        batch = []
         for t in todo:
             if evidence is not None and isinstance(evidence.get(t), dict):
                 ev = dict(evidence[t])
@@ -296,13 +297,12 @@ def _act(ws: Workspace, project, action: str, targets: Iterable[str], reason: st
             ev.setdefault("project", pname)
             if len(todo) > 1:
                 ev.setdefault("batch_size", len(todo))
-            h = audit.append(con, actor=actor, action=action, project_id=pid if scope == "project" else None,
-                             target_kind=kind, target=t, scope=scope, reason=reason, evidence=ev)
-            res.applied.append(t)
-            res.head = h
-        seq, head = audit.chain_head(con)
-        res.seqs = list(range(seq - len(res.applied) + 1, seq + 1)) if res.applied else []
-        res.head = head
+            batch.append({"actor": actor, "action": action, "project_id": pid if scope == "project" else None,
+                          "target_kind": kind, "target": t, "scope": scope, "reason": reason, "evidence": ev})
+        written = audit.append_many(con, batch)
+        res.applied = [e["target"] for e in batch]
+        res.seqs = [s for s, _ in written]
+        res.head = written[-1][1] if written else audit.chain_head(con)[1]
         return res
 
     result = run_in_transaction(ws, body, settings)

@@ -31,7 +31,7 @@ Kinds (:data:`KINDS`):
     workspace ban; toloka-kit ``UserRestriction`` / ``RESTRICTION_V2`` fields).
 ``requeue``
     The re-queue list: in ``canonical`` form ``task, n_labels, reason, requeued_by,
-    requeued_at``; in ``source`` form the platform's task-input file rebuilt from the
+    requeued_at`` (``n_labels``: workers who answered, banned ones not counted); in ``source`` form the platform's task-input file rebuilt from the
     source fields the ingest kept in ``annotations.extra``: MTurk batch input (the
     ``Input.<var>`` columns, named ``<var>`` as the HIT template expects), Toloka task
     upload (the ``INPUT:<field>`` columns), CrowdFlower/Appen units (the unit's own fields),
@@ -250,7 +250,8 @@ def requeue_frame(con, pid: int, form: str = "canonical") -> tuple[pd.DataFrame,
     tasks = st["target"].astype(str).tolist()
     if form == "canonical":
         n = con.execute("SELECT task, count(DISTINCT worker) AS n_labels FROM annotations WHERE project_id = ?"
-                        " AND list_contains(?, task) GROUP BY task", [pid, tasks]).df()
+                        " AND list_contains(?, task) AND NOT list_contains(?, worker) GROUP BY task",
+                        [pid, tasks, actions.banned_workers(con, pid)]).df()
         out = pd.DataFrame({"task": tasks, "reason": st["reason"].astype(str), "requeued_by": st["actor"].astype(str),
                             "requeued_at": pd.to_datetime(st["created_at"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")})
         out = out.merge(n, on="task", how="left")

@@ -102,3 +102,16 @@ def test_log_lists_newest_first(ws5, capsys):
     assert main(["audit", "log", "--workspace", str(ws5.path), "--project", "p"]) == 0
     out = capsys.readouterr().out
     assert out.index("appeal accepted") < out.index("flips labels")
+
+
+def test_bulk_append_continues_the_same_chain(workspace):
+    con = workspace.con
+    audit.append(con, actor="a", action="ingest", target="f.csv")
+    out = audit.append_many(con, [{"actor": "b", "action": "ban", "target": f"w{i}", "project_id": 1,
+                                   "evidence": {"i": i}} for i in range(3)])
+    audit.append(con, actor="c", action="export", target="x.csv")
+    assert [s for s, _ in out] == [2, 3, 4]
+    res = audit.verify(con)
+    assert res.ok and res.n_entries == 5
+    con.execute("UPDATE actions SET evidence = '{\"i\": 9}'::JSON WHERE seq = 3")
+    assert audit.verify(con).first_bad_seq == 3

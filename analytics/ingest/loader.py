@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,13 +15,7 @@ from analytics.ingest.base import ReadOptions, Source, duckdb_read_error
 from analytics.ingest.detect import detect_format, normalize_format, sniff
 from analytics.ingest.provenance import previous_ingest, store_file
 from analytics.ingest.times import session_utc
-from analytics.ingest.validate import (
-    build_stage,
-    insert_annotations,
-    insert_quarantine,
-    platform_gold,
-    stage_counts,
-)
+from analytics.ingest.validate import load
 from analytics.store import Workspace
 
 READERS = {
@@ -58,7 +51,7 @@ class IngestSummary:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def describe(self, top: int = 3) -> str:
+    def describe(self, top: int = 5) -> str:
         """A few readable lines for the CLI and the upload form."""
         lines = [
             f"{self.file_name} -> project {self.project!r} (ingest {self.ingest_id}, format {self.format}"
@@ -196,64 +189,56 @@ def ingest_file(
         gsha, gsize, gstored = store_file(gold_path, ws.files_dir, gname, check_utf8=sniff(gold_path).kind != "parquet")
         gold_info = {"file": gname, "sha256": gsha, "size_bytes": gsize, "stored_path": gstored}
     opts = ReadOptions(label_field=label_field, mapping=dict(mapping or {}), delimiter=delimiter)
-    stage = f"_ingest_stage_{uuid.uuid4().hex[:12]}"
     con = ws.con
-    try:
-        with session_utc(con), ws.transaction():
-            project_id = ws.project_id(project, create=True)
-            prev = previous_ingest(con, project_id, sha)
-            if prev and not force:
-                raise UserError(f"{shown} is already loaded into project {project!r} as ingest {prev[0]} on {prev[1]}; "
-                                f"use --force to load it again")
-            declared = _check_label_set(con, project_id, label_set, shown)
-            source: Source = READERS[fmt](con, path, s, shown, opts)
-            try:
-                build_stage(con, source, stage, declared)
-            except duckdb.Error as exc:
-                raise duckdb_read_error(exc, shown) from None
-            rows_read, reasons = stage_counts(con, stage)
-            if rows_read == 0:
-                what = "annotations" if fmt == "labelstudio" else "data rows"
-                raise UserError(f"file {shown} has no {what} (only a header or an empty list); "
-                                f"export the results again and check that they contain answers")
-            quarantined = sum(reasons.values())
-            if quarantined == rows_read:
-                top = ", ".join(f"{r} ({n})" for r, n in list(reasons.items())[:3])
-                raise UserError(f"no row of {shown} could be loaded: all {rows_read} rows fail validation ({top}); "
-                                f"check --format, --label-field and --map, nothing was changed")
-            ingest_id = int(con.execute("SELECT nextval('ingest_seq')").fetchone()[0])
-            insert_quarantine(con, stage, project_id, ingest_id)
-            loaded, updates = insert_annotations(con, stage, project_id, ingest_id)
-            warnings = list(source.warnings)
-            gold_rows, gold_conflicts = platform_gold(con, stage)
-            if gold_conflicts:
-                warnings.append(f"{gold_conflicts} tasks have different golden answers in different rows; "
-                                f"the most frequent one was kept")
-            if declared and gold_rows:
-                inside = [g for g in gold_rows if g[1] in set(declared)]
-                if len(inside) < len(gold_rows):
-                    warnings.append(f"{len(gold_rows) - len(inside)} golden answers are outside the label set "
-                                    f"and were not stored as gold")
-                gold_rows = inside
-            gold_n = _store_gold(con, gold_rows, project_id, ingest_id, source.gold_source or "platform golden column")
-            if gold_info is not None:
-                rows = _read_gold_file(con, gold_path, gold_info["file"], declared)
-                gold_n += _store_gold(con, rows, project_id, ingest_id, gold_info["file"])
-            counts = {
-                "rows_read": rows_read, "rows_loaded": loaded, "rows_quarantined": quarantined,
-                "rows_duplicate": rows_read - loaded - quarantined, "rows_updates": updates, "gold_loaded": gold_n,
-            }
-            options = {"format": fmt, "label_field": source.label_field, "mapping": opts.mapping or None,
-                       "delimiter": delimiter, "label_set": declared, "force": force, "gold_file": gold_info,
-                       **source.options}
-            _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt=fmt,
-                    counts=counts, actor=actor, stored=stored, options=options)
-            con.execute(f"DROP TABLE IF EXISTS {stage}")
-    finally:
+    with session_utc(con), ws.transaction():
+        project_id = ws.project_id(project, create=True)
+        prev = previous_ingest(con, project_id, sha)
+        if prev and not force:
+            raise UserError(f"{shown} is already loaded into project {project!r} as ingest {prev[0]} on {prev[1]}; "
+                            f"use --force to load it again")
+        declared = _check_label_set(con, project_id, label_set, shown)
+        source: Source = READERS[fmt](con, path, s, shown, opts)
+        ingest_id = int(con.execute("SELECT nextval('ingest_seq')").fetchone()[0])
         try:
-            con.execute(f"DROP TABLE IF EXISTS {stage}")
-        except duckdb.Error:
-            pass
+            res = load(con, source, project_id, ingest_id, declared)
+        except duckdb.Error as exc:
+            raise duckdb_read_error(exc, shown) from None
+        if res.rows_read == 0:
+            what = "annotations" if fmt == "labelstudio" else "data rows"
+            raise UserError(f"file {shown} has no {what} (only a header or an empty list); "
+                            f"export the results again and check that they contain answers")
+        if res.rows_valid == 0:
+            top = ", ".join(f"{r} ({n})" for r, n in list(res.reasons.items())[:3])
+            raise UserError(f"no row of {shown} could be loaded: all {res.rows_read} rows fail validation "
+                            f"({top}); check --format, --label-field and --map, nothing was changed")
+        reasons = res.reasons
+        quarantined = sum(reasons.values())
+        loaded, updates = res.rows_loaded, res.rows_updates
+        rows_read = res.rows_read
+        warnings = list(source.warnings)
+        gold_rows, gold_conflicts = res.gold, res.gold_conflicts
+        if gold_conflicts:
+            warnings.append(f"{gold_conflicts} tasks have different golden answers in different rows; "
+                            f"the most frequent one was kept")
+        if declared and gold_rows:
+            inside = [g for g in gold_rows if g[1] in set(declared)]
+            if len(inside) < len(gold_rows):
+                warnings.append(f"{len(gold_rows) - len(inside)} golden answers are outside the label set "
+                                f"and were not stored as gold")
+            gold_rows = inside
+        gold_n = _store_gold(con, gold_rows, project_id, ingest_id, source.gold_source or "platform golden column")
+        if gold_info is not None:
+            rows = _read_gold_file(con, gold_path, gold_info["file"], declared)
+            gold_n += _store_gold(con, rows, project_id, ingest_id, gold_info["file"])
+        counts = {
+            "rows_read": rows_read, "rows_loaded": loaded, "rows_quarantined": quarantined,
+            "rows_duplicate": rows_read - loaded - quarantined, "rows_updates": updates, "gold_loaded": gold_n,
+        }
+        options = {"format": fmt, "label_field": source.label_field, "mapping": opts.mapping or None,
+                   "delimiter": delimiter, "label_set": declared, "force": force, "gold_file": gold_info,
+                   **source.options}
+        _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt=fmt,
+                counts=counts, actor=actor, stored=stored, options=options)
     return IngestSummary(ingest_id=ingest_id, project=project, file_name=shown, format=fmt, sha256=sha,
                          size_bytes=size, quarantine_reasons=reasons, warnings=warnings, project_id=project_id,
                          label_field=source.label_field, **counts)

@@ -11,6 +11,12 @@ Rules, applied to every row of a :class:`~analytics.ingest.base.Source` in one b
 4. an ``event`` other than create / update / delete;
 5. a label outside the project's declared label set.
 
+The file is streamed, never held in memory: valid rows go straight into ``annotations``
+(one parallel ``INSERT ... SELECT`` over the reader), the file is counted, and only when
+some rows are missing is it read again to put the failing rows into ``quarantine``. Pairs
+answered more than once are found afterwards by grouping the new rows on a 64-bit hash of
+(task, worker) and checked exactly.
+
 Rows that pass are then, per (task, worker) and ordered by time (then file order):
 
 * **exact duplicates** -- the same label, times, duration, assignment and event as the
@@ -26,6 +32,8 @@ Invariant: ``rows_read = rows_loaded + rows_quarantined + rows_duplicate``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 
 from analytics.ingest.base import Source, lit
@@ -39,9 +47,9 @@ EVENTS = ("create", "update", "delete")
 DUP_KEY = ("label", "started_at", "submitted_at", "duration_s", "assignment", "event_in")
 
 
-def build_stage(con: duckdb.DuckDBPyConnection, source: Source, stage: str, label_set: list[str] | None) -> None:
-    """Run the reader's SELECT once into temp table ``stage`` with parsed columns, a
-    ``reason`` (NULL = valid) and, for quarantined rows only, the ``raw`` source row as JSON."""
+def validated_sql(source: Source, label_set: list[str] | None) -> str:
+    """The reader's SELECT with parsed columns, a ``reason`` (NULL = valid) and, for failing
+    rows only, the ``raw`` source row as JSON."""
     t = source.parse_time
     ls_rule = ""
     if label_set:
@@ -55,8 +63,7 @@ def build_stage(con: duckdb.DuckDBPyConnection, source: Source, stage: str, labe
         if canon in names:
             raw_pairs.append(f"{lit(names[canon])}, {rawcol}")
     raw_obj = f"json_object({', '.join(raw_pairs)})" if raw_pairs else "'{}'::JSON"
-    sql = f"""
-    CREATE TEMP TABLE {stage} AS
+    return f"""
     SELECT source_row, task, worker, label, started_at, submitted_at, duration_s, assignment, event_in,
            extra, gold, reason,
            CASE WHEN reason IS NOT NULL THEN json_merge_patch(coalesce(extra, '{{}}'::JSON), {raw_obj}) END AS raw
@@ -90,87 +97,105 @@ def build_stage(con: duckdb.DuckDBPyConnection, source: Source, stage: str, labe
         )
     )
     """
-    con.execute(sql)
 
 
-def stage_counts(con: duckdb.DuckDBPyConnection, stage: str) -> tuple[int, dict[str, int]]:
-    """(rows read, quarantine reason -> count)."""
-    rows = con.execute(f"SELECT reason, count(*) FROM {stage} GROUP BY reason").fetchall()
-    total = sum(int(n) for _, n in rows)
-    reasons = {r: int(n) for r, n in sorted(rows, key=lambda x: -x[1]) if r is not None}
-    return total, reasons
+@dataclass
+class LoadResult:
+    rows_read: int
+    rows_valid: int
+    rows_loaded: int
+    rows_updates: int
+    reasons: dict[str, int]
+    gold: list[tuple[str, str]]
+    gold_conflicts: int
 
 
-def insert_quarantine(con: duckdb.DuckDBPyConnection, stage: str, project_id: int, ingest_id: int) -> None:
-    con.execute(
-        f"INSERT INTO quarantine (project_id, ingest_id, source_row, reason, raw) "
-        f"SELECT ?, ?, source_row, reason, raw FROM {stage} WHERE reason IS NOT NULL ORDER BY source_row",
-        [project_id, ingest_id],
-    )
-
-
-def insert_annotations(con: duckdb.DuckDBPyConnection, stage: str, project_id: int, ingest_id: int) -> tuple[int, int]:
-    """Insert the valid rows, collapsing exact duplicates and marking updates.
-
-    Most (task, worker) pairs are answered once: those rows are inserted straight from the
-    stage. Only the rows of pairs answered several times in the file go through the window
-    that finds exact duplicates and orders the answers. Returns (rows loaded, of which updates).
-    """
+def load(con: duckdb.DuckDBPyConnection, source: Source, project_id: int, ingest_id: int,
+         label_set: list[str] | None) -> LoadResult:
+    """Validate ``source`` and write its rows into ``annotations`` and ``quarantine``."""
+    v = validated_sql(source, label_set)
+    params = {"pid": project_id, "iid": ingest_id}
     has_prior = con.execute(
         "SELECT count(*) > 0 FROM (SELECT 1 FROM annotations WHERE project_id = ? LIMIT 1)", [project_id]
     ).fetchone()[0]
-    multi = f"{stage}_multi"
-    con.execute(f"CREATE TEMP TABLE {multi} AS SELECT task, worker FROM {stage} WHERE reason IS NULL "
-                f"GROUP BY task, worker HAVING count(*) > 1")
-    n_multi = con.execute(f"SELECT count(*) FROM {multi}").fetchone()[0]
-    key = ", ".join(DUP_KEY)
-    prior_join, prior_cond, prior_dup = "", "false", ""
+    prior_join, prior_cond = "", "false"
     if has_prior:
-        prior_join = (
-            "LEFT JOIN (SELECT DISTINCT task, worker, true AS seen FROM annotations WHERE project_id = $pid) p "
-            "ON p.task = x.task AND p.worker = x.worker"
-        )
+        prior_join = ("LEFT JOIN (SELECT DISTINCT task, worker, true AS seen FROM annotations "
+                      "WHERE project_id = $pid) p ON p.task = x.task AND p.worker = x.worker")
         prior_cond = "coalesce(p.seen, false)"
-        prior_dup = (
-            "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.project_id = $pid AND a.task = x.task "
-            "AND a.worker = x.worker AND a.label = x.label "
-            "AND a.started_at IS NOT DISTINCT FROM x.started_at AND a.submitted_at IS NOT DISTINCT FROM x.submitted_at "
-            "AND a.duration_s IS NOT DISTINCT FROM x.duration_s AND a.assignment IS NOT DISTINCT FROM x.assignment "
-            "AND a.event = coalesce(x.event_in, a.event))"
-        )
-    insert = (
+    valid = con.execute(
         "INSERT INTO annotations (project_id, ingest_id, source_row, task, worker, label, started_at, submitted_at, "
         "duration_s, assignment, event, extra) "
         "SELECT $pid, $iid, x.source_row, x.task, x.worker, x.label, x.started_at, x.submitted_at, x.duration_s, "
-        "x.assignment, CASE WHEN x.event_in = 'delete' THEN 'delete' "
-        f"WHEN x.pos > 1 OR {prior_cond} THEN 'update' ELSE 'create' END, x.extra "
-    )
-    params = {"pid": project_id, "iid": ingest_id}
-    single = f"(SELECT *, 1 AS pos FROM {stage} WHERE reason IS NULL)"
-    if n_multi:
-        single = f"(SELECT s.*, 1 AS pos FROM {stage} s ANTI JOIN {multi} m USING (task, worker) WHERE s.reason IS NULL)"
-    con.execute(f"{insert} FROM {single} x {prior_join} WHERE true {prior_dup}", params)
-    if n_multi:
-        order = f"coalesce(submitted_at, started_at) NULLS FIRST, {key}, source_row"
-        repeated = (
-            f"(SELECT * FROM (SELECT s.*, row_number() OVER w AS pos, "
-            f"struct_pack({key}) IS NOT DISTINCT FROM lag(struct_pack({key})) OVER w AS is_dup "
-            f"FROM {stage} s SEMI JOIN {multi} m USING (task, worker) WHERE s.reason IS NULL "
-            f"WINDOW w AS (PARTITION BY task, worker ORDER BY {order})) WHERE NOT is_dup)"
-        )
-        con.execute(f"{insert} FROM {repeated} x {prior_join} WHERE true {prior_dup}", params)
-    con.execute(f"DROP TABLE {multi}")
+        f"x.assignment, CASE WHEN x.event_in = 'delete' THEN 'delete' WHEN {prior_cond} THEN 'update' "
+        f"ELSE 'create' END, x.extra FROM ({v}) x {prior_join} WHERE x.reason IS NULL",
+        params,
+    ).fetchone()[0]
+    total = con.execute(f"SELECT count(*) FROM ({source.select_sql})").fetchone()[0]
+    reasons: dict[str, int] = {}
+    if total > valid:
+        con.execute(
+            f"INSERT INTO quarantine (project_id, ingest_id, source_row, reason, raw) "
+            f"SELECT $pid, $iid, source_row, reason, raw FROM ({v}) WHERE reason IS NOT NULL", params)
+        rows = con.execute("SELECT reason, count(*) AS n FROM quarantine WHERE ingest_id = ? "
+                           "GROUP BY reason ORDER BY n DESC, reason", [ingest_id]).fetchall()
+        reasons = {r: int(n) for r, n in rows}
+    dup_removed = _collapse_repeats(con, project_id, ingest_id, has_prior) if valid else 0
     loaded, updates = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE event = 'update') FROM annotations WHERE ingest_id = ?", [ingest_id]
     ).fetchone()
-    return int(loaded), int(updates)
+    if loaded != valid - dup_removed:
+        raise RuntimeError(f"ingest {ingest_id}: {valid} valid rows, {dup_removed} duplicates but {loaded} stored")
+    gold, conflicts = [], 0
+    if source.gold_source:
+        g = con.execute(
+            f"SELECT task, mode(gold) AS label, count(DISTINCT gold) AS n FROM ({v}) "
+            f"WHERE gold IS NOT NULL AND task IS NOT NULL GROUP BY task ORDER BY task"
+        ).fetchall()
+        gold = [(r[0], r[1]) for r in g]
+        conflicts = sum(1 for r in g if r[2] > 1)
+    return LoadResult(int(total), int(valid), int(loaded), int(updates), reasons, gold, conflicts)
 
 
-def platform_gold(con: duckdb.DuckDBPyConnection, stage: str) -> tuple[list[tuple[str, str]], int]:
-    """Gold answers from the platform's golden columns: (task, label) pairs and the number of
-    tasks whose rows disagree on the gold answer (the most frequent answer is taken)."""
-    rows = con.execute(
-        f"SELECT task, mode(gold) AS label, count(DISTINCT gold) AS n FROM {stage} "
-        f"WHERE gold IS NOT NULL AND task IS NOT NULL GROUP BY task ORDER BY task"
-    ).fetchall()
-    return [(r[0], r[1]) for r in rows], sum(1 for r in rows if r[2] > 1)
+def _collapse_repeats(con: duckdb.DuckDBPyConnection, project_id: int, ingest_id: int, has_prior: bool) -> int:
+    """Delete exact duplicates among the new rows (and of rows already in the project) and mark
+    every later answer of a worker to a task as an ``update``. Returns the rows deleted."""
+    removed = 0
+    if has_prior:
+        removed += con.execute(
+            "DELETE FROM annotations x WHERE x.ingest_id = $iid AND EXISTS (SELECT 1 FROM annotations a "
+            "WHERE a.project_id = $pid AND a.ingest_id <> $iid AND a.task = x.task AND a.worker = x.worker "
+            "AND a.label = x.label AND a.started_at IS NOT DISTINCT FROM x.started_at "
+            "AND a.submitted_at IS NOT DISTINCT FROM x.submitted_at AND a.duration_s IS NOT DISTINCT FROM x.duration_s "
+            "AND a.assignment IS NOT DISTINCT FROM x.assignment AND (a.event = 'delete') = (x.event = 'delete'))",
+            {"pid": project_id, "iid": ingest_id},
+        ).fetchone()[0]
+    # Candidate pairs by a 64-bit hash (cheap to group); the window below checks them exactly.
+    n_multi = con.execute(
+        "CREATE TEMP TABLE _ingest_multi AS SELECT hash(task, worker) AS h FROM annotations WHERE ingest_id = ? "
+        "GROUP BY h HAVING count(*) > 1", [ingest_id]
+    ).fetchone()[0]
+    if not n_multi:
+        con.execute("DROP TABLE _ingest_multi")
+        return removed
+    key = ", ".join(c if c != "event_in" else "(event = 'delete')" for c in DUP_KEY)
+    order = f"coalesce(submitted_at, started_at) NULLS FIRST, {key}, source_row"
+    con.execute(
+        f"""CREATE TEMP TABLE _ingest_repeats AS
+        SELECT source_row, row_number() OVER w AS pos,
+               row({key}) IS NOT DISTINCT FROM lag(row({key})) OVER w AS is_dup
+        FROM annotations WHERE ingest_id = $iid AND hash(task, worker) IN (SELECT h FROM _ingest_multi)
+        WINDOW w AS (PARTITION BY task, worker ORDER BY {order})""",
+        {"iid": ingest_id},
+    )
+    try:
+        removed += con.execute(
+            "DELETE FROM annotations WHERE ingest_id = $iid AND source_row IN "
+            "(SELECT source_row FROM _ingest_repeats WHERE is_dup)", {"iid": ingest_id}).fetchone()[0]
+        con.execute(
+            "UPDATE annotations SET event = 'update' WHERE ingest_id = $iid AND event = 'create' AND source_row IN "
+            "(SELECT source_row FROM _ingest_repeats WHERE pos > 1 AND NOT is_dup)", {"iid": ingest_id})
+    finally:
+        con.execute("DROP TABLE IF EXISTS _ingest_repeats")
+        con.execute("DROP TABLE IF EXISTS _ingest_multi")
+    return removed

@@ -111,6 +111,15 @@ def _check_method(method: str) -> str:
     return m
 
 
+def _check_codes(data: LabelArrays) -> None:
+    """Refuse arrays whose codes fall outside their id tables (e.g. missing labels coded -1)."""
+    for name, codes, size in (("label", data.label, data.n_classes), ("task", data.task, data.n_tasks),
+                              ("worker", data.worker, data.n_workers)):
+        if len(codes) and (int(codes.min()) < 0 or int(codes.max()) >= size):
+            raise UserError(f"some {name} values are missing or outside the project's {name} list; "
+                            "drop or fix those rows and analyse again")
+
+
 def _fmt_bytes(b: float) -> str:
     return f"{b / 2**30:.1f} GiB" if b >= 2**30 else f"{b / 2**20:.0f} MiB"
 
@@ -145,6 +154,7 @@ def aggregate(
         raise UserError("no labels to aggregate: the project (or the labels left after exclusions) is empty")
     if n_iter < 1:
         raise UserError(f"n_iter must be at least 1, got {n_iter}")
+    _check_codes(data)
     lim_s = MAX_SECONDS if max_seconds is None else max_seconds
     lim_b = MAX_BYTES if max_bytes is None else max_bytes
     secs, nbytes = estimate_cost(data, method, n_iter=n_iter)

@@ -170,6 +170,11 @@ def from_frame(
         raise UserError(f"labels need columns task, worker, label; missing {', '.join(missing)}")
     if len(df) == 0:
         raise UserError("no labels to analyse: the project is empty")
+    for col in ("task", "worker", "label"):
+        blank = df[col].isna() | (df[col].astype(str).str.strip() == "")
+        if blank.any():
+            raise UserError(f"row {int(np.flatnonzero(blank.to_numpy())[0]) + 1} has an empty {col}; "
+                            "fill it in or remove the row")
     task_s = df["task"].astype(str)
     worker_s = df["worker"].astype(str)
     label_s = df["label"].astype(str)

@@ -166,3 +166,19 @@ def test_degenerate_inputs_give_defined_results():
     keep = d.worker != 0
     c = aggregate(d.subset(keep), "ds")
     assert np.isnan(c.skills[0]) and np.allclose(c.probas.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, "", "  "])
+def test_missing_or_empty_labels_are_a_user_error(bad):
+    with pytest.raises(UserError, match="empty label"):
+        from_frame(pd.DataFrame({"task": ["a", "a"], "worker": ["u", "v"], "label": ["x", bad]}))
+
+
+def test_codes_outside_the_label_set_are_a_user_error():
+    d = _toy()
+    lab = d.label.copy()
+    lab[0] = -1
+    broken = d.__class__(task=d.task, worker=d.worker, label=lab, task_ids=d.task_ids,
+                         worker_ids=d.worker_ids, classes=d.classes)
+    with pytest.raises(UserError, match="label values are missing"):
+        aggregate(broken, "ds")

@@ -306,9 +306,13 @@ def _default_format(kind: str, fmt: str | None, form: str) -> str:
 def _manifest(con, ws: Workspace, pid: int, pname: str, kind: str, fmt: str, frame: pd.DataFrame,
               data: bytes, facts: dict, actor: str, form: str) -> dict:
     ingests = con.execute(
-        "SELECT ingest_id, file_name, sha256, size_bytes, format, rows_loaded, loaded_at FROM ingests"
+        "SELECT ingest_id, file_name, sha256, size_bytes, format, rows_loaded, loaded_at,"
+        " json_extract(options, '$.gold_file')::VARCHAR AS gold_file FROM ingests"
         " WHERE project_id = ? ORDER BY ingest_id", [pid]).df()
     ingests["loaded_at"] = pd.to_datetime(ingests["loaded_at"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # the gold file loaded with an ingest (name, SHA-256, size), where there was one
+    ingests["gold_file"] = [json.loads(g) if isinstance(g, str) and g not in ("", "null") else None
+                            for g in ingests["gold_file"]]
     run = _latest_run(con, pid)
     run_info = None
     if run is not None:

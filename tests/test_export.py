@@ -172,3 +172,19 @@ def test_cli_export_and_impact(ws, tmp_path, capsys):
     assert main(["export", "requeue", "--out", str(tmp_path / "r.csv"), *base]) == 2
     assert "re-queue list is empty" in capsys.readouterr().err
     assert main(["export", "labels", "--out", str(tmp_path / "nodir" / "x.csv"), *base]) == 2
+
+
+def test_manifest_lists_the_gold_file_hash(tmp_path):
+    from analytics.ingest import ingest_file
+    from analytics.store import open_workspace
+
+    labels, gold = tmp_path / "l.csv", tmp_path / "g.csv"
+    pd.DataFrame({"task": ["a", "a", "b", "b"], "worker": ["x", "y", "x", "y"], "label": ["1", "1", "0", "1"]}
+                 ).to_csv(labels, index=False)
+    pd.DataFrame({"task": ["a"], "label": ["1"]}).to_csv(gold, index=False)
+    with open_workspace(tmp_path / "ws") as ws:
+        ingest_file(ws, labels, "q", format="canonical", gold_path=gold, actor="t")
+        m = export.build_export(ws, "q", "labels").manifest
+    (inp,) = m["inputs"]
+    assert inp["sha256"] == hashlib.sha256(labels.read_bytes()).hexdigest()
+    assert inp["gold_file"]["sha256"] == hashlib.sha256(gold.read_bytes()).hexdigest()

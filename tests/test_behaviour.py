@@ -328,6 +328,12 @@ def test_toloka_rule_follows_platform_semantics():
     assert np.isnan(sig.loc[0, "p_value"])
     ev = sig.loc[0, "evidence"]
     assert ev["window_first_label"] == 0 and len(ev["items"]) == 10
+    # with an automatic threshold the rule is reported but does not fire (no manager policy)
+    auto = FastSubmitRule(history_size=10, min_fast=4).fit(data, cons)
+    assert auto.threshold_s_ == pytest.approx(0.2 * 30.0)
+    assert not auto.signals_.fired.any()
+    assert auto.scores_.loc[0, "toloka_fast_max"] == 4
+    assert "advisory" in auto.signals_.set_index("worker").loc[0, "reason"]
 
 
 # --------------------------------------------------------------------------- patterns and skew

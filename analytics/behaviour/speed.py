@@ -206,12 +206,17 @@ class FastSubmitRule:
         median duration (Toloka sets T per task suite, so scale it with items per page)
     min_fast : k, fast submits among the last N that trigger the rule
     auto_fraction : fraction of the median duration used when T is None
+    fire_on_auto : whether the rule may fire with an automatic T. By default it does not:
+        a threshold derived from the data is not a policy the manager chose, and the rule
+        has no null model (p-value NaN), so it is reported (scores, reason) without firing
+        until ``fast_submit_threshold_s`` is set
     """
 
     history_size: int = 10
     fast_submit_threshold_s: float | None = None
     min_fast: int = 4
     auto_fraction: float = 0.2
+    fire_on_auto: bool = False
 
     scores_: pd.DataFrame = field(init=False, repr=False)
     signals_: pd.DataFrame = field(init=False, repr=False)
@@ -249,6 +254,7 @@ class FastSubmitRule:
         first[u] = np.flatnonzero(hit)[fi]
         total = np.bincount(W_s, weights=fast, minlength=W)
         fired = best >= self.min_fast
+        advisory = self.fast_submit_threshold_s is None and not self.fire_on_auto
         sc = self.scores_
         sc["toloka_fast_max"] = np.where(tested, best, np.nan)
         sc["toloka_fast_total"] = np.where(tested, total, np.nan)
@@ -259,13 +265,17 @@ class FastSubmitRule:
         for w in workers:
             e = int(first[w])
             s = int(lo[e])
-            reasons.append(
-                f"{int(best[w])} of their last {min(self.history_size, int(ctx.counts[w]))} answers were "
-                f"submitted in under {T:.1f} s (rule: {self.min_fast} of {self.history_size})")
+            txt = (f"{int(best[w])} of their last {min(self.history_size, int(ctx.counts[w]))} answers were "
+                   f"submitted in under {T:.1f} s (rule: {self.min_fast} of {self.history_size})")
+            if advisory and fired[w]:
+                txt += "; advisory only, set fast_submit_threshold_s to enforce the rule"
+            reasons.append(txt)
             evidence.append({
                 "history_size": self.history_size,
                 "threshold_s": T,
                 "min_fast": self.min_fast,
+                "rule_met": bool(fired[w]),
+                "advisory": advisory,
                 "max_fast_in_history": int(best[w]),
                 "total_fast": int(total[w]),
                 "window_start": iso(t_s[s]) if t_s is not None else None,
@@ -274,5 +284,5 @@ class FastSubmitRule:
                 "items": data.task_ids[data.task[ctx.order[s:e + 1]]].tolist(),
             })
         self.signals_ = make_signals(workers, "toloka_fast", best[workers] / self.history_size, np.nan,
-                                     fired[workers], reasons, evidence)
+                                     fired[workers] & (not advisory), reasons, evidence)
         return self

@@ -125,9 +125,9 @@ def honest_originals(attacked: Attacked, settings: ScoreSettings = ScoreSettings
     if strict:
         n_wc = np.bincount(w * K + z, minlength=W * K).reshape(W, K)
         ok_wc = np.bincount(w * K + z, weights=(y == z), minlength=W * K).reshape(W, K)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            bal = np.nanmean(np.where(n_wc > 0, ok_wc / np.maximum(n_wc, 1), np.nan), axis=1)
-        good &= np.nan_to_num(bal, nan=0.0) >= bar
+        seen = n_wc > 0
+        bal = (ok_wc / np.maximum(n_wc, 1)).sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
+        good &= bal >= bar
     good_ids = set(np.asarray(data.worker_ids, dtype=object)[good].astype(str))
     return pd.Series(original & key["worker"].isin(good_ids).to_numpy(), index=key.index)
 

@@ -112,7 +112,7 @@ def check_contract(det, W):
         assert s.worker.between(0, W - 1).all()
         assert s.reason.map(lambda r: isinstance(r, str) and len(r) > 10).all()
         assert s.p_value.dropna().between(0, 1).all()
-        json.dumps(list(s.evidence))                        # JSON-serialisable for the UI
+        json.dumps(list(s.evidence), allow_nan=False)       # strict JSON for the UI and DuckDB
 
 
 def test_all_detectors_on_real_timed_data_follow_the_contract():
@@ -537,3 +537,26 @@ def test_collect_stacks_outputs():
     assert set(signals.signal) == {"skew", "straightline"}
     assert len(signals) == 2 * (data.n_workers - (np.bincount(data.worker) < 10).sum())
     assert scores.shape[0] == data.n_workers
+
+
+# --------------------------------------------------------------------------- edge cases
+
+
+def test_small_and_partial_inputs_do_not_break():
+    """One class, a handful of labels, and partly missing times: every detector returns the
+    contract (NaN where nothing can be tested) instead of failing."""
+    rng = np.random.default_rng(9)
+    n = 60
+    df = pd.DataFrame({
+        "task": [f"t{i % 20}" for i in range(n)],
+        "worker": [f"w{i // 20}" for i in range(n)],
+        "label": rng.choice(["a", "b"], size=n),
+        "submitted_at": np.where(rng.random(n) < 0.3, np.nan, 1.7e9 + np.arange(n) * 30.0),
+        "duration_s": np.where(rng.random(n) < 0.3, np.nan, rng.uniform(1, 60, size=n)),
+    })
+    for frame in (df, df.assign(label="a"), df.head(3)):
+        data, cons = fit(frame)
+        scores, signals = run_behaviour(data, cons)
+        assert len(scores) == data.n_workers
+        assert list(signals.columns) == SIGNAL_COLUMNS
+        assert signals.p_value.dropna().between(0, 1).all()

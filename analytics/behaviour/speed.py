@@ -12,7 +12,9 @@
    fast labels agree with the leave-worker-out consensus as often as a typical worker's
    labels on the same items would": with e_t = P(typical worker gives the consensus label on
    item t) from the population confusion matrix, k = agreements among the n_f fast labels,
-   p = P(K <= k), K ~ Binomial(n_f, mean e_t). The detector fires when the worker is fast
+   p = P(K <= k), K ~ Binomial(n_f, mean e_t) (the binomial with the mean rate is more
+   dispersed than the exact Poisson-binomial, so the lower tail is conservative; Hoeffding
+   1956). The detector fires when the worker is fast
    (share of fast labels >= ``min_fast_share`` or robust z <= -``z_threshold``) *and* p <
    ``alpha``.
 

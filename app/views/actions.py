@@ -56,6 +56,13 @@ sel = st.multiselect("Workers to act on", all_workers, key="act_sel", format_fun
                      help="Pick one or many; a bulk decision is recorded as one entry per worker, all or nothing.")
 typed = st.text_input("…or worker ids not in the latest run (comma separated)", key="act_typed")
 selection = sorted(set(sel) | {t.strip() for t in typed.split(",") if t.strip()})
+if sel:
+    with st.expander(f"Why these {len(sel)} were flagged", expanded=len(sel) <= 3):
+        for w in sel[:25]:
+            r = info.loc[w]
+            trust = f"trust {r['trust']:.2f}" if pd.notna(r["trust"]) else "trust n/a"
+            n = f"{int(r['n_labels']):,} labels" if pd.notna(r["n_labels"]) else ""
+            st.markdown(f"**{w}** · {trust} · {n} — {r['reasons'] or 'no detector fired'}")
 
 # -- preview -----------------------------------------------------------------------------------
 cols = st.columns([1, 1, 3])

@@ -44,7 +44,10 @@ st.caption(f"{m['rows']:,} row{'s' if m['rows'] != 1 else ''} · {n_banned} bann
            + (" left out" if kind == "labels" else "")
            + (f" · analysis run {m['run']['run_id']}" if m.get("run") else " · no analysis run")
            + f" · first {export.DEFAULT_SETTINGS.preview_rows} rows below")
-st.dataframe(exp.frame.head(export.DEFAULT_SETTINGS.preview_rows), hide_index=True, width="stretch")
+head = exp.frame.head(export.DEFAULT_SETTINGS.preview_rows)
+st.dataframe(head, hide_index=True, width="stretch",
+             column_config={col: st.column_config.NumberColumn(format="%.4f")
+                            for col in head.columns if head[col].dtype.kind == "f"})
 
 key = (c.project_id, kind, fmt, form)
 ready = st.session_state.get("exp_ready")

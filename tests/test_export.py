@@ -188,3 +188,18 @@ def test_manifest_lists_the_gold_file_hash(tmp_path):
     (inp,) = m["inputs"]
     assert inp["sha256"] == hashlib.sha256(labels.read_bytes()).hexdigest()
     assert inp["gold_file"]["sha256"] == hashlib.sha256(gold.read_bytes()).hexdigest()
+
+
+def test_escaping_is_inert_and_reversible_for_any_text():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.text(max_size=12))
+    def check(value):
+        out = export.escape_cells(pd.Series([value], dtype=object)).iloc[0]
+        plain_number = export._PLAIN_NUMBER.fullmatch(value) is not None
+        assert not out.startswith(RISKY) or plain_number
+        assert out == value or out == "'" + value
+
+    check()

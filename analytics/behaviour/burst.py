@@ -64,6 +64,15 @@ from analytics.evidence import empty_signals, make_signals
 SIGNAL = "burst"
 
 
+def _window_name(seconds: float) -> str:
+    """'1-minute', '15-minute', '45-second', '2-hour' for reason sentences."""
+    if seconds < 60 or seconds % 60:
+        return f"{seconds:.0f}-second"
+    if seconds < 3600 or seconds % 3600:
+        return f"{seconds / 60:.0f}-minute"
+    return f"{seconds / 3600:.0f}-hour"
+
+
 @dataclass
 class BurstDetector:
     """Sliding-window burst test against the worker's own rate and against the crowd.
@@ -160,7 +169,7 @@ class BurstDetector:
             m = np.maximum(2.0 * n_active, 1.0)
             p_scan = -np.expm1(m * np.log1p(-np.minimum(p1, 1 - 1e-16)))
             z = robust_z(np.log1p(peak), mask=tested)
-            best[tau] = (peak, at, mu, np.clip(p_scan, 0, 1), z)
+            best[tau] = (peak, at, mu, np.clip(p_scan, 0, 1), z, n_active)
         self.dispersion_ = disp
 
         k = len(taus)
@@ -179,6 +188,7 @@ class BurstDetector:
         peak = np.stack([best[tau][0] for tau in taus])[i_show, wi]
         at = np.stack([best[tau][1] for tau in taus])[i_show, wi]
         mu = np.stack([best[tau][2] for tau in taus])[i_show, wi]
+        bins = np.stack([best[tau][5] for tau in taus])[i_show, wi]
         tau_show = taus[i_show]
         ratio = peak / mu
         fired = tested & (peak >= self.min_count) & (
@@ -202,7 +212,10 @@ class BurstDetector:
             n_in = int(peak[w])
             sl = pos[a:a + n_in]                    # sorted positions inside the window
             items = data.task_ids[task_sorted[sl[: self.max_items]]].tolist()
-            usual = f"usually {mu[w]:.0f} in an active {fmt_duration(tau)}"
+            if bins[w] >= self.baseline_prior_bins:
+                usual = f"usually {mu[w]:.0f} per active {_window_name(tau)} window"
+            else:
+                usual = f"{mu[w]:.0f} expected from the crowd's pace; little history of their own"
             reasons.append(
                 f"answered {n_in} items in {fmt_duration(tau)}, {ratio[w]:.0f}x their usual rate "
                 f"({usual}); peak rate {z_max[w]:+.1f} robust SD from the crowd (p={fmt_p(p[w])})"
@@ -218,6 +231,7 @@ class BurstDetector:
                 "expected": float(mu[w]),
                 "rate_ratio": float(ratio[w]),
                 "baseline_per_window": float(mu[w]),
+                "active_windows": int(bins[w]),
                 "population_robust_z": float(z_max[w]),
                 "p_own_baseline": float(p_own_min[w]),
                 "p_population": float(p_pop[w]),

@@ -134,6 +134,8 @@ def test_ban_from_the_queue_and_download_exports(server):
             pg.get_by_role("button", name="Ban 1 worker(s)").click()
             _settle(pg)
             pg.get_by_text("banned 1 worker").first.wait_for()
+            pg.get_by_text("Latest entry").first.wait_for()
+            _settle(pg)
             text = pg.locator('[data-testid="stMain"]').inner_text()
             assert f"ban {worker} by browser tester" in text and "answers the next class; gold confirms" in text
             _check_clean(pg, "actions after ban")

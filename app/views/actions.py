@@ -57,7 +57,7 @@ sel = st.multiselect("Workers to act on", all_workers, key="act_sel", format_fun
 typed = st.text_input("…or worker ids not in the latest run (comma separated)", key="act_typed")
 selection = sorted(set(sel) | {t.strip() for t in typed.split(",") if t.strip()})
 if sel:
-    with st.expander(f"Why these {len(sel)} were flagged", expanded=len(sel) <= 3):
+    with st.expander("Why they were flagged" if len(sel) > 1 else f"Why {sel[0]} was flagged", expanded=len(sel) <= 3):
         for w in sel[:25]:
             r = info.loc[w]
             trust = f"trust {r['trust']:.2f}" if pd.notna(r["trust"]) else "trust n/a"
@@ -99,7 +99,9 @@ if preview is not None:
         g = s["gold"]
         if g:
             m[3].metric("Accuracy on gold", f"{g['acc_after']:.1%}", delta=f"{g['delta']:+.1%}",
-                        help=f"{g['n_gold']} gold items; before {g['acc_before']:.1%}")
+                        delta_color="normal" if abs(g["delta"]) >= 5e-4 else "off",
+                        help=f"{g['n_gold']} gold items; before {g['acc_before']:.1%}. Measured on the crowd's "
+                             "answers (not on a posterior fixed to gold).")
         else:
             m[3].metric("Accuracy on gold", "no gold")
         for note in s.get("notes", []):
@@ -141,7 +143,8 @@ if preview is not None:
         except UserError as exc:
             st.error(str(exc))
         else:
-            st.session_state.pop("act_preview_for", None)
+            for k in ("act_preview_for", "act_sel", "act_typed"):
+                st.session_state.pop(k, None)
             st.session_state["_flash"] = msg + " Labels and exports now leave them out; re-analyse to refresh scores."
             st.rerun()
 

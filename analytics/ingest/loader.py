@@ -15,7 +15,7 @@ from analytics.ingest.base import ReadOptions, Source, duckdb_read_error
 from analytics.ingest.detect import detect_format, normalize_format, sniff
 from analytics.ingest.provenance import previous_ingest, store_file
 from analytics.ingest.times import session_utc
-from analytics.ingest.validate import load
+from analytics.ingest.validate import bulk_write_settings, load
 from analytics.store import Workspace
 
 READERS = {
@@ -190,7 +190,7 @@ def ingest_file(
         gold_info = {"file": gname, "sha256": gsha, "size_bytes": gsize, "stored_path": gstored}
     opts = ReadOptions(label_field=label_field, mapping=dict(mapping or {}), delimiter=delimiter)
     con = ws.con
-    with session_utc(con), ws.transaction():
+    with session_utc(con), bulk_write_settings(con, size), ws.transaction():
         project_id = ws.project_id(project, create=True)
         prev = previous_ingest(con, project_id, sha)
         if prev and not force:

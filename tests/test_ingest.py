@@ -258,3 +258,15 @@ def test_ingest_cli(tmp_path, capsys):
     con = duckdb.connect(str(tmp_path / "ws" / "workspace.duckdb"), read_only=True)
     assert con.execute("SELECT actor FROM ingests").fetchall() == [("bob",)]
     con.close()
+
+
+def test_large_file_write_settings_restored(workspace, tmp_path, monkeypatch):
+    import analytics.ingest.validate as validate
+
+    monkeypatch.setattr(validate, "FAST_WRITE_MIN_BYTES", 0)     # treat the file as large
+    setting = "SELECT current_setting('disabled_compression_methods')"
+    before = workspace.con.execute(setting).fetchone()[0]
+    s = ingest_file(workspace, write(tmp_path / "big.csv", ROWS), "p")
+    assert s.rows_loaded == 5
+    assert workspace.con.execute(setting).fetchone()[0] == before
+    assert workspace.con.execute("SELECT current_setting('TimeZone')").fetchone()[0] != ""

@@ -3,7 +3,7 @@
 Combines the reliability scores (:mod:`analytics.workers`), gold evidence, behaviour
 (:mod:`analytics.behaviour`) and collusion (:mod:`analytics.collusion`) signals into
 
-- ``trust`` in [0, 1]: quality x (1 - suspicion), where *quality* is the chance-corrected
+- ``trust`` in [0, 1]: quality x (1 - weight x suspicion), where *quality* is the chance-corrected
   reliability of the worker's answers and *suspicion* the strength of the strongest
   significant detector signal (higher trust = more trustworthy);
 - ``suspect``: false-discovery-rate control across workers. Every detector signal with a
@@ -68,6 +68,9 @@ class TrustSettings:
     """Benjamini-Hochberg false discovery rate across workers, per signal."""
     strong_log10_p: float = 6.0
     """-log10 of an adjusted p-value that counts as full-strength evidence (suspicion 1)."""
+    suspicion_weight: float = 0.8
+    """How far full suspicion pulls trust down: trust = quality x (1 - weight x suspicion).
+    Below 1 so that trust still orders suspects by the quality of their answers."""
     min_quality: float = 0.15
     """Chance-corrected quality below which a worker is suspect (0 = chance, 1 = perfect)."""
     min_labels_for_quality: int = 20
@@ -169,7 +172,7 @@ class WorkerVerdict:
             sig_workers[sig.loc[significant, "worker"].to_numpy(np.int64)] = True
         suspect = sig_workers | low_quality | adversarial | gold_bad
         suspicion = np.where(adversarial | gold_bad, np.maximum(suspicion, 0.9), suspicion)
-        trust = np.clip(quality * (1.0 - suspicion), 0.0, 1.0)
+        trust = np.clip(quality * (1.0 - s.suspicion_weight * suspicion), 0.0, 1.0)
         reasons = _reasons(sig, W, quality, low_quality, adversarial, gold_bad, scores, s)
         kind = _kinds(sig, W, low_quality, adversarial, gold_bad)
         self.table_ = pd.DataFrame({

@@ -59,8 +59,27 @@ final AS (
 )"""
 
 
-def _final(filter_sql: str = "") -> str:
-    return _FINAL_CTE.format(filter=filter_sql)
+_SIMPLE_FINAL_CTE = """
+final AS (
+    SELECT task, worker, label, started_at, submitted_at,
+           coalesce(duration_s, epoch(submitted_at) - epoch(started_at)) AS duration_s,
+           coalesce(submitted_at, started_at) AS ts
+    FROM annotations
+    WHERE project_id = $pid {filter}
+)"""
+
+
+def _final(con, project_id: int, filter_sql: str = "") -> str:
+    """The ``final`` CTE (one row per final answer) for a project.
+
+    Ingest stores a worker's second answer to an item as an ``update`` event, so a project
+    whose events are all ``create`` has exactly one row per (task, worker): its final
+    answers are its rows and the window of :data:`_FINAL_CTE` (the costliest step on a
+    million labels) is skipped.
+    """
+    edited = _one(con, "SELECT count(*) FROM annotations WHERE project_id = ? AND event <> 'create'",
+                  [project_id])[0]
+    return (_FINAL_CTE if edited else _SIMPLE_FINAL_CTE).format(filter=filter_sql)
 
 
 _BANNED_CTE = """
@@ -157,7 +176,7 @@ def project_id(con, name: str) -> int:
 def project_stats(con, project_id: int) -> dict:
     """Labels (final answers), events, workers, tasks, gold, time range and which time columns exist."""
     row = _one(con, f"""
-        WITH {_final()}
+        WITH {_final(con, project_id)}
         SELECT count(*), count(DISTINCT worker), count(DISTINCT task),
                min(ts), max(ts), count(ts), count(duration_s)
         FROM final""", {"pid": project_id})
@@ -175,7 +194,7 @@ def label_set(con, project_id: int) -> pd.DataFrame:
     declared = _one(con, "SELECT label_set FROM projects WHERE project_id = ?", [project_id])
     declared = list(declared[0]) if declared and declared[0] else []
     df = _df(con, f"""
-        WITH {_final()},
+        WITH {_final(con, project_id)},
         used AS (SELECT label, count(*) AS answers FROM final GROUP BY label),
         g AS (SELECT label, count(*) AS gold_items FROM gold WHERE project_id = $pid GROUP BY label),
         d AS (SELECT unnest($declared::TEXT[]) AS label)
@@ -357,24 +376,36 @@ WORKER_SORTS: dict[str, str] = {
 }
 
 
-def _worker_base_sql(names: list[str]) -> str:
+def _worker_base_sql(con, project_id: int, names: list[str], filter_sql: str = "") -> str:
     return f"""
-        WITH {_final()}, {_BANNED_CTE}, {_FIRED_CTE},
-        act AS (
-            SELECT f.worker, count(*) AS answers,
-                   avg(CASE WHEN t.label IS NULL THEN NULL WHEN f.label = t.label THEN 1.0 ELSE 0.0 END) AS agreement,
-                   median(f.duration_s) AS median_seconds, max(f.ts) AS last_active, min(f.ts) AS first_active
-            FROM final f LEFT JOIN run_tasks t ON t.run_id = $rid AND t.task = f.task
-            GROUP BY f.worker
-        ),
+        WITH {_final(con, project_id, filter_sql)}, {_BANNED_CTE}, {_FIRED_CTE},
+        act AS ({_activity_sql(names)}),
         sc AS ({_pivot_sql(names, 'worker', 'run_worker_scores')})
         SELECT w.worker, {_VERDICT_SQL} AS verdict, w.trust, w.suspect, w.reasons,
-               w.n_labels, act.agreement, act.median_seconds, act.last_active, act.first_active,
+               w.n_labels, {'sc."s:loo_agreement"' if 'loo_agreement' in names else 'act.agreement'} AS agreement,
+               act.median_seconds, act.last_active, act.first_active,
                coalesce(fs.n_fired, 0) AS n_fired, fs.fired_signals, sc.*  EXCLUDE (worker)
         FROM run_workers w
         LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker)
         LEFT JOIN act USING (worker) LEFT JOIN sc USING (worker)
         WHERE w.run_id = $rid"""
+
+
+def _activity_sql(names: list[str]) -> str:
+    """Per worker: answers, agreement, median seconds, first and last activity.
+
+    Agreement is the run's ``loo_agreement`` score when stored (share of the worker's
+    labels equal to the consensus of the *other* workers, analytics.workers); otherwise the
+    share equal to the run's consensus label, computed here with a join.
+    """
+    if "loo_agreement" in names:
+        return """SELECT worker, count(*) AS answers, median(duration_s) AS median_seconds,
+                         max(ts) AS last_active, min(ts) AS first_active FROM final GROUP BY worker"""
+    return """SELECT f.worker, count(*) AS answers,
+                   avg(CASE WHEN t.label IS NULL THEN NULL WHEN f.label = t.label THEN 1.0 ELSE 0.0 END) AS agreement,
+                   median(f.duration_s) AS median_seconds, max(f.ts) AS last_active, min(f.ts) AS first_active
+            FROM final f LEFT JOIN run_tasks t ON t.run_id = $rid AND t.task = f.task
+            GROUP BY f.worker"""
 
 
 def _rename_scores(df: pd.DataFrame) -> pd.DataFrame:
@@ -404,7 +435,7 @@ def workers_table(con, run_id: int, project_id: int, filters: WorkerFilter | Non
         raise UserError(f"cannot sort workers by {sort!r}; choose one of {', '.join(WORKER_SORTS)}")
     names = score_names(con, run_id, "worker")
     if not all_scores:
-        wanted = {n for cands in WORKER_SCORE_COLUMNS.values() for n in cands}
+        wanted = {n for cands in WORKER_SCORE_COLUMNS.values() for n in cands} | {"loo_agreement"}
         names = [n for n in names if n in wanted]
     where, params = [], {"pid": project_id, "rid": run_id}
     if f.verdicts:
@@ -424,7 +455,7 @@ def workers_table(con, run_id: int, project_id: int, filters: WorkerFilter | Non
         gold = next((n for n in WORKER_SCORE_COLUMNS["gold_accuracy"] if n in names), None)
         col = _ident("s:" + gold) if gold else "trust"
     order = f"{col} {'DESC' if descending else 'ASC'} NULLS LAST, worker"
-    sql = f"SELECT * FROM ({_worker_base_sql(names)}) {'WHERE ' + ' AND '.join(where) if where else ''} " \
+    sql = f"SELECT * FROM ({_worker_base_sql(con, project_id, names)}) {'WHERE ' + ' AND '.join(where) if where else ''} " \
           f"ORDER BY {order} LIMIT $limit"
     params["limit"] = int(limit)
     return _rename_scores(_df(con, sql, params))
@@ -442,7 +473,8 @@ def fired_signal_names(con, run_id: int) -> list[str]:
 def worker_detail(con, run_id: int, project_id: int, worker: str) -> dict:
     """One worker's row of :func:`workers_table` as a dict, with the project's peers for context."""
     names = score_names(con, run_id, "worker")
-    df = _df(con, f"SELECT * FROM ({_worker_base_sql(names)}) WHERE worker = $worker",
+    df = _df(con, f"SELECT * FROM ({_worker_base_sql(con, project_id, names, 'AND worker = $worker')}) "
+                  "WHERE worker = $worker",
              {"pid": project_id, "rid": run_id, "worker": worker})
     if df.empty:
         raise UserError(f"worker {worker!r} has no result in this analysis run; pick a worker from the table")
@@ -474,14 +506,14 @@ def worker_confusion_counts(con, run_id: int, project_id: int, worker: str) -> p
     The fallback when the aggregation model has no confusion matrices (majority vote ...).
     """
     return _df(con, f"""
-        WITH {_final('AND worker = $worker')}
+        WITH {_final(con, project_id, 'AND worker = $worker')}
         SELECT t.label AS true_label, f.label, count(*) AS n
         FROM final f JOIN run_tasks t ON t.run_id = $rid AND t.task = f.task
         GROUP BY ALL ORDER BY ALL""", {"pid": project_id, "rid": run_id, "worker": worker})
 
 
 def time_bucket(first_at, last_at) -> str:
-    """A readable bucket width for a time range: minute, hour, day or week (about 20-400 buckets)."""
+    """A readable bucket width for a time range: minute, hour, day or week (at most 400 buckets)."""
     if first_at is None or last_at is None:
         return "day"
     seconds = (pd.Timestamp(last_at) - pd.Timestamp(first_at)).total_seconds()
@@ -498,18 +530,34 @@ def worker_timeline(con, project_id: int, worker: str, bucket: str | None = None
     if rng is None or rng[0] is None:
         return pd.DataFrame({"bucket": pd.Series(dtype="datetime64[ns, UTC]"), "labels": pd.Series(dtype="int64")})
     unit = bucket or time_bucket(*rng)
-    _check_unit(unit)
+    key, back = _bucket_key(unit)
     df = _df(con, f"""
-        WITH {_final('AND worker = $worker')}
-        SELECT date_trunc('{unit}', ts) AS bucket, count(*) AS labels
-        FROM final WHERE ts IS NOT NULL GROUP BY 1 ORDER BY 1""", {"pid": project_id, "worker": worker})
+        WITH {_final(con, project_id, 'AND worker = $worker')},
+        per AS (SELECT {key} AS b, count(*) AS labels FROM final WHERE ts IS NOT NULL GROUP BY 1)
+        SELECT {back} AS bucket, labels FROM per ORDER BY b""", {"pid": project_id, "worker": worker})
     df.attrs["unit"] = unit
     return df
 
 
 def _check_unit(unit: str) -> None:
-    if unit not in ("minute", "hour", "day", "week", "month"):
-        raise UserError(f"unknown time bucket {unit!r}; use minute, hour, day, week or month")
+    if unit not in _BUCKET_SECONDS:
+        raise UserError(f"unknown time bucket {unit!r}; use {', '.join(_BUCKET_SECONDS)}")
+
+
+# Bucket widths in seconds and offsets (weeks start on Monday; the Unix epoch was a Thursday).
+_BUCKET_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+_BUCKET_OFFSET = {"week": 345600}
+
+
+def _bucket_key(unit: str, col: str = "ts") -> tuple[str, str]:
+    """(numeric bucket key over ``col``, expression turning key ``b`` back into a UTC timestamp).
+
+    Arithmetic on epoch seconds: ``date_trunc`` on TIMESTAMPTZ goes through the time-zone
+    library and is several times slower on a million rows.
+    """
+    _check_unit(unit)
+    w, off = _BUCKET_SECONDS[unit], _BUCKET_OFFSET.get(unit, 0)
+    return f"floor((epoch({col}) - {off}) / {w})::BIGINT", f"to_timestamp(b * {w} + {off})"
 
 
 def worker_bursts(signals: pd.DataFrame) -> pd.DataFrame:
@@ -539,7 +587,7 @@ def _to_ts(v):
 def worker_speed(con, project_id: int) -> pd.DataFrame:
     """Median seconds per label of every worker in the project (worker, median_seconds, labels)."""
     return _df(con, f"""
-        WITH {_final()}
+        WITH {_final(con, project_id)}
         SELECT worker, median(duration_s) AS median_seconds, count(duration_s) AS labels
         FROM final WHERE duration_s IS NOT NULL AND duration_s >= 0
         GROUP BY worker ORDER BY worker""", {"pid": project_id})
@@ -553,7 +601,7 @@ def worker_overlap(con, run_id: int, project_id: int, worker: str, limit: int = 
     Other workers are ordered by shared items and carry their verdict.
     """
     return _df(con, f"""
-        WITH {_final()}, {_BANNED_CTE}, {_FIRED_CTE},
+        WITH {_final(con, project_id)}, {_BANNED_CTE}, {_FIRED_CTE},
         mine AS (SELECT task, label FROM final WHERE worker = $worker),
         pairs AS (
             SELECT o.worker AS other, m.label AS la, o.label AS lb
@@ -581,7 +629,7 @@ def worker_items(con, run_id: int, project_id: int, worker: str, only_disagreein
     """Items the worker labelled: their answer, the consensus, its confidence, when."""
     cond = "AND f.label IS DISTINCT FROM t.label" if only_disagreeing else ""
     return _df(con, f"""
-        WITH {_final('AND worker = $worker')}
+        WITH {_final(con, project_id, 'AND worker = $worker')}
         SELECT f.task, f.label AS answer, t.label AS consensus, f.label = t.label AS agrees,
                t.confidence, t.suspect AS item_suspect, f.ts AS submitted_at, f.duration_s
         FROM final f LEFT JOIN run_tasks t ON t.run_id = $rid AND t.task = f.task
@@ -621,14 +669,15 @@ def labels_over_time(con, run_id: int, project_id: int, bucket: str | None = Non
         return pd.DataFrame({"bucket": pd.Series(dtype="datetime64[ns, UTC]"), "verdict": pd.Series(dtype=object),
                              "labels": pd.Series(dtype="int64")})
     unit = bucket or time_bucket(*stats)
-    _check_unit(unit)
+    key, back = _bucket_key(unit)
     df = _df(con, f"""
-        WITH {_final()}, {_BANNED_CTE}, {_FIRED_CTE},
+        WITH {_final(con, project_id)}, {_BANNED_CTE}, {_FIRED_CTE},
         v AS (SELECT w.worker, {_VERDICT_SQL} AS verdict FROM run_workers w
-              LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker) WHERE w.run_id = $rid)
-        SELECT date_trunc('{unit}', ts) AS bucket, coalesce(v.verdict, 'trusted') AS verdict, count(*) AS labels
-        FROM final LEFT JOIN v USING (worker) WHERE ts IS NOT NULL
-        GROUP BY ALL ORDER BY bucket, verdict""", {"pid": project_id, "rid": run_id})
+              LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker) WHERE w.run_id = $rid),
+        per AS (SELECT {key} AS b, worker, count(*) AS n FROM final WHERE ts IS NOT NULL GROUP BY ALL),
+        agg AS (SELECT b, coalesce(v.verdict, 'trusted') AS verdict, sum(n)::BIGINT AS labels
+                FROM per LEFT JOIN v USING (worker) GROUP BY ALL)
+        SELECT {back} AS bucket, verdict, labels FROM agg ORDER BY b, verdict""", {"pid": project_id, "rid": run_id})
     df.attrs["unit"] = unit
     return df
 
@@ -669,9 +718,14 @@ ITEM_SORTS: dict[str, str] = {
 
 def items_table(con, run_id: int, project_id: int, filters: ItemFilter | None = None,
                 sort: str = "risk", limit: int = 500) -> pd.DataFrame:
-    """Items with their consensus label, confidence, disagreement (share of answers that
-    differ from the consensus), exposure to suspects (share of answers from suspect or
-    banned workers), suspect flag and reasons."""
+    """Items with their consensus label, confidence, disagreement, exposure to suspects,
+    suspect flag and reasons.
+
+    When the run stored the item scores ``disagreement`` (share of answers that differ from
+    the most common one) and ``exposure`` (share of the answer weight from suspect workers,
+    :func:`analytics.trust.item_verdict`), those are shown; otherwise both are computed here
+    from the final answers (differ from the consensus; answers from suspect or banned workers).
+    """
     f = filters or ItemFilter()
     if sort not in ITEM_SORTS:
         raise UserError(f"cannot sort items by {sort!r}; choose one of {', '.join(ITEM_SORTS)}")
@@ -690,23 +744,32 @@ def items_table(con, run_id: int, project_id: int, filters: ItemFilter | None = 
     if f.label:
         where.append("label = $label")
         params["label"] = f.label
-    return _df(con, f"""
-        WITH {_final()}, {_BANNED_CTE},
+    stored = {"disagreement", "exposure"} <= set(score_names(con, run_id, "task"))
+    if stored:
+        params.pop("pid")
+        per = """per AS (
+            SELECT task, max(value) FILTER (WHERE name = 'disagreement') AS disagreement,
+                   max(value) FILTER (WHERE name = 'exposure') AS suspect_share
+            FROM run_task_scores WHERE run_id = $rid AND name IN ('disagreement', 'exposure') GROUP BY task)"""
+    else:
+        per = f"""{_final(con, project_id)}, {_BANNED_CTE},
         bad AS (SELECT worker FROM run_workers WHERE run_id = $rid AND suspect UNION SELECT worker FROM banned),
         per AS (
-            SELECT f.task, count(*) AS answers,
-                   avg((f.label IS DISTINCT FROM t.label)::INT) AS disagreement,
-                   avg((f.worker IN (SELECT worker FROM bad))::INT) AS suspect_share,
-                   count(DISTINCT f.label) AS distinct_labels
+            SELECT f.task, avg((f.label IS DISTINCT FROM t.label)::INT) AS disagreement,
+                   avg((f.worker IN (SELECT worker FROM bad))::INT) AS suspect_share
             FROM final f JOIN run_tasks t ON t.run_id = $rid AND t.task = f.task
             GROUP BY f.task
-        )
+        )"""
+    df = _df(con, f"""
+        WITH {per}
         SELECT * FROM (
             SELECT t.task, t.label, t.confidence, t.n_labels, per.disagreement, per.suspect_share,
-                   per.distinct_labels, coalesce(t.suspect, false) AS suspect, t.reasons
+                   coalesce(t.suspect, false) AS suspect, t.reasons
             FROM run_tasks t LEFT JOIN per USING (task) WHERE t.run_id = $rid
         ) {'WHERE ' + ' AND '.join(where) if where else ''}
         ORDER BY {ITEM_SORTS[sort]}, task LIMIT $limit""", params)
+    df.attrs["scores"] = "stored" if stored else "computed"
+    return df
 
 
 def item_detail(con, run_id: int, task: str) -> dict:
@@ -724,7 +787,7 @@ def item_detail(con, run_id: int, task: str) -> dict:
 def item_answers(con, run_id: int, project_id: int, task: str) -> pd.DataFrame:
     """Every final answer to the item: who, what, when, how long, and the answerer's trust and verdict."""
     return _df(con, f"""
-        WITH {_final('AND task = $task')}, {_BANNED_CTE}, {_FIRED_CTE}
+        WITH {_final(con, project_id, 'AND task = $task')}, {_BANNED_CTE}, {_FIRED_CTE}
         SELECT f.worker, f.label, w.trust, {_VERDICT_SQL} AS verdict, f.ts AS submitted_at, f.duration_s,
                f.label = t.label AS agrees_with_consensus, w.reasons
         FROM final f LEFT JOIN run_workers w ON w.run_id = $rid AND w.worker = f.worker
@@ -787,7 +850,7 @@ def community_items(con, run_id: int, project_id: int, members: list[str], limit
     gave the same answer, whether that answer differs from the consensus (a co-error), and
     the spread of their submit times in seconds."""
     return _df(con, f"""
-        WITH {_final('AND list_contains($members::TEXT[], worker)')},
+        WITH {_final(con, project_id, 'AND list_contains($members::TEXT[], worker)')},
         g AS (
             SELECT task, count(*) AS members, count(DISTINCT label) AS distinct_answers,
                    mode(label) AS group_answer,
@@ -806,7 +869,7 @@ def community_items(con, run_id: int, project_id: int, members: list[str], limit
 def community_summary(con, run_id: int, project_id: int, members: list[str]) -> dict:
     """Counts for a group: shared items, items answered identically, co-errors, median time spread."""
     row = _one(con, f"""
-        WITH {_final('AND list_contains($members::TEXT[], worker)')},
+        WITH {_final(con, project_id, 'AND list_contains($members::TEXT[], worker)')},
         g AS (SELECT task, count(DISTINCT label) AS d, mode(label) AS a,
                      epoch(max(ts)) - epoch(min(ts)) AS spread
               FROM final GROUP BY task HAVING count(*) >= 2)
@@ -842,7 +905,7 @@ def agreement_matrix(con, run_id: int, project_id: int, n: int = 25, min_shared:
     if not stored.empty:
         return stored
     return _df(con, f"""
-        WITH {_final('AND list_contains($top::TEXT[], worker)')},
+        WITH {_final(con, project_id, 'AND list_contains($top::TEXT[], worker)')},
         pr AS (SELECT a.worker AS worker_a, b.worker AS worker_b, a.label AS la, b.label AS lb
                FROM final a JOIN final b ON a.task = b.task AND a.worker < b.worker),
         agg AS (SELECT worker_a, worker_b, count(*) AS shared, avg((la = lb)::INT) AS po FROM pr GROUP BY ALL
@@ -859,10 +922,20 @@ def agreement_matrix(con, run_id: int, project_id: int, n: int = 25, min_shared:
 
 
 def agreement_by_label(con, run_id: int, project_id: int) -> pd.DataFrame:
-    """Per consensus label: items, mean confidence, and the share of answers on those items
-    that match the consensus (how often the crowd agrees when the truth is probably that label)."""
+    """Per consensus label: items, mean confidence, and answer agreement, the mean share of
+    answers on those items that match the most common answer (1 - the stored item score
+    ``disagreement``; computed against the consensus from the final answers when the run has
+    no such score)."""
+    if "disagreement" in score_names(con, run_id, "task"):
+        return _df(con, """
+            SELECT t.label, count(*) AS items, avg(t.confidence) AS mean_confidence,
+                   1 - avg(s.value) AS answer_agreement
+            FROM run_tasks t LEFT JOIN run_task_scores s
+                 ON s.run_id = t.run_id AND s.task = t.task AND s.name = 'disagreement'
+            WHERE t.run_id = $rid AND t.label IS NOT NULL
+            GROUP BY t.label ORDER BY items DESC, t.label""", {"rid": run_id})
     return _df(con, f"""
-        WITH {_final()},
+        WITH {_final(con, project_id)},
         per AS (SELECT t.label, f.task, avg((f.label = t.label)::INT) AS agree
                 FROM final f JOIN run_tasks t ON t.run_id = $rid AND t.task = f.task GROUP BY ALL)
         SELECT t.label, count(*) AS items, avg(t.confidence) AS mean_confidence, avg(per.agree) AS answer_agreement

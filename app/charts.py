@@ -238,13 +238,19 @@ def collusion_network(edges: pd.DataFrame, nodes: pd.DataFrame, communities: pd.
             member_of[m] = (int(c.community), bool(c.suspect))
     wmax = max(float(edges["value"].max() or 1), 1e-9)
     fig = go.Figure()
+    # one trace per (strength class, highlighted): thousands of edges stay a handful of traces
+    groups: dict[tuple[int, bool], tuple[list, list]] = {}
     for r in edges.itertuples(index=False):
         (x0, y0), (x1, y1) = pos[r.worker_a], pos[r.worker_b]
-        strong = selected is not None and member_of.get(r.worker_a, (None,))[0] == selected == member_of.get(
-            r.worker_b, (None,))[0]
-        fig.add_trace(go.Scatter(x=[x0, x1, None], y=[y0, y1, None], mode="lines", hoverinfo="skip",
-                                 showlegend=False,
-                                 line={"width": 0.5 + 4 * float(r.value or 0) / wmax,
+        ca, cb = member_of.get(r.worker_a, (None,))[0], member_of.get(r.worker_b, (None,))[0]
+        strong = selected is not None and ca == selected == cb
+        cls = min(int(3 * float(r.value or 0) / wmax), 2)
+        xs, ys = groups.setdefault((cls, strong), ([], []))
+        xs += [x0, x1, None]
+        ys += [y0, y1, None]
+    for (cls, strong), (xs, ys) in sorted(groups.items()):
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
+                                 line={"width": 0.8 + 1.6 * cls,
                                        "color": "rgba(214,39,40,0.7)" if strong else "rgba(120,120,120,0.35)"}))
     info = nodes.set_index("worker")
     for verdict in VERDICT_ORDER:

@@ -4,12 +4,15 @@ import streamlit as st
 
 from app import charts, state
 
+#: The graph draws at most this many of the strongest evidence edges (a readable picture, a fast page).
+GRAPH_EDGES = 400
+
 c = state.require_run("Collusion")
 st.caption("Workers are joined when they share unusually many identical answers, identical wrong answers "
            "or near-simultaneous submissions. Groups of tightly joined workers form communities.")
 
 comms = state.q("communities", c.run_id)
-edges = state.q("pairs", c.run_id, c.project_id, "collusion", 2000)
+edges = state.q("pairs", c.run_id, c.project_id, "collusion", GRAPH_EDGES)
 if edges.empty and comms.empty:
     st.success("No collusion evidence in this run: no pair of workers shares suspiciously many identical answers.")
     st.stop()
@@ -34,7 +37,7 @@ with right:
 with left:
     st.plotly_chart(charts.collusion_network(edges, nodes, comms, selected=chosen), key="network")
 
-with st.expander(f"Strongest worker pairs ({len(edges):,} pairs with evidence)", expanded=comms["suspect"].sum() == 0):
+with st.expander(f"Strongest worker pairs ({len(edges):,} shown)", expanded=comms["suspect"].sum() == 0):
     st.dataframe(edges.drop(columns=["details"]).head(100), hide_index=True, width="stretch", column_config={
         "worker_a": "worker", "worker_b": "other worker",
         "n_shared": st.column_config.NumberColumn("shared items", format="%d"),

@@ -41,9 +41,9 @@ st.dataframe(table, key="items_table", on_select=_on_select, selection_mode="sin
                                                                format="%.2f"),
                  "n_labels": st.column_config.NumberColumn("labels", format="%d"),
                  "disagreement": st.column_config.NumberColumn(
-                     "disagreement", format="percent", help="Share of answers that differ from the consensus."),
+                     "disagreement", format="percent", help="Share of answers that differ from the most common answer."),
                  "suspect_share": st.column_config.NumberColumn(
-                     "from suspects", format="percent", help="Share of answers from suspect or banned workers."),
+                     "from suspects", format="percent", help="Share of the answer weight that comes from suspect workers."),
                  "distinct_labels": st.column_config.NumberColumn("distinct answers", format="%d"),
                  "suspect": st.column_config.CheckboxColumn("at risk"),
                  "reasons": st.column_config.TextColumn("reasons", width="large")})

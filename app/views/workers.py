@@ -66,8 +66,9 @@ st.dataframe(
         "verdict": st.column_config.TextColumn("verdict", width="small"),
         "trust": st.column_config.ProgressColumn("trust", min_value=0.0, max_value=1.0, format="%.2f", width="small"),
         "n_labels": st.column_config.NumberColumn("labels", format="%d"),
-        "agreement": st.column_config.NumberColumn("agrees with consensus", format="percent",
-                                                   help="Share of the worker's answers equal to the consensus label."),
+        "agreement": st.column_config.NumberColumn(
+            "agrees with others", format="percent",
+            help="Share of the worker's answers equal to the consensus of the other workers on the same items."),
         "gold": st.column_config.TextColumn("gold accuracy [95% CI]",
                                             help="Accuracy on gold items with its interval; — without gold."),
         "median_seconds": st.column_config.NumberColumn("median s / label", format="%.1f"),
@@ -109,7 +110,7 @@ if d.get("reasons"):
 k = st.columns(6)
 k[0].metric("Trust", f"{d['trust']:.2f}" if d["trust"] is not None else "—")
 k[1].metric("Labels", f"{d['n_labels']:,}")
-k[2].metric("Agrees with consensus", "—" if d["agreement"] is None else f"{d['agreement']:.0%}")
+k[2].metric("Agrees with others", "—" if d["agreement"] is None else f"{d['agreement']:.0%}")
 k[3].metric("Gold accuracy", fmt_interval(d["gold_accuracy"], None, None, 2),
             help=f"95% interval {fmt_interval(d['gold_accuracy'], d['gold_lo'], d['gold_hi'], 2)}")
 k[4].metric("Median s / label", "—" if d["median_seconds"] is None else f"{d['median_seconds']:.1f}")

@@ -111,11 +111,19 @@ def read_tabular(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, s: Sni
                f"{pad}skip=0, sample_size=20480)")
         rownum = "ordinality"
     try:
-        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]
+        described = con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()
     except duckdb.Error as exc:
         raise duckdb_read_error(exc, shown) from None
-    cols = [c for c in cols if not (s.kind == "parquet" and c == "file_row_number")]
-    body = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in cols)
+    types = {r[0]: str(r[1]).upper() for r in described}
+    cols = [c for c in types if not (s.kind == "parquet" and c == "file_row_number")]
+
+    def as_text(c: str) -> str:
+        t = types[c]
+        if t.startswith(("STRUCT", "MAP", "UNION")) or t.endswith("]") or t == "JSON":
+            return f"to_json({ident(c)})::VARCHAR"      # nested values stay JSON, not a Python-like repr
+        return f"CAST({ident(c)} AS VARCHAR)"
+
+    body = ", ".join(f"{as_text(c)} AS {ident(c)}" for c in cols)
     numbered = f"{rel} WITH ORDINALITY" if rownum == "ordinality" else rel
     return f"(SELECT {rownum} AS source_row, {body} FROM {numbered})", cols
 

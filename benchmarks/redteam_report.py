@@ -106,6 +106,40 @@ def md(df: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
+def write(args, started, all_rows, sections, grid_md="", partial=False) -> Path:
+    rows = pd.concat(all_rows, ignore_index=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(out.with_suffix(".csv"), index=False)
+    overall = rows.groupby("attack", sort=False)[["pr_auc", "pr_auc_strict", "baseline_pr_auc", "recall_at_1pct_fpr",
+                                                  "honest_flag_rate"]].mean().round(3).reset_index()
+    header = f"""# Red-team report: the attack catalogue planted into real datasets
+
+Generated {started:%Y-%m-%d %H:%M} UTC by `benchmarks/redteam_report.py --seeds {args.seeds} --share {args.share:g}`
+on {machine()}; code commit `{commit()}`.
+
+Protocol (../shared/reference/detection-methods.md §6): each attack of `analytics.redteam` with its default
+parameters is planted into a copy of the dataset at {args.share:g} attacker accounts per original worker
+(takeover: that share of honest original workers turned bad at half their history), volumes drawn from the real
+workers' label counts (sybils: 5 labels each by design). The full analysis
+(`analytics.pipeline.analyze_arrays`, default `TrustSettings`, **no gold**) runs on the clean and the attacked copy;
+all gold is held out for evaluation. Detection compares planted workers with the *honest* original workers
+(gold accuracy ≥ chance + 0.2 on ≥ 10 gold items; "strict honest" also asks the balanced accuracy to clear that bar,
+which drops label-blind majority-class answerers that pass it on imbalanced data such as zheng_product). Cells are
+the mean over {args.seeds} seeds with a Student-t 95% interval; `baseline_pr_auc` ranks workers by plain agreement with the Dawid-Skene labels, the yardstick of
+issue 4. Metric definitions: `analytics/redteam/scorecard.py`. Per-seed rows: `{out.with_suffix('.csv').name}`.
+
+{"**Partial report: the run was still going when this was written.**" if partial else ""}
+
+## Summary over datasets (mean of seeds and datasets)
+
+{md(overall)}
+
+"""
+    out.write_text(header + "\n".join(sections) + ("\n" + grid_md if grid_md else ""))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
@@ -155,6 +189,7 @@ def main() -> int:
             f"### Detection (worker level)\n\n{md(verdict(summ))}\n\n{md(tab)}\n\n"
             f"### Downstream\n\n{md(down)}\n\n"
             f"Planted and honest-original workers per seed (mean):\n\n{md(counts)}\n")
+        write(args, started, all_rows, sections, partial=True)      # keep partial results if interrupted
     grid_md = ""
     if not args.no_grid and (DATASETS / GRID_DATASET / "gold.csv").exists():
         data, _ = load(GRID_DATASET)
@@ -172,34 +207,7 @@ def main() -> int:
                    f"target item, 5% of items, pushing the most common class), share {args.share:g}, honest share "
                    f"gamma swept; {args.seeds} seeds, means ({secs:.0f} s). The §6.2 pass criterion for A5 at "
                    f"gamma = 0.5 is an attack success rate of at most 10% (after the defence).\n\n{md(g)}\n")
-    rows = pd.concat(all_rows, ignore_index=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(out.with_suffix(".csv"), index=False)
-    overall = rows.groupby("attack", sort=False)[["pr_auc", "pr_auc_strict", "baseline_pr_auc", "recall_at_1pct_fpr",
-                                                  "honest_flag_rate"]].mean().round(3).reset_index()
-    header = f"""# Red-team report: the attack catalogue planted into real datasets
-
-Generated {started:%Y-%m-%d %H:%M} UTC by `benchmarks/redteam_report.py --seeds {args.seeds} --share {args.share:g}`
-on {machine()}; code commit `{commit()}`.
-
-Protocol (../shared/reference/detection-methods.md §6): each attack of `analytics.redteam` with its default
-parameters is planted into a copy of the dataset at {args.share:g} attacker accounts per original worker
-(takeover: that share of honest original workers turned bad at half their history), volumes drawn from the real
-workers' label counts (sybils: 5 labels each by design). The full analysis
-(`analytics.pipeline.analyze_arrays`, default `TrustSettings`, **no gold**) runs on the clean and the attacked copy;
-all gold is held out for evaluation. Detection compares planted workers with the *honest* original workers
-(gold accuracy ≥ chance + 0.2 on ≥ 10 gold items; "strict honest" also asks the balanced accuracy to clear that bar,
-which drops label-blind majority-class answerers that pass it on imbalanced data such as zheng_product). Cells are the mean over {args.seeds} seeds with a Student-t
-95% interval; `baseline_pr_auc` ranks workers by plain agreement with the Dawid-Skene labels, the yardstick of
-issue 4. Metric definitions: `analytics/redteam/scorecard.py`. Per-seed rows: `{out.with_suffix('.csv').name}`.
-
-## Summary over datasets (mean of seeds and datasets)
-
-{md(overall)}
-
-"""
-    out.write_text(header + "\n".join(sections) + ("\n" + grid_md if grid_md else ""))
+    out = write(args, started, all_rows, sections, grid_md)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

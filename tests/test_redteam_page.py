@@ -64,3 +64,17 @@ def test_page_shows_answer_key_banner_on_a_copy(ws_path):
     at.run()
     assert not at.exception
     assert any("red-team copy" in m.value for m in at.markdown)
+
+
+def test_page_grid_sweep_draws_charts(ws_path):
+    at = _app(ws_path).run()
+    at.selectbox(key="rt_attack").set_value("flipper").run()
+    at.number_input(key="rt_seeds").set_value(1)
+    at.checkbox(key="rt_grid_on").check()
+    at.text_input(key="rt_grid_param").input("share")
+    at.text_input(key="rt_grid_vals").input("0.1, 0.3")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 2
+    grid = [df.value for df in at.dataframe if "share" in df.value.columns]
+    assert grid and sorted(grid[0]["share"]) == [0.1, 0.3]

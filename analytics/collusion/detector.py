@@ -77,13 +77,13 @@ class CollusionDetector:
     signals_ : evidence.py signals frame (``coerror``, ``excess_agreement``, ``cotiming``, ``community``)
     """
 
-    reference_prior_labels: float = 20.0
+    reference_prior_labels: float = 2.0
     """Pseudo-labels pulling each worker's reference matrix towards an uninformative vote."""
-    null_prior_labels: float = 10.0
+    null_prior_labels: float = 20.0
     """Pseudo-labels shrinking each worker's null matrix towards the pooled matrix (§1.6)."""
     max_workers_per_item: int = 40
     """Items with more labels contribute a seeded random subset of this many to pair enumeration."""
-    edge_alpha: float = 0.01
+    edge_alpha: float = 0.05
     """A pairwise test adds -log p to the edge weight when p is below this."""
     signal_alpha: float = 0.001
     """A worker signal is marked ``fired`` when its p-value is below this (BH is applied later)."""
@@ -105,6 +105,8 @@ class CollusionDetector:
     """Communities smaller than this are not scored (inspect strong pairs instead)."""
     community_alpha: float = 0.01
     """Family-wise level across communities for a community's ``suspect`` flag (Bonferroni)."""
+    max_community_share: float = 0.5
+    """A community with at least this share of all workers is the crowd itself and is not tested."""
     member_alpha: float = 0.05
     """A member of a collusion community inherits its p-value when the member's own p is below this."""
     min_outsider_disagreement: float = 0.3
@@ -198,7 +200,7 @@ class CollusionDetector:
         comms = louvain(evidence_graph(pairs), self.seed, self.louvain_resolution)
         self.communities_, member = score_communities(
             data, ref, pairs, comms, self.min_community_size, self.community_alpha, self.edge_alpha,
-            self.min_outsider_disagreement)
+            self.min_outsider_disagreement, self.max_community_share)
 
         # ---- per-worker scores ---------------------------------------------------------------
         sig_co = pairs["coerror_p"].to_numpy() < self.edge_alpha

@@ -59,12 +59,13 @@ def community_member_tests(data, ref: Reference, members: np.ndarray):
     pi_l(k) = sum_c p^out_ic A_w[c,k] under independence. The statistic is
     g(k) = number of other members answering k on i (agreement with fellow members, correct or
     not: copy-with-noise groups agree on both); its null mean and variance given all other
-    labels are exact, items are independent, and the member's total is tested with the
-    quasi-Poisson tail.
+    labels are exact, items are independent. A second statistic counts only agreement on
+    answers the outsiders reject, g(k) * 1[k != c^out] (sybil swarms and wrong-answer rings).
 
-    Returns per member (observed, expected, variance, items answered against the outsiders
-    together with another member) and the community's majority-versus-outsiders disagreement
-    share (items with >= 2 members and >= 1 outsider) with the number of such items.
+    Returns an array (2 statistics, 3 = observed/expected/variance, members), the items each
+    member answered against the outsiders together with another member, and the community's
+    majority-versus-outsiders disagreement share (items with >= 2 members and >= 1 outsider)
+    with the number of such items.
     """
     K = data.n_classes
     is_mem = np.zeros(data.n_workers, bool)
@@ -87,30 +88,34 @@ def community_member_tests(data, ref: Reference, members: np.ndarray):
     others = mem_counts[ti].copy()
     others[np.arange(r.size), yi] -= 1.0
     pi = predictive(ref.A_null, wi, post_out[ti])
-    obs, mean, var = conditional_moments(pi, others, yi)
-    against = (obs > 0) & (yi != c_out[ti])
+    wrong = np.ones_like(others)
+    wrong[np.arange(r.size), c_out[ti]] = 0.0
     W = data.n_workers
-    obs_w = np.bincount(wi, weights=obs, minlength=W)[members]
-    E = np.bincount(wi, weights=mean, minlength=W)[members]
-    V = np.bincount(wi, weights=var, minlength=W)[members]
+    stats = []
+    for g in (others, others * wrong):           # agreement, and agreement on rejected answers
+        obs, mean, var = conditional_moments(pi, g, yi)
+        stats.append(np.stack([np.bincount(wi, weights=x, minlength=W)[members] for x in (obs, mean, var)]))
+    against = (others[np.arange(r.size), yi] > 0) & (yi != c_out[ti])
     n_items = np.bincount(wi, weights=against, minlength=W)[members]
     both = tasks[mem_counts[tasks].sum(axis=1) >= 2]
     disagree = float(np.mean(argmax_rows(mem_counts[both]) != c_out[both])) if both.size else 0.0
-    return obs_w, E, V, n_items, disagree, int(both.size)
+    return np.stack(stats), n_items, disagree, int(both.size)
 
 
 def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[list[int]],
                       min_size: int, alpha: float, edge_alpha: float,
-                      min_disagreement: float) -> tuple[pd.DataFrame, dict]:
+                      min_disagreement: float, max_share: float = 0.5) -> tuple[pd.DataFrame, dict]:
     """One row per community of at least ``min_size`` members, plus per-member test results.
 
+    A community holding ``max_share`` of all workers or more is the crowd itself: its
+    "outsiders" are the few remaining workers, so it is reported but never tested (p = 1).
     A community whose majority agrees with the outsiders on more than 1 - ``min_disagreement``
     of their shared items is a *cohort* (a school of thought, a team, a batch), not a
     collusion ring: its members get p = 1. The cohorts calibrate the test for the rest
-    (empirical null, Efron 2004): kappa = max(1, median observed/expected of cohort members)
-    scales the null mean (and kappa^2 the variance), absorbing both item difficulty and the
-    selection of communities on the same data. The community p-value pools the members'
-    statistics (variance doubled, see below). ``suspect`` = not a cohort and that p-value is below ``alpha`` / (number of communities scored).
+    (empirical null, Efron 2004): kappa = max(1, median observed/expected of cohort members),
+    one per statistic, scales the null mean (and kappa^2 the variance), absorbing both item
+    difficulty and the selection of communities on the same data. The community p-value pools
+    the members' statistics (variance doubled, see below), Bonferroni over the two statistics. ``suspect`` = not a cohort and that p-value is below ``alpha`` / (number of communities scored).
     """
     cols = ["community", "members", "size", "density", "mean_weight", "coerror_strength",
             "majority_vs_outsiders_disagreement", "cotiming", "p_value", "score", "suspect", "reasons"]
@@ -127,29 +132,44 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
     ic = ca[internal]
     nlogco = np.where(ip["coerror_p"] < edge_alpha, -np.log(ip["coerror_p"]), 0.0)
     tests = [community_member_tests(data, ref, np.asarray(c)) for c in kept]
-    ratios = [t[0][t[1] >= 1] / t[1][t[1] >= 1] for t in tests if t[4] < min_disagreement]
-    ratios = np.concatenate(ratios) if ratios else np.empty(0)
-    kappa = float(max(1.0, np.median(ratios))) if ratios.size else 1.0
+    kappa = np.ones(2)
+    for j in range(2):
+        r = [t[0][j, 0][t[0][j, 1] >= 1] / t[0][j, 1][t[0][j, 1] >= 1]
+             for c, t in zip(kept, tests, strict=True) if t[2] < min_disagreement and len(c) < max_share * data.n_workers]
+        r = np.concatenate(r) if r else np.empty(0)
+        kappa[j] = max(1.0, float(np.median(r))) if r.size else 1.0
     rows, member_info = [], {}
     m_alpha = alpha / len(kept)
-    for j, (c, (obs_w, E, V, n_items, disagree, n_both)) in enumerate(zip(kept, tests, strict=True)):
+    for j, (c, (st, n_items, disagree, n_both)) in enumerate(zip(kept, tests, strict=True)):
         sel = ic == j
         s = len(c)
         w = ip["weight"].to_numpy()[sel]
         edges = int((w > 0).sum())
-        ring = disagree >= min_disagreement
-        p = quasi_poisson_tail(obs_w, kappa * E, kappa * kappa * V) if ring else np.ones(s)
-        # pooled over members; every agreeing pair is counted by both members, so the variance
-        # of the sum is about twice the sum of the members' variances
-        p_c = float(quasi_poisson_tail(obs_w.sum(), kappa * E.sum(), 2.0 * kappa * kappa * V.sum())) if ring else 1.0
-        cot = int(ip["cotimed"].to_numpy()[sel].sum()) if "cotimed" in ip else 0
+        crowd = s >= max_share * data.n_workers
+        ring = disagree >= min_disagreement and not crowd
+        if ring:
+            # Bonferroni over the two statistics; pooled over members, every agreeing pair is
+            # counted by both members, so the variance of the sum is about twice the sum of
+            # the members' variances
+            p = np.minimum(1.0, 2.0 * np.minimum.reduce([
+                quasi_poisson_tail(st[k, 0], kappa[k] * st[k, 1], kappa[k] ** 2 * st[k, 2]) for k in range(2)]))
+            p_c = float(min(1.0, 2.0 * min(
+                float(quasi_poisson_tail(st[k, 0].sum(), kappa[k] * st[k, 1].sum(), 2.0 * kappa[k] ** 2 * st[k, 2].sum()))
+                for k in range(2))))
+        else:
+            p, p_c = np.ones(s), 1.0
+        obs_w, E = st[0, 0], kappa[0] * st[0, 1]
         if ring:
             reasons = (f"{s} accounts answer alike against the rest of the crowd: their majority disagreed "
                        f"with the other workers on {disagree:.0%} of {n_both} shared items; "
-                       f"{int(obs_w.sum())} matching answers among them (expected {kappa * E.sum():.1f})")
+                       f"{int(obs_w.sum())} matching answers among them (expected {E.sum():.1f})")
+        elif crowd:
+            reasons = (f"{s} accounts, {s / data.n_workers:.0%} of all workers: the crowd's main body, "
+                       "not tested as a group")
         else:
             reasons = (f"{s} accounts often answer alike but agree with the rest of the crowd "
                        f"({disagree:.0%} disagreement on {n_both} shared items): a cohort, not evidence of collusion")
+        cot = int(ip["cotimed"].to_numpy()[sel].sum()) if "cotimed" in ip else 0
         if cot:
             reasons += f"; {cot} pairs of answers within seconds of each other"
         rows.append({
@@ -161,7 +181,7 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
             "reasons": reasons,
         })
         for k, wk in enumerate(c):
-            member_info[int(wk)] = {"community": j, "observed": float(obs_w[k]), "expected": float(kappa * E[k]),
+            member_info[int(wk)] = {"community": j, "observed": float(obs_w[k]), "expected": float(E[k]),
                                     "p": float(p[k]), "n_items": int(n_items[k]), "community_p": p_c,
                                     "size": s, "disagreement": disagree, "ring": bool(ring)}
     return pd.DataFrame(rows)[cols], member_info

@@ -7,10 +7,11 @@ Two confusion matrices per worker are built from the aggregation model's output
   model's matrix is shrunk towards an *uninformative* row (the pooled label distribution)
   with a Dirichlet prior of ``reference_prior_labels`` pseudo-labels,
   ``A_ref[c,.] = (N_wc A_w[c,.] + lam_ref u) / (N_wc + lam_ref)``. A vote's weight (its
-  log-likelihood ratio) therefore grows with the worker's history: a swarm of fresh accounts
-  cannot out-vote established workers in the reference, while an item labelled only by newcomers
-  is still decided by them. This is the "trust is earned slowly" defence of
-  detection-methods.md §4.4 (3) and the cohort cap of §4.3, applied to the reference only.
+  log-likelihood ratio) therefore grows with the worker's history, the "trust is earned
+  slowly" defence of detection-methods.md §4.4 (3). The default is mild (2 pseudo-labels):
+  a strong prior also flattens honest posteriors on sparse data (3 labels per item), which
+  miscalibrates the null; swarms that out-vote the crowd on their items are handled by the
+  leave-community-out test of :mod:`analytics.collusion.graph` instead.
 * **Null matrices** ``A_null`` give each worker's own answer distribution under the null
   hypothesis that the worker answers independently of everyone else given the true class
   (Dawid & Skene 1979). They are one M-step against the *leave-worker-out* reference posterior,

@@ -26,7 +26,10 @@ timestamps or durations return NaN scores and no signals when the log has none.
 
 Example
 -------
->>> scores, signals = run_behaviour(data, consensus)        # doctest: +SKIP
+>>> from analytics.aggregate import aggregate
+>>> from analytics.dataset import from_frame
+>>> data = from_frame(df)          # task, worker, label, submitted_at, duration_s  # doctest: +SKIP
+>>> scores, signals = run_behaviour(data, aggregate(data, "ds"))  # doctest: +SKIP
 >>> signals.query("fired")[["worker", "signal", "reason"]]  # doctest: +SKIP
 """
 

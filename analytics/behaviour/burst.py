@@ -77,6 +77,11 @@ def _window_name(seconds: float) -> str:
 class BurstDetector:
     """Sliding-window burst test against the worker's own rate and against the crowd.
 
+    Example
+    -------
+    >>> det = BurstDetector().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
+    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+
     Attributes
     ----------
     windows_s : window lengths τ in seconds

@@ -50,6 +50,11 @@ def fit_beta_binomial(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
 class EditChurnDetector:
     """Beta-binomial test of a worker's share of changed answers against the crowd.
 
+    Example
+    -------
+    >>> det = EditChurnDetector().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
+    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+
     Attributes
     ----------
     min_labels : workers with fewer labels are not tested

@@ -94,6 +94,11 @@ def _hazard_row(levels, hazard_row, s_ref, s):
 class DriftDetector:
     """Bernoulli CUSUM on disagreement with the leave-worker-out consensus, with onset.
 
+    Example
+    -------
+    >>> det = DriftDetector().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
+    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+
     Attributes
     ----------
     delta : shift in disagreement rate to detect, p1 = p0 + delta

@@ -59,6 +59,11 @@ def _entropy(counts: np.ndarray) -> np.ndarray:
 class StraightLining:
     """Longest run of identical answers against chance, with the label entropy.
 
+    Example
+    -------
+    >>> det = StraightLining().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
+    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+
     Attributes
     ----------
     min_labels : workers with fewer labels are not tested
@@ -183,6 +188,11 @@ class StraightLining:
 @dataclass
 class RepeatingPattern:
     """Periodic answer patterns (ABAB, ABCABC, ...) by lag agreement against chance.
+
+    Example
+    -------
+    >>> det = RepeatingPattern().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
+    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
 
     Attributes
     ----------

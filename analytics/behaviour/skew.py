@@ -64,6 +64,11 @@ class LabelSkewDetector:
     """G-test and Jensen-Shannon divergence of a worker's label histogram vs the crowd's
     prediction for their items.
 
+    Example
+    -------
+    >>> det = LabelSkewDetector().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
+    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+
     Attributes
     ----------
     through_confusion : predict through the crowd's pooled confusion matrix (a typical

@@ -80,6 +80,11 @@ def median_polish(y: np.ndarray, row: np.ndarray, col: np.ndarray, n_rows: int, 
 class TooFastDetector:
     """Item-aware fast answers, tested together with the worker's agreement.
 
+    Example
+    -------
+    >>> det = TooFastDetector().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
+    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+
     Attributes
     ----------
     fast_ratio : a label is fast when it took less than this fraction of the item's typical
@@ -200,6 +205,11 @@ class TooFastDetector:
 class FastSubmitRule:
     """Toloka-style rule: fire when at least ``min_fast`` of the last ``history_size``
     assignments were submitted in under ``fast_submit_threshold_s`` seconds.
+
+    Example
+    -------
+    >>> det = FastSubmitRule().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
+    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
 
     Attributes
     ----------

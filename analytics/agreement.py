@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from analytics.dataset import LabelArrays
 from analytics.errors import UserError
@@ -33,7 +34,7 @@ CI_LEVEL: float = 0.95
 TOP_N: int = 50
 #: Default minimum number of shared tasks for a worker pair's kappa to be reported.
 MIN_SHARED: int = 5
-#: Workers (by volume) whose pairs form the pairwise-averaged kappa when Fleiss' does not apply.
+#: Workers (by volume) whose pairs form the pairwise pooled kappa when Fleiss' does not apply.
 PAIRWISE_TOP_N: int = 200
 
 
@@ -204,21 +205,50 @@ def worker_pair_kappa(data: LabelArrays, top_n: int = TOP_N, min_shared: int = M
 
 
 def pairwise_kappa(data: LabelArrays, top_n: int = PAIRWISE_TOP_N, min_shared: int = MIN_SHARED) -> float:
-    """Pairwise-averaged Cohen's kappa (Light 1971; Conger 1980): the mean of Cohen's kappa over
-    worker pairs, weighted by their number of shared tasks, for the ``top_n`` workers by
-    volume and pairs sharing at least ``min_shared`` tasks. NaN when no pair qualifies.
+    """Pairwise pooled Cohen's kappa over the worker pairs of the ``top_n`` workers by volume
+    that share at least ``min_shared`` tasks (pooling as in De Vries, Elliott, Kanouse & Teleki
+    2008, "Using pooled kappa to summarize interrater agreement across many items", Field
+    Methods 20(3)):
+
+    kappa = (P_o - P_e) / (1 - P_e), P_o = sum_p agree_p / sum_p n_p, P_e = sum_p n_p pe_p / sum_p n_p,
+
+    with each pair's chance agreement taken over *different* tasks,
+    pe_p = (sum_k m_ak m_bk - agree_p) / (n_p (n_p - 1)), i.e. Cohen's product of marginals without
+    the same-task terms, which are correlated through the true label and bias Cohen's pe upwards
+    on pairs with few shared tasks (the same n(n-1) correction as Krippendorff's alpha). Pooling
+    keeps the estimate stable where per-pair kappas are noisy. NaN when no pair qualifies.
     Used instead of Fleiss' kappa when tasks have different numbers of labels."""
     t, pid, ya, yb, a, _ = _pairs_for(data, top_n)
-    return float(_pairwise_from(pid, ya, yb, data.n_classes, len(a), min_shared))
+    K = data.n_classes
+    sums = _instance_sums(pid, ya, yb, K, len(a), np.ones(len(pid)))
+    return _pooled(sums, K, min_shared)
 
 
-def _pairwise_from(pid, ya, yb, K, n_pairs, min_shared, weights=None) -> float:
-    n, agree, ma, mb = _pair_stats(pid, ya, yb, K, n_pairs, weights)
-    k = _cohen(n, agree, ma, mb)
-    ok = (n >= max(min_shared, 1)) & np.isfinite(k)
-    if not ok.any():
-        return float("nan")
-    return float(np.average(k[ok], weights=n[ok]))
+def _instance_sums(pid, ya, yb, K, n_pairs, w, to_pair=None) -> np.ndarray:
+    """Per pair (rows): [sum w, sum w*eq, sum w^2, sum w^2*eq, marginals of a (K), of b (K)],
+    where w is each pair instance's weight (its task's bootstrap multiplicity)."""
+    eq = (ya == yb).astype(float)
+    cols = [w, w * eq, w * w, w * w * eq]
+    cols += [w * (ya == k) for k in range(K)] + [w * (yb == k) for k in range(K)]
+    X = np.column_stack(cols)
+    if to_pair is None:
+        to_pair = sp.csr_matrix((np.ones(len(pid)), (pid, np.arange(len(pid)))), shape=(n_pairs, len(pid)))
+    return np.asarray(to_pair @ X)
+
+
+def _pooled(sums: np.ndarray, K: int, min_shared: int) -> np.ndarray | float:
+    """Pooled kappa from per-pair sums of shape (P, 4 + 2K), or (m, P, 4 + 2K) for m replicates."""
+    n, agree, s2, a2 = sums[..., 0], sums[..., 1], sums[..., 2], sums[..., 3]
+    ma, mb = sums[..., 4:4 + K], sums[..., 4 + K:4 + 2 * K]
+    denom = n * n - s2
+    ok = (n >= max(min_shared, 2)) & (denom > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pe_p = np.where(ok, ((ma * mb).sum(axis=-1) - a2) / np.where(ok, denom, 1.0), 0.0)
+        n_ok = np.where(ok, n, 0.0).sum(axis=-1)
+        po = np.where(ok, agree, 0.0).sum(axis=-1) / n_ok
+        pe = (np.where(ok, n, 0.0) * pe_p).sum(axis=-1) / n_ok
+        out = np.where((n_ok > 0) & (pe < 1.0 - 1e-12), (po - pe) / (1.0 - pe), np.nan)
+    return float(out) if out.ndim == 0 else out
 
 
 # --------------------------------------------------------------------------- summary
@@ -229,7 +259,7 @@ class AgreementSummary:
 
     alpha : Krippendorff's alpha (nominal); alpha_ci : (low, high)
     kappa : Fleiss' kappa when every task has the same number of labels, else the
-        pairwise-averaged Cohen's kappa; kappa_kind : 'fleiss' or 'pairwise_cohen'; kappa_ci
+        pairwise pooled Cohen's kappa (:func:`pairwise_kappa`); kappa_kind : 'fleiss' or 'pairwise_cohen'; kappa_ci
     n_pairable_tasks : tasks with at least two labels; n_boot : bootstrap replicates
     """
 
@@ -242,8 +272,7 @@ class AgreementSummary:
     n_boot: int
 
 
-def _resample_weights(rng: np.random.Generator, T: int) -> np.ndarray:
-    return np.bincount(rng.integers(0, T, T), minlength=T).astype(np.float64)
+_BOOT_CHUNK = 16  # bootstrap replicates drawn and evaluated together (one matrix product)
 
 
 def _ci(samples: np.ndarray, level: float) -> tuple[float, float]:
@@ -274,20 +303,37 @@ def agreement_summary(data: LabelArrays, n_boot: int = N_BOOT, seed: int = 0, le
         kappa = float(_fleiss_from_stats(k_stats.sum(axis=0)))
     else:
         kind = "pairwise_cohen"
+        k_stats = None
         t, pid, ya, yb, a, _ = _pairs_for(data, pairwise_top_n)
-        kappa = _pairwise_from(pid, ya, yb, data.n_classes, len(a), min_shared)
+        kappa = _pooled(_instance_sums(pid, ya, yb, data.n_classes, len(a), np.ones(len(pid))),
+                        data.n_classes, min_shared)
         # map original task codes to rows of c (labelled tasks only)
         row = np.cumsum(np.bincount(data.task, minlength=data.n_tasks) > 0) - 1
         t_row = row[t]
     a_boot = np.full(n_boot, np.nan)
     k_boot = np.full(n_boot, np.nan)
-    for b in range(n_boot if T > 1 else 0):
-        wts = _resample_weights(rng, T)
-        a_boot[b] = _alpha_from_stats(wts @ a_stats)
+    B = n_boot if T > 1 else 0
+    pair_boot = kind == "pairwise_cohen" and len(pid) > 0
+    if pair_boot:
+        K = data.n_classes
+        to_pair = sp.csr_matrix((np.ones(len(pid)), (pid, np.arange(len(pid)))), shape=(len(a), len(pid)))
+    for start in range(0, B, _BOOT_CHUNK):
+        m = min(_BOOT_CHUNK, B - start)
+        draws = rng.integers(0, T, (m, T)) + (np.arange(m) * T)[:, None]
+        wts = np.bincount(draws.ravel(), minlength=m * T).reshape(m, T).astype(np.float64)
+        a_boot[start:start + m] = _alpha_from_stats(wts @ a_stats)
         if kind == "fleiss":
-            k_boot[b] = _fleiss_from_stats(wts @ k_stats)
-        elif len(pid):
-            k_boot[b] = _pairwise_from(pid, ya, yb, data.n_classes, len(a), min_shared, weights=wts[t_row])
+            k_boot[start:start + m] = _fleiss_from_stats(wts @ k_stats)
+        elif pair_boot:
+            wi = wts[:, t_row].T                              # (n_instances, m)
+            w2 = wi * wi
+            eq = (ya == yb)[:, None]
+            parts = [wi, wi * eq, w2, w2 * eq]
+            parts += [wi * (ya == k)[:, None] for k in range(K)] + [wi * (yb == k)[:, None] for k in range(K)]
+            per_pair = np.empty((m, len(a), len(parts)))
+            for i, x in enumerate(parts):
+                per_pair[:, :, i] = np.asarray(to_pair @ x).T
+            k_boot[start:start + m] = _pooled(per_pair, K, min_shared)
     return AgreementSummary(alpha=alpha, alpha_ci=_ci(a_boot, level), kappa=kappa, kappa_kind=kind,
                             kappa_ci=_ci(k_boot, level), n_pairable_tasks=int((c.sum(axis=1) >= 2).sum()),
                             n_boot=int(n_boot))

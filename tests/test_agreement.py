@@ -72,9 +72,18 @@ def test_unequal_label_counts_use_pairwise_cohen_and_match_direct_computation():
         m = frame[frame.w == r.worker_a].merge(frame[frame.w == r.worker_b], on="t")
         assert r.n_shared == len(m)
         assert r.kappa == pytest.approx(cohen_kappa_score(m.y_x, m.y_y), abs=1e-9, nan_ok=True)
-    assert s.kappa == pytest.approx(np.average(pk.kappa[pk.n_shared >= ag.MIN_SHARED].dropna(),
-                                               weights=pk.n_shared[(pk.n_shared >= ag.MIN_SHARED)
-                                                                   & pk.kappa.notna()]))
+    # pooled kappa recomputed pair by pair: chance agreement over different tasks only
+    num_o = num_e = tot = 0.0
+    for r in pk[pk.n_shared >= ag.MIN_SHARED].itertuples():
+        m = frame[frame.w == r.worker_a].merge(frame[frame.w == r.worker_b], on="t")
+        n, agree = len(m), float((m.y_x == m.y_y).sum())
+        cross = sum(float((m.y_x == k).sum() * (m.y_y == k).sum()) for k in range(d.n_classes))
+        num_o += agree
+        num_e += n * (cross - agree) / (n * (n - 1))
+        tot += n
+    po, pe = num_o / tot, num_e / tot
+    assert s.kappa == pytest.approx((po - pe) / (1 - pe), abs=1e-9)
+    assert s.kappa_ci[0] <= s.kappa <= s.kappa_ci[1]
     # bootstrap is seeded
     assert ag.agreement_summary(d, n_boot=100, seed=1) == s
 

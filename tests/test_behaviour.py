@@ -501,6 +501,9 @@ def test_takeover_onset_and_detection(name):
     assert roc >= 0.9, (roc, pr)
     ev = sig.loc[t[0], "evidence"]
     assert ev["onset_index"] == int(est[0]) and ev["rate_after"] > ev["rate_before"]
+    fired_ev = sig.loc[sig.fired, "evidence"].iloc[0]["series"]
+    assert len(fired_ev["cusum"]) == len(fired_ev["label_index"]) <= 200
+    assert max(fired_ev["cusum"]) > det.threshold_
 
 
 # --------------------------------------------------------------------------- churn

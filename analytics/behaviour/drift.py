@@ -114,6 +114,9 @@ class DriftDetector:
     min_labels : workers with fewer labels are not tested
     alpha : fires when the CUSUM alarms and the exceedance p-value is below this
     max_items : how many item ids (from the onset on) the evidence lists
+    max_points : fired workers' evidence carries the CUSUM and a rolling disagreement rate
+        at up to this many evenly spaced labels (for the UI's chart)
+    rolling_window : labels in the rolling disagreement rate
     """
 
     delta: float = 0.25
@@ -129,6 +132,8 @@ class DriftDetector:
     min_labels: int = 20
     alpha: float = 0.01
     max_items: int = 20
+    max_points: int = 200
+    rolling_window: int = 20
 
     scores_: pd.DataFrame = field(init=False, repr=False)
     signals_: pd.DataFrame = field(init=False, repr=False)
@@ -262,8 +267,18 @@ class DriftDetector:
                 "cusum_max": float(S_max[w]),
                 "order": "time" if ctx.time_ordered else "data",
                 "items_from_onset": data.task_ids[data.task[seg]].tolist(),
+                "series": self._series(S, x, int(starts[w]), int(counts[w])) if fired[w] else None,
             })
         score = np.nan_to_num(after - np.where(np.isfinite(before), before, p0_w))
         self.signals_ = make_signals(workers, "drift", score[workers], p[workers], fired[workers],
                                      reasons, evidence)
         return self
+
+    def _series(self, S: np.ndarray, x: np.ndarray, start: int, n: int) -> dict:
+        """CUSUM and rolling disagreement of one worker at <= max_points evenly spaced labels."""
+        idx = np.unique(np.linspace(0, n - 1, min(n, self.max_points)).round().astype(np.int64))
+        c = np.concatenate([[0.0], np.cumsum(x[start:start + n])])
+        lo = np.maximum(idx + 1 - self.rolling_window, 0)
+        rate = (c[idx + 1] - c[lo]) / (idx + 1 - lo)
+        return {"label_index": idx.tolist(), "cusum": np.round(S[start + idx], 3).tolist(),
+                "disagreement": np.round(rate, 3).tolist()}

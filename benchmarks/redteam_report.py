@@ -171,8 +171,9 @@ def main() -> int:
         all_rows.append(rows)
         summ = summarize(rows)
         tab = format_table(summ, metrics=("pr_auc", "baseline_pr_auc", "roc_auc", "precision", "recall",
-                                          "recall_at_1pct_fpr", "planted_labels_caught", "honest_flag_rate"))
-        down = format_table(summ, metrics=("acc_clean", "acc_attacked", "acc_defended", "attack_success_rate",
+                                          "recall_at_1pct_fpr", "precision_at_k", "planted_labels_caught",
+                                          "honest_flag_rate"))
+        down = format_table(summ, metrics=("acc_clean", "acc_attacked", "acc_defended", "collateral", "attack_success_rate",
                                            "attack_success_defended", "detection_delay_labels", "onset_error_labels",
                                            "takeover_detected"))
         counts = summ[["attack", "n_planted", "n_honest", "n_honest_strict"]].round(1)

@@ -222,6 +222,13 @@ def test_recall_at_fpr_hand_example():
     assert sc.recall_at_fpr(y, s, 0.10) == pytest.approx(2 / 3)
 
 
+def test_precision_at_k_hand_example():
+    y = np.array([1, 1, 0, 0, 0], bool)
+    assert sc.precision_at_k(y, np.array([0.9, 0.2, 0.8, 0.1, 0.0])) == pytest.approx(0.5)   # top 2: 0.9 (+), 0.8 (-)
+    assert sc.precision_at_k(y, np.array([0.9, 0.5, 0.5, 0.1, 0.0])) == pytest.approx(0.75)  # tie at the cut: half
+    assert sc.precision_at_k(y, np.array([0.9, 0.8, 0.5, 0.1, 0.0])) == pytest.approx(1.0)
+
+
 def test_score_matches_hand_computed_example():
     """Tiny case: 3 honest originals, 2 planted; trust and suspect given by hand."""
     base = make_base(n_workers=6, n_tasks=60, per_task=3, acc=0.95, seed=1)
@@ -252,6 +259,8 @@ def test_score_matches_hand_computed_example():
     assert res["roc_auc"] == pytest.approx(roc_auc_score(y, s))
     assert res["pr_auc"] == pytest.approx(average_precision_score(y, s))
     assert res["precision"] == pytest.approx(0.5) and res["recall"] == pytest.approx(0.5)
+    assert res["precision_at_k"] == pytest.approx(0.5)                # top-2: 0.8 (+), then 0.4 (honest) > 0.3 (+)
+    assert res["collateral"] == pytest.approx(np.mean(an.consensus.labels != clean.consensus.labels))
     assert res["n_planted"] == 2 and res["n_honest"] == int(honest.sum())
     pl = att.planted_label
     wid = att.data.worker_ids.astype(str)[att.data.worker]

@@ -16,6 +16,8 @@ the data has no gold, every unmodified original worker counts as honest.
 * ``recall_at_1pct_fpr``: the share of planted workers scored strictly above the
   ``fpr_budget`` upper quantile of the honest workers' scores (at most floor(1% x honest)
   honest workers above it);
+* ``precision_at_k``: share of planted workers among the k lowest-trust workers, k = the
+  number planted (ties at the cut shared pro rata);
 * ``planted_labels_caught``: the share of planted labels (post-onset labels for takeovers)
   written by a worker flagged ``suspect``;
 * ``attack_success_rate`` (targeted attacks): P(label = c* | i in T) under attack minus the
@@ -23,6 +25,8 @@ the data has no gold, every unmodified original worker counts as honest.
 * ``acc_clean``, ``acc_attacked``, ``acc_defended``: accuracy of the aggregated labels on
   gold for the clean copy, the attacked copy, and the attacked copy after removing every
   ``suspect`` worker's labels and re-aggregating with the same model (``use_gold=False``);
+* ``collateral``: share of the items outside the attack's targets whose aggregated label
+  differs between the clean and the attacked analysis;
 * ``detection_delay_labels`` (takeovers): median over victims of (alarm label index of the
   ``drift`` signal - true onset index); a victim without a drift alarm counts its whole
   post-onset history (censored); ``onset_error_labels``: median |estimated onset - true onset|
@@ -53,9 +57,9 @@ from analytics.dataset import LabelArrays
 from analytics.redteam.attacks import ATTACKS, Attacked, inject
 
 METRICS: tuple[str, ...] = (
-    "roc_auc", "pr_auc", "precision", "recall", "recall_at_1pct_fpr", "planted_labels_caught",
+    "roc_auc", "pr_auc", "precision", "recall", "recall_at_1pct_fpr", "precision_at_k", "planted_labels_caught",
     "attack_success_rate", "attack_success_defended", "acc_clean", "acc_attacked", "acc_defended",
-    "detection_delay_labels", "onset_error_labels", "takeover_detected", "baseline_pr_auc",
+    "collateral", "detection_delay_labels", "onset_error_labels", "takeover_detected", "baseline_pr_auc",
     "baseline_roc_auc", "honest_flag_rate", "pr_auc_strict", "n_planted", "n_honest", "n_honest_strict",
 )
 
@@ -90,6 +94,23 @@ def recall_at_fpr(y_true: np.ndarray, score: np.ndarray, fpr: float) -> float:
     allowed = int(np.floor(fpr * neg.size))
     thr = neg[allowed] if allowed < neg.size else -np.inf
     return float(np.mean(s[y] > thr))
+
+
+def precision_at_k(y_true: np.ndarray, score: np.ndarray, k: int | None = None) -> float:
+    """Share of positives among the ``k`` highest scores (k = number of positives by default);
+    workers tied at the cut count pro rata, so the result does not depend on row order."""
+    y = np.asarray(y_true, bool)
+    s = np.asarray(score, float)
+    k = int(y.sum()) if k is None else int(k)
+    if k <= 0 or s.size == 0:
+        return float("nan")
+    k = min(k, s.size)
+    cut = np.sort(s)[::-1][k - 1]
+    above = s > cut
+    at = s == cut
+    need = k - int(above.sum())
+    hits = y[above].sum() + need * (y[at].mean() if at.any() else 0.0)
+    return float(hits / k)
 
 
 def _curves(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
@@ -232,9 +253,11 @@ def score(attacked: Attacked, analysis, clean_analysis, gold: pd.DataFrame | Non
             "precision": tp / (tp + fp) if (tp + fp) else float("nan"),
             "recall": tp / int(y.sum()) if y.any() else float("nan"),
             "recall_at_1pct_fpr": recall_at_fpr(y, s[sel], settings.fpr_budget),
+            "precision_at_k": precision_at_k(y, s[sel]),
             "planted_labels_caught": float(row_sus[a_rows].mean()) if a_rows.any() else float("nan"),
             "attack_success_rate": float("nan"), "attack_success_defended": float("nan"),
             "acc_clean": acc_clean, "acc_attacked": acc_att, "acc_defended": acc_def,
+            "collateral": float("nan"),
             "detection_delay_labels": float("nan"), "onset_error_labels": float("nan"),
             "takeover_detected": float("nan"),
             "baseline_pr_auc": b_pr, "baseline_roc_auc": b_roc,
@@ -242,6 +265,8 @@ def score(attacked: Attacked, analysis, clean_analysis, gold: pd.DataFrame | Non
             "n_planted": int(pos.sum()), "n_honest": int(honest.sum()), "n_honest_strict": int(strict.sum()),
         }
         tg = attacked.targets[attacked.targets["attack"] == a] if len(attacked.targets) else attacked.targets
+        others = clean_lab.index.difference(pd.Index(attacked.targets["task"].astype(str)))
+        m["collateral"] = float(np.mean(att_lab.reindex(others).to_numpy() != clean_lab.reindex(others).to_numpy()))
         if len(tg):
             tids = tg["task"].astype(str).to_numpy()
             cls = pd.Series(np.arange(data.n_classes), index=np.asarray(data.classes).astype(str))
@@ -350,7 +375,8 @@ def summarize(rows: pd.DataFrame, by: tuple[str, ...] = ("attack",), interval: f
 
 
 def format_table(summary: pd.DataFrame, metrics=("pr_auc", "baseline_pr_auc", "roc_auc", "precision", "recall",
-                                                   "recall_at_1pct_fpr", "planted_labels_caught", "attack_success_rate",
+                                                   "recall_at_1pct_fpr", "precision_at_k", "planted_labels_caught",
+                                                   "attack_success_rate",
                                                    "acc_clean", "acc_attacked", "acc_defended",
                                                    "detection_delay_labels")) -> pd.DataFrame:
     """Printable table: one row per attack, each cell 'mean [lo, hi]'."""

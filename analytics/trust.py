@@ -68,6 +68,8 @@ class TrustSettings:
     """Benjamini-Hochberg false discovery rate across workers, per signal."""
     strong_log10_p: float = 6.0
     """-log10 of an adjusted p-value that counts as full-strength evidence (suspicion 1)."""
+    quality_prior_labels: float = 5.0
+    """Pseudo-labels pulling a worker's kappa with the consensus towards the population median."""
     suspicion_weight: float = 0.8
     """How far full suspicion pulls trust down: trust = quality x (1 - weight x suspicion).
     Below 1 so that trust still orders suspects by the quality of their answers."""
@@ -144,7 +146,7 @@ class WorkerVerdict:
         s = self.settings
         W, K = data.n_workers, data.n_classes
         n_labels = np.bincount(data.worker, minlength=W)
-        quality = _quality(scores, K, W)
+        quality = _quality(scores, K, W, s.quality_prior_labels)
         sig = adjust_signals(signals)
         weights = sig["signal"].map(s.signal_weights).fillna(0.0).to_numpy()
         p_adj = sig["p_adj"].to_numpy()
@@ -189,24 +191,40 @@ def _col(scores: pd.DataFrame, name: str, n: int, default: float) -> np.ndarray:
     return np.full(n, default)
 
 
-def _quality(scores: pd.DataFrame, K: int, W: int) -> np.ndarray:
+def _quality(scores: pd.DataFrame, K: int, W: int, prior_labels: float = 5.0) -> np.ndarray:
     """Chance-corrected reliability in [0, 1]: the mean of the available components.
 
-    Components: leave-one-out agreement and shrunk DS accuracy, each mapped so that chance
-    (1/K) is 0 and perfect is 1; gold accuracy (posterior mean) the same way when there is
-    enough gold. Missing components are skipped.
+    - *kappa with the consensus*: (a_w - c_w) / (1 - c_w), Cohen's kappa form, where a_w is
+      the leave-one-out agreement and c_w the agreement expected by chance from the worker's
+      own label mix (``loo_chance``), so a constant answerer on imbalanced data scores ~0
+      rather than the majority share. Shrunk towards the population median by
+      n / (n + ``prior_labels``) so that a handful of labels neither condemns nor clears.
+    - *informativeness*: sqrt of the Raykar-Yu spammer score (Youden's J for two classes),
+      set to 0 for workers flagged adversarial.
+    - *agreement*: (a_w - 1/K) / (1 - 1/K), the plain agreement a quality manager knows; it
+      keeps a majority-class answerer above a random clicker, though both are flagged.
+    - *gold*: (gold accuracy - 1/K) / (1 - 1/K) when there is enough gold.
+    Missing components are skipped; a worker with none gets 0.5.
     """
-    chance = 1.0 / K
-    parts = []
-    for name in ("loo_agreement", "ds_accuracy"):
-        v = _col(scores, name, W, np.nan)
-        parts.append(np.clip((v - chance) / (1 - chance), 0, 1))
+    agree = _col(scores, "loo_agreement", W, np.nan)
+    chance = _col(scores, "loo_chance", W, np.nan)
+    n = _col(scores, "loo_n", W, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kappa = np.where(1 - chance > 1e-9, (agree - chance) / (1 - chance), np.nan)
+    kappa = np.clip(kappa, 0, 1)
+    ok = np.isfinite(kappa)
+    median = float(np.median(kappa[ok & (n >= 10)])) if (ok & (n >= 10)).any() else 0.5
+    kappa = np.where(ok, (n * kappa + prior_labels * median) / (n + prior_labels), np.nan)
+    informative = np.sqrt(np.clip(_col(scores, "spammer_score", W, np.nan), 0, 1))
+    informative = np.where(_col(scores, "adversarial", W, 0.0) > 0.5, 0.0, informative)
     g = _col(scores, "gold_accuracy", W, np.nan)
-    parts.append(np.clip((g - chance) / (1 - chance), 0, 1))
-    stack = np.vstack(parts)
+    gold = np.clip((g - 1.0 / K) / (1 - 1.0 / K), 0, 1)
+    plain = np.clip((agree - 1.0 / K) / (1 - 1.0 / K), 0, 1)
+    stack = np.vstack([kappa, informative, plain, gold])
     with np.errstate(invalid="ignore"):
-        q = np.nanmean(np.where(np.isfinite(stack), stack, np.nan), axis=0)
-    return np.where(np.isfinite(q), q, 0.5)
+        cnt = np.isfinite(stack).sum(axis=0)
+        q = np.where(cnt > 0, np.nansum(stack, axis=0) / np.maximum(cnt, 1), 0.5)
+    return q
 
 
 def _reasons(sig, W, quality, low_quality, adversarial, gold_bad, scores, s) -> np.ndarray:

@@ -35,7 +35,7 @@ def test_fdr_keeps_honest_workers_and_flags_strong_signal():
     p = rng.uniform(size=W)          # null p-values for everyone
     p[3] = 1e-9                      # one worker with overwhelming evidence
     sig = make_signals(np.arange(W), "burst", 1.0, p, p < 0.05, [f"r{w}" for w in range(W)], None)
-    scores = pd.DataFrame({"loo_agreement": np.full(W, 0.9), "ds_accuracy": np.full(W, 0.9)})
+    scores = pd.DataFrame({"loo_agreement": np.full(W, 0.9), "loo_chance": np.full(W, 0.5), "loo_n": np.full(W, 50)})
     v = WorkerVerdict(TrustSettings()).fit(data, scores, sig)
     assert v.table_.loc[3, "suspect"]
     assert v.table_["suspect"].sum() == 1, "uniform null p-values must not survive BH"
@@ -46,10 +46,10 @@ def test_fdr_keeps_honest_workers_and_flags_strong_signal():
 def test_adversarial_and_low_quality_gates():
     data, _ = _toy()
     W = data.n_workers
-    scores = pd.DataFrame({"loo_agreement": np.full(W, 0.9), "ds_accuracy": np.full(W, 0.9),
-                           "adversarial": np.zeros(W)})
+    scores = pd.DataFrame({"loo_agreement": np.full(W, 0.9), "loo_chance": np.full(W, 0.5),
+                           "loo_n": np.full(W, 50), "spammer_score": np.full(W, 0.6), "adversarial": np.zeros(W)})
     scores.loc[5, "adversarial"] = 1
-    scores.loc[6, ["loo_agreement", "ds_accuracy"]] = 0.5   # chance for two classes
+    scores.loc[6, ["loo_agreement", "spammer_score"]] = [0.5, 0.0]   # chance agreement, uninformative
     v = WorkerVerdict().fit(data, scores, make_signals([], "x", [], [], [], [], []))
     t = v.table_
     assert t.loc[5, "suspect"] and "flipping" in t.loc[5, "reasons"]
@@ -72,3 +72,16 @@ def test_item_pivotal_on_suspects():
     assert iv.loc[0, "n_trusted_labels"] == 1
     post = one_step_posterior(data, cons, ~suspect[data.worker])
     np.testing.assert_allclose(post, [[1, 0], [1, 0]])
+
+
+def test_quality_is_chance_corrected_for_constant_answerers():
+    """On imbalanced data a constant majority answerer agrees often but carries no information."""
+    from analytics.trust import _quality
+
+    scores = pd.DataFrame({
+        "loo_agreement": [0.93, 0.90, 0.50], "loo_chance": [0.77, 0.90, 0.50], "loo_n": [200, 200, 200],
+        "spammer_score": [0.5, 0.0, 0.0],
+    })
+    q = _quality(scores, K=2, W=3)
+    # honest > constant majority answerer > random clicker; the constant one is well below honest.
+    assert q[0] > 0.7 and q[1] < 0.35 and q[2] < 0.05 and q[1] > q[2]

@@ -46,6 +46,18 @@ def _clean(v):
     return v
 
 
+def _default(attack: str, name: str):
+    """The attack parameter's default value (None when unknown), to reuse the grid's rows."""
+    import dataclasses
+
+    from analytics.redteam.attacks import PARAMS
+
+    for f in dataclasses.fields(PARAMS.get(attack, object)) if attack in PARAMS else ():
+        if f.name == name:
+            return f.default
+    return None
+
+
 def _project_settings(ws, pid):
     """The project's saved trust settings (the analysis the manager configured), or the defaults."""
     try:
@@ -94,7 +106,7 @@ def run(args) -> int:
         gparam, values = parse_grid(args.grid)
         grid_summary, rows = sweep(data, args.attack, gparam, values, share=args.share, seeds=seeds,
                                    analyze=analyze, progress=progress, **params)
-        base = args.share if gparam == "share" else params.get(gparam)
+        base = args.share if gparam == "share" else params.get(gparam, _default(args.attack, gparam))
         rows_main = rows[rows[gparam] == base] if base is not None and (rows[gparam] == base).any() else None
     else:
         grid_summary, rows_main = None, None

@@ -245,12 +245,14 @@ def test_catalog_and_projects_cli(workspace, tmp_path, capsys):
 
 
 def test_ingest_cli(tmp_path, capsys):
-    path = write(tmp_path / "batch7.csv", ROWS.rename(columns={"worker": "annotator"}))
+    path = write(tmp_path / "batch7.csv", ROWS.rename(columns={"worker": "annotator", "label": "answer_text"}))
     ws = str(tmp_path / "ws")
-    assert cli_main(["ingest", str(path), "--workspace", ws, "--map", "worker=annotator", "--actor", "bob"]) == 0
+    assert cli_main(["ingest", str(path), "--workspace", ws, "--map", "worker=annotator", "label=answer_text",
+                     "--actor", "bob"]) == 0
     out = capsys.readouterr().out
     assert "project 'batch7'" in out and "loaded 5" in out
-    assert cli_main(["ingest", str(path), "--workspace", ws, "--map", "worker=annotator"]) == 2
+    assert cli_main(["ingest", str(path), "--workspace", ws, "--map", "worker=annotator",
+                     "--map", "label=answer_text"]) == 2
     assert "use --force" in capsys.readouterr().err
     assert cli_main(["ingest", str(path), "--workspace", ws, "--format", "excel"]) == 2
     err = capsys.readouterr().err

@@ -18,7 +18,8 @@ def _mapping(items: list[str] | None) -> dict[str, str]:
             if not part.strip():
                 continue
             if "=" not in part:
-                raise UserError(f"--map {part}: write it as canonical=column, e.g. --map worker=annotator_id")
+                raise UserError(f"--map {part}: write it as canonical=column, e.g. --map worker=annotator_id "
+                                f"(put the FILE names before --map)")
             k, v = part.split("=", 1)
             out[k.strip()] = v.strip()
     return out
@@ -36,9 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--label-field", default=None,
                    help="the answer column for formats with several (e.g. Answer.Q1, OUTPUT:result, direction)")
     p.add_argument("--gold", default=None, metavar="G", help="gold file with columns task, label")
-    p.add_argument("--map", action="append", default=None, metavar="CANONICAL=COLUMN",
+    p.add_argument("--map", action="extend", nargs="+", default=None, metavar="CANONICAL=COLUMN",
                    help="use COLUMN as a canonical column (task, worker, label, started_at, submitted_at, "
-                        "duration_s, assignment, event); repeatable")
+                        "duration_s, assignment, event); several may follow one --map, or repeat --map")
     p.add_argument("--label-set", default=None, metavar="A,B,C",
                    help="declare the project's labels; rows with other labels are quarantined")
     p.add_argument("--delimiter", default=None, help="field delimiter of a CSV/TSV file (',', ';', '|' or tab)")

@@ -5,8 +5,8 @@ breaks only the alignment between workers: every worker's timeline is circularly
 an independent random offset u_w (uniform in [min_shift, max_shift] seconds, random sign,
 wrapped inside the worker's active span), and the counts are recomputed, ``n_permutations``
 times (seeded, vectorised over all rows at once). Bounding the offset by ``max_shift`` keeps
-coarse synchrony (workers who are online in the same hour because a batch was released then)
-in the null, so only second-level coincidence counts as evidence (the queue-release failure
+coarse synchrony (workers online in the same minutes because a batch was released then) in
+the null, so only second-level coincidence counts as evidence (the queue-release failure
 mode of §3.3).
 
 Only workers with at least ``min_cotimed`` co-timed answers (and their partners' rows) are

@@ -112,8 +112,8 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
     A community whose majority agrees with the outsiders on more than 1 - ``min_disagreement``
     of their shared items is a *cohort* (a school of thought, a team, a batch), not a
     collusion ring: its members get p = 1. The cohorts calibrate the test for the rest
-    (empirical null, Efron 2004): kappa = max(1, median observed/expected of cohort members),
-    one per statistic, scales the null mean (and kappa^2 the variance), absorbing both item
+    (empirical null, Efron 2004): kappa = max(1, median observed/expected of cohort members,
+    median observed/expected of all tested community members), one per statistic, scales the null mean (and kappa^2 the variance), absorbing both item
     difficulty and the selection of communities on the same data. The community p-value pools
     the members' statistics (variance doubled, see below), Bonferroni over the two statistics. ``suspect`` = not a cohort and that p-value is below ``alpha`` / (number of communities scored).
     """
@@ -134,10 +134,13 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
     tests = [community_member_tests(data, ref, np.asarray(c)) for c in kept]
     kappa = np.ones(2)
     for j in range(2):
-        r = [t[0][j, 0][t[0][j, 1] >= 1] / t[0][j, 1][t[0][j, 1] >= 1]
-             for c, t in zip(kept, tests, strict=True) if t[2] < min_disagreement and len(c) < max_share * data.n_workers]
-        r = np.concatenate(r) if r else np.empty(0)
-        kappa[j] = max(1.0, float(np.median(r))) if r.size else 1.0
+        tested = [t for c, t in zip(kept, tests, strict=True) if len(c) < max_share * data.n_workers]
+        r_all = [t[0][j, 0][t[0][j, 1] >= 1] / t[0][j, 1][t[0][j, 1] >= 1] for t in tested]
+        r_coh = [x for x, t in zip(r_all, tested, strict=True) if t[2] < min_disagreement]
+        r_all = np.concatenate(r_all) if r_all else np.empty(0)
+        r_coh = np.concatenate(r_coh) if r_coh else np.empty(0)
+        kappa[j] = max(1.0, float(np.median(r_coh)) if r_coh.size else 1.0,
+                       float(np.median(r_all)) if r_all.size else 1.0)
     rows, member_info = [], {}
     m_alpha = alpha / len(kept)
     for j, (c, (st, n_items, disagree, n_both)) in enumerate(zip(kept, tests, strict=True)):

@@ -180,7 +180,7 @@ def test_bad_input_gives_defined_result(case):
     if case == "with_empty_worker":
         d = d.subset(d.worker != 0)
     c = aggregate(d, "ds")
-    r = WorkerReliability(mace=case == "all_gold").fit(d, c)
+    r = WorkerReliability(mace=case == "one_worker").fit(d, c)
     assert len(r.scores_) == d.n_workers
     assert list(r.signals_.columns) == SIGNAL_COLUMNS
     sc = r.scores_

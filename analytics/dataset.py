@@ -224,6 +224,7 @@ SELECT task, worker, label,
        epoch(submitted_at) AS submitted_at,
        duration_s, n_edits::INTEGER AS n_edits
 FROM ranked WHERE rn = 1 AND event <> 'delete'
+ORDER BY task, worker   -- a stable row order: equal data gives an equal fingerprint
 """
 
 

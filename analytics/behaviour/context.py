@@ -23,9 +23,9 @@ small vectorised building blocks the detectors share.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
-import pandas as pd
 
 from analytics.consensus import Consensus, leave_one_out_posteriors
 from analytics.dataset import LabelArrays
@@ -137,7 +137,9 @@ def group_argmax(values: np.ndarray, groups: np.ndarray, n_groups: int) -> tuple
     """Per group: the maximum of ``values`` and the first position where it is reached
     (-1 for empty groups). ``groups`` must be sorted (contiguous blocks)."""
     best = np.full(n_groups, -np.inf)
-    np.maximum.at(best, groups, values)
+    if values.size:
+        first = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+        best[groups[first]] = np.maximum.reduceat(values, first)
     hit = values >= best[groups]
     pos = np.full(n_groups, -1, dtype=np.int64)
     g_hit = groups[hit]
@@ -151,7 +153,7 @@ def iso(t: float) -> str | None:
     """Epoch seconds to an ISO-8601 UTC string (None for NaN)."""
     if t is None or not np.isfinite(t):
         return None
-    return pd.Timestamp(float(t), unit="s", tz="UTC").isoformat()
+    return datetime.fromtimestamp(float(t), tz=UTC).isoformat()
 
 
 def fmt_duration(seconds: float) -> str:

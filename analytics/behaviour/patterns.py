@@ -234,14 +234,17 @@ class RepeatingPattern:
         lags = np.arange(2, self.max_period + 1)
         res = np.zeros((len(lags), 5, W))     # obs, exp, var, n, z
         for li, lag in enumerate(lags):
-            idx = np.flatnonzero(pos >= lag)
-            hit = (y[idx] == y[idx - lag]) & (y[idx] != y[idx - 1])
-            e = (q[idx] * q[idx - lag] * (1.0 - q[idx - 1])).sum(axis=1)
-            gi = g[idx]
+            # position t (>= lag within its worker) against t-1 and t-lag: contiguous slices
+            ok = pos[lag:] >= lag
+            yt, y1, yl = y[lag:], y[lag - 1:-1], y[:-lag]
+            qt, q1, ql = q[lag:], q[lag - 1:-1], q[:-lag]
+            hit = ok & (yt == yl) & (yt != y1)
+            e = np.where(ok, np.einsum("ij,ij,ij->i", qt, ql, 1.0 - q1), 0.0)
+            gi = g[lag:]
             obs = np.bincount(gi, weights=hit, minlength=W)
             ex = np.bincount(gi, weights=e, minlength=W)
             var = np.bincount(gi, weights=e * (1 - e), minlength=W)
-            cnt = np.bincount(gi, minlength=W)
+            cnt = np.bincount(gi, weights=ok, minlength=W)
             z = (obs - ex - 0.5) / np.sqrt(np.maximum(var, 1e-12))
             res[li] = obs, ex, var, cnt, z
         zs = res[:, 4]

@@ -42,6 +42,7 @@ from analytics.behaviour.context import (
     check_fraction,
     check_positive,
     fmt_p,
+    group_argmax,
     grouped_median,
     iso,
     robust_z,
@@ -53,7 +54,7 @@ from analytics.evidence import empty_signals, make_signals
 
 
 def median_polish(y: np.ndarray, row: np.ndarray, col: np.ndarray, n_rows: int, n_cols: int,
-                  n_iter: int = 6) -> tuple[float, np.ndarray, np.ndarray]:
+                  n_iter: int = 4) -> tuple[float, np.ndarray, np.ndarray]:
     """Two-way additive median polish y ≈ mu + a[row] + b[col] on sparse cells (Tukey 1977).
 
     Returns (mu, a, b) with median(a) = median(b) = 0 over the observed rows/columns.
@@ -104,7 +105,7 @@ class TooFastDetector:
     min_fast_share: float = 0.3
     z_threshold: float = 3.5
     alpha: float = 1e-3
-    n_iter: int = 6
+    n_iter: int = 4
     max_items: int = 20
 
     scores_: pd.DataFrame = field(init=False, repr=False)
@@ -258,12 +259,8 @@ class FastSubmitRule:
         roll = c[idx + 1] - c[lo]                       # fast among the last N (or fewer) labels
         W_s = ctx.worker_sorted
         tested = ctx.counts > 0
-        best = np.zeros(W)
-        np.maximum.at(best, W_s, roll)
-        hit = roll >= best[W_s]
-        first = np.full(W, -1)
-        u, fi = np.unique(W_s[hit], return_index=True)
-        first[u] = np.flatnonzero(hit)[fi]
+        best, first = group_argmax(roll.astype(float), W_s, W)
+        best = np.where(np.isfinite(best), best, 0.0)
         total = np.bincount(W_s, weights=fast, minlength=W)
         fired = best >= self.min_fast
         advisory = self.fast_submit_threshold_s is None and not self.fire_on_auto

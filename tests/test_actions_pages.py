@@ -93,3 +93,16 @@ def test_export_page_previews_and_records(ws_path):
     with open_workspace(ws_path, read_only=True) as ws:
         row = ws.con.execute("SELECT action, actor, evidence->>'kind' FROM actions ORDER BY seq DESC LIMIT 1").fetchone()
     assert row == ("export", "tester", "mturk-block")
+
+
+def test_actions_page_shows_a_broken_chain(ws_path):
+    import duckdb
+
+    with open_workspace(ws_path) as ws:
+        actions.ban(ws, "p", FLIPPERS, "flippers", "alice")
+    con = duckdb.connect(str(ws_path / "workspace.duckdb"))
+    con.execute("UPDATE actions SET reason = 'nothing' WHERE seq = 2")
+    con.close()
+    at = _app("actions.py", ws_path).run()
+    assert not at.exception, at.exception
+    assert any("BROKEN at entry 2" in e.value for e in at.error)

@@ -163,6 +163,9 @@ def test_cli_export_and_impact(ws, tmp_path, capsys):
     assert main(["impact", *FLIPPERS, *base]) == 0
     out = capsys.readouterr().out
     assert "labels that change" in out and "gold accuracy" in out
+    assert main(["impact", *FLIPPERS, "--json", *base]) == 0
+    js = json.loads(capsys.readouterr().out)
+    assert js["workers"] == FLIPPERS and len(js["changed"]) == js["n_labels_changed"]
     assert main(["ban", *FLIPPERS, "--reason", "flippers", "--actor", "alice", *base]) == 0
     target = tmp_path / "block.csv"
     assert main(["export", "mturk-block", "--out", str(target), *base]) == 0

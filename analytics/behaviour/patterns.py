@@ -52,7 +52,7 @@ _FLOOR = 1e-12
 def _entropy(counts: np.ndarray) -> np.ndarray:
     f = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return -np.where(f > 0, f * np.log(f), 0.0).sum(axis=1)
+        return 0.0 - np.where(f > 0, f * np.log(f), 0.0).sum(axis=1) + 0.0   # no '-0.00' in reasons
 
 
 @dataclass

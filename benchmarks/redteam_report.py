@@ -78,6 +78,15 @@ def commit() -> str:
         return "unknown"
 
 
+def _kinds(col: pd.Series) -> str:
+    tot: dict[str, int] = {}
+    for cell in col.fillna(""):
+        for part in filter(None, (p.strip() for p in str(cell).split(","))):
+            k, _, v = part.rpartition(":")
+            tot[k] = tot.get(k, 0) + int(v)
+    return ", ".join(f"{k} {v}" for k, v in sorted(tot.items(), key=lambda kv: -kv[1])) or "–"
+
+
 def verdict(summary: pd.DataFrame) -> pd.DataFrame:
     """Issue 4's targets next to the measured PR-AUC and the agreement baseline."""
     rows = []
@@ -177,6 +186,8 @@ def main() -> int:
                                            "attack_success_defended", "detection_delay_labels", "onset_error_labels",
                                            "takeover_detected"))
         counts = summ[["attack", "n_planted", "n_honest", "n_honest_strict"]].round(1)
+        counts["caught by (verdict kind: workers, all seeds)"] = [_kinds(rows[rows["attack"] == a]["caught_by"])
+                                                                  for a in counts["attack"]]
         time_note = ("no timestamps: a synthetic timeline (analytics/redteam/timing.py) is given to clean and "
                      "attacked copies alike" if not data.has_time else "real timestamps")
         if data.durations() is not None and not data.has_time:
@@ -189,7 +200,8 @@ def main() -> int:
             f"Wall time {secs:.0f} s.\n\n"
             f"### Detection (worker level)\n\n{md(verdict(summ))}\n\n{md(tab)}\n\n"
             f"### Downstream\n\n{md(down)}\n\n"
-            f"Planted and honest-original workers per seed (mean):\n\n{md(counts)}\n")
+            f"Planted and honest-original workers per seed (mean), and which verdict caught the planted ones:"
+            f"\n\n{md(counts)}\n")
         write(args, started, all_rows, sections, partial=True)      # keep partial results if interrupted
     grid_md = ""
     if not args.no_grid and (DATASETS / GRID_DATASET / "gold.csv").exists():

@@ -34,6 +34,8 @@ the data has no gold, every unmodified original worker counts as honest.
 * ``pr_auc_strict``: PR-AUC against the stricter honest set (also balanced accuracy >= 1/K +
   margin, see :func:`honest_originals`), for imbalanced data where a constant answerer
   passes the plain accuracy bar;
+* ``caught_by`` (text, not averaged): the verdict ``kind`` of the flagged planted workers with
+  counts, e.g. ``spammer:9, burst:2``, to see which detector did the catching;
 * ``baseline_pr_auc``, ``baseline_roc_auc``: the same curves for the plain score
   ``1 - agreement with the Dawid-Skene labels`` of the attacked copy (the baseline the
   detectors must beat, issue 4).
@@ -210,6 +212,8 @@ def score(attacked: Attacked, analysis, clean_analysis, gold: pd.DataFrame | Non
     w = analysis.workers.set_index(analysis.workers["worker"].astype(str))
     trust = w["trust"].reindex(key["worker"]).astype(float).fillna(settings.missing_trust).to_numpy()
     suspect = w["suspect"].reindex(key["worker"]).fillna(False).astype(bool).to_numpy()
+    kind = (w["kind"].reindex(key["worker"]).fillna("").astype(str).to_numpy() if "kind" in w.columns
+            else np.full(len(key), "", dtype=object))
     s = 1.0 - trust
 
     blind = attacked.blind()
@@ -276,6 +280,8 @@ def score(attacked: Attacked, analysis, clean_analysis, gold: pd.DataFrame | Non
             m["attack_success_defended"] = float(np.mean(def_lab.reindex(tids).to_numpy() == c) - before)
         if a == "takeover":
             m.update(_delays(attacked, analysis, key[pos]))
+        caught = pd.Series(kind[pos & suspect]).replace("", "other").value_counts()
+        m["caught_by"] = ", ".join(f"{k}:{v}" for k, v in caught.items())
         out[a] = m
     return out
 

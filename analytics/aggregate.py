@@ -165,6 +165,13 @@ def aggregate(
             "use method 'ds' (Dawid-Skene), or raise the limit if you can wait"
         )
     K = data.n_classes
+    if K == 1 and method not in ("ds", "mv"):
+        # one class: every model can only say that class; skip crowd-kit (GLAD divides by K - 1)
+        ones = np.ones((data.n_tasks, 1))
+        skills = np.where(np.bincount(data.worker, minlength=data.n_workers) > 0, 1.0, np.nan)
+        errors = np.ones((data.n_workers, 1, 1)) if method == "onecoin" else None
+        return Consensus(method, ones, np.zeros(data.n_tasks, np.int32), np.ones(1), errors=errors, skills=skills,
+                         difficulty=np.ones(data.n_tasks) if method == "glad" else None)
     if method == "kos" and K != 2:
         raise UserError(f"KOS works on two-class projects only; this one has {K} classes: use method 'ds'")
     if method == "ds":
@@ -172,7 +179,12 @@ def aggregate(
         return dawid_skene(data, n_iter=n_iter, tol=tol, gold=gold)
     if method == "mv":
         return majority_vote(data)
-    return _crowdkit(data, method, n_iter=n_iter, tol=tol, seed=seed)
+    try:
+        return _crowdkit(data, method, n_iter=n_iter, tol=tol, seed=seed)
+    except (ValueError, KeyError, IndexError, ZeroDivisionError, np.linalg.LinAlgError) as err:
+        # crowd-kit models can fail on degenerate projects (e.g. M-MSR with two workers)
+        raise UserError(f"crowd-kit's {method} model failed on this project ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0] if str(err) else 'no message'}); use method 'ds'") from err
 
 
 # --------------------------------------------------------------------------- helpers

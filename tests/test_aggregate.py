@@ -183,3 +183,14 @@ def test_codes_outside_the_label_set_are_a_user_error():
                          worker_ids=d.worker_ids, classes=d.classes)
     with pytest.raises(UserError, match="label values are missing"):
         aggregate(broken, "ds")
+
+
+def test_every_model_handles_one_class_and_crowdkit_failures_are_user_errors():
+    one = from_frame(pd.DataFrame({"task": ["a", "a", "b"], "worker": ["u", "v", "u"], "label": ["x", "x", "x"]}))
+    for m in MODELS:
+        c = aggregate(one, m)
+        assert (c.labels == 0).all() and np.allclose(c.probas, 1.0)
+    tiny = from_frame(pd.DataFrame({"task": ["a", "a", "b", "b"], "worker": ["u", "v", "u", "v"],
+                                    "label": ["x", "y", "x", "y"]}))
+    with pytest.raises(UserError, match="mmsr model failed"):
+        aggregate(tiny, "mmsr")

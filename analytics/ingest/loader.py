@@ -160,6 +160,7 @@ def ingest_file(
     actor: str = "cli",
     file_name: str | None = None,
     delimiter: str | None = None,
+    gold_file_name: str | None = None,
 ) -> IngestSummary:
     """Load one annotation file into ``project`` (created on first use), in one transaction.
 
@@ -169,7 +170,8 @@ def ingest_file(
     are kept as ``<workspace>/files/<sha256>``; the ``ingests`` row, an optional gold file
     and the audit entry are written in the same transaction, so on any error the workspace
     is unchanged. Loading the same bytes into the same project again is refused unless
-    ``force``.
+    ``force``. ``file_name`` / ``gold_file_name`` are the original names when ``path`` /
+    ``gold_path`` are temporary copies (uploads); they are what provenance records.
     """
     _writable(ws)
     shown = file_name or Path(path).name
@@ -181,11 +183,11 @@ def ingest_file(
     if fmt is None:
         fmt = detect_format(path, shown)
     if gold_path is not None:
-        sniff(gold_path)
+        sniff(gold_path, gold_file_name)
     sha, size, stored = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet")
     gold_info = None
     if gold_path is not None:
-        gname = Path(gold_path).name
+        gname = gold_file_name or Path(gold_path).name
         gsha, gsize, gstored = store_file(gold_path, ws.files_dir, gname, check_utf8=sniff(gold_path).kind != "parquet")
         gold_info = {"file": gname, "sha256": gsha, "size_bytes": gsize, "stored_path": gstored}
     opts = ReadOptions(label_field=label_field, mapping=dict(mapping or {}), delimiter=delimiter)

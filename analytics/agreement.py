@@ -12,7 +12,8 @@ Conventions
   (Krippendorff's "pairable values").
 - Confidence intervals: percentile bootstrap over tasks (tasks resampled with
   replacement, :data:`N_BOOT` replicates, seeded), Efron & Tibshirani 1993; for the
-  per-pair statistics the same task resample is applied to the pairs' shared tasks.
+  pairwise kappa the same task resample weights the pairs' shared tasks, over the fixed set
+  of pairs that qualify in the observed data.
 """
 
 from __future__ import annotations
@@ -307,6 +308,12 @@ def agreement_summary(data: LabelArrays, n_boot: int = N_BOOT, seed: int = 0, le
         t, pid, ya, yb, a, _ = _pairs_for(data, pairwise_top_n)
         kappa = _pooled(_instance_sums(pid, ya, yb, data.n_classes, len(a), np.ones(len(pid))),
                         data.n_classes, min_shared)
+        # the bootstrap keeps the pair set fixed: pairs that qualify in the observed data
+        qualifies = np.bincount(pid, minlength=len(a)) >= max(min_shared, 2)
+        keep = qualifies[pid]
+        new_id = np.cumsum(qualifies) - 1
+        t, pid, ya, yb = t[keep], new_id[pid[keep]], ya[keep], yb[keep]
+        a = a[qualifies]
         # map original task codes to rows of c (labelled tasks only)
         row = np.cumsum(np.bincount(data.task, minlength=data.n_tasks) > 0) - 1
         t_row = row[t]

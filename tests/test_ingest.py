@@ -272,3 +272,47 @@ def test_large_file_write_settings_restored(workspace, tmp_path, monkeypatch):
     assert s.rows_loaded == 5
     assert workspace.con.execute(setting).fetchone()[0] == before
     assert workspace.con.execute("SELECT current_setting('TimeZone')").fetchone()[0] != ""
+
+
+def test_random_logs_keep_the_count_invariant_and_latest_answer(tmp_path):
+    """Property: for random logs with repeats, blanks and bad times, nothing is dropped
+    (read = loaded + quarantined + duplicate) and the final answer per (task, worker) is the
+    latest valid one (ties in time: the later row)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from analytics.store import open_workspace
+
+    row = st.tuples(st.sampled_from(["t1", "t2", "t3", ""]), st.sampled_from(["w1", "w2", "w3"]),
+                    st.sampled_from(["a", "b", "c", ""]),
+                    st.sampled_from(["2024-01-01 10:00:00", "2024-01-01 11:00:00", "2024-01-02 09:30:00", "bad"]))
+    ws = open_workspace(tmp_path / "ws")
+    counter = iter(range(10_000))
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(row, min_size=1, max_size=25))
+    def check(rows):
+        df = pd.DataFrame(rows, columns=["task", "worker", "label", "submitted_at"])
+        n = next(counter)
+        path = tmp_path / f"log{n}.csv"
+        df.to_csv(path, index=False)
+        ok = (df["task"] != "") & (df["label"] != "") & (df["submitted_at"] != "bad")
+        if not ok.any():
+            with pytest.raises(UserError, match="no row of"):
+                ingest_file(ws, path, f"p{n}")
+            return
+        s = ingest_file(ws, path, f"p{n}")
+        assert s.rows_read == len(df) == s.rows_loaded + s.rows_quarantined + s.rows_duplicate
+        assert s.rows_quarantined == int((~ok).sum())
+        valid = df[ok].drop_duplicates()
+        assert s.rows_loaded == len(valid)
+        assert s.rows_updates == len(valid) - len(valid[["task", "worker"]].drop_duplicates())
+        good = df[ok].assign(order=range(int(ok.sum())), ts=lambda d: pd.to_datetime(d["submitted_at"]))
+        expect = good.sort_values(["ts", "order"]).groupby(["task", "worker"])["label"].last()
+        got = load_project(ws.con, s.project_id).to_frame().set_index(["task", "worker"])["label"].sort_index()
+        assert got.to_dict() == expect.sort_index().to_dict()
+
+    try:
+        check()
+    finally:
+        ws.close()

@@ -231,7 +231,8 @@ def collusion_network(edges: pd.DataFrame, nodes: pd.DataFrame, communities: pd.
     g = nx.Graph()
     for r in edges.itertuples(index=False):
         g.add_edge(r.worker_a, r.worker_b, weight=max(float(r.value or 0), 1e-3), shared=r.n_shared)
-    pos = nx.spring_layout(g, seed=seed, weight="weight", k=1.5 / math.sqrt(max(g.number_of_nodes(), 1)))
+    pos = nx.spring_layout(g, seed=seed, weight="weight", k=1.5 / math.sqrt(max(g.number_of_nodes(), 1)),
+                           iterations=40)
     member_of = {}
     for c in communities.itertuples(index=False):
         for m in c.members:
@@ -252,9 +253,10 @@ def collusion_network(edges: pd.DataFrame, nodes: pd.DataFrame, communities: pd.
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
                                  line={"width": 0.8 + 1.6 * cls,
                                        "color": "rgba(214,39,40,0.7)" if strong else "rgba(120,120,120,0.35)"}))
-    info = nodes.set_index("worker")
+    verdict_of = dict(zip(nodes["worker"], nodes["verdict"], strict=True))
+    trust_of = dict(zip(nodes["worker"], nodes["trust"], strict=True))
     for verdict in VERDICT_ORDER:
-        ws = [w for w in g.nodes if (info["verdict"].get(w, "trusted") if len(info) else "trusted") == verdict]
+        ws = [w for w in g.nodes if verdict_of.get(w, "trusted") == verdict]
         if not ws:
             continue
         sizes, lines, text = [], [], []
@@ -262,7 +264,7 @@ def collusion_network(edges: pd.DataFrame, nodes: pd.DataFrame, communities: pd.
             comm, sus = member_of.get(w, (None, False))
             sizes.append(20 if (selected is not None and comm == selected) else 12)
             lines.append(3 if sus else 0.5)
-            trust = info["trust"].get(w) if len(info) else None
+            trust = trust_of.get(w)
             text.append(f"worker {w}<br>verdict {verdict}<br>trust {trust:.2f}" if trust is not None and trust == trust
                         else f"worker {w}<br>verdict {verdict}")
             if comm is not None:

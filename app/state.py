@@ -131,14 +131,15 @@ def write_workspace(ws: Path, create: bool = True) -> Iterator[Workspace]:
         try:
             handle = open_workspace(ws, create=create)
             break
-        except (WorkspaceLockedError, UserError) as exc:
-            if not isinstance(exc, WorkspaceLockedError) and "configuration" not in str(exc).lower():
+        except (UserError, duckdb.Error) as exc:
+            clash = _is_config_clash(exc)
+            if not clash and not isinstance(exc, WorkspaceLockedError):
                 raise
             if time.monotonic() > deadline:
-                raise
-            time.sleep(CONNECT_RETRY_S)
-        except duckdb.Error as exc:
-            if not _is_config_clash(exc) or time.monotonic() > deadline:
+                if clash:
+                    raise WorkspaceLockedError(
+                        f"workspace {ws} is being read by another page or tab of this dashboard; "
+                        "try again in a moment") from None
                 raise
             time.sleep(CONNECT_RETRY_S)
     try:

@@ -68,7 +68,10 @@ def sidebar() -> state.Ctx:
         names = projects["name"].tolist()
         if names:
             wanted = st.query_params.get("project") or st.session_state.get("_project_keep")
-            if st.session_state.get("project") not in names:
+            switch = st.session_state.pop("_project_switch", None)   # set by a page (e.g. after an ingest)
+            if switch in names:
+                st.session_state["project"] = switch
+            elif st.session_state.get("project") not in names:
                 st.session_state["project"] = wanted if wanted in names else names[0]
             project = st.sidebar.selectbox(
                 "Project", names, key="project",
@@ -86,6 +89,11 @@ def sidebar() -> state.Ctx:
                     f"{info['finished_at']:%Y-%m-%d %H:%M} UTC). Change the model on **Settings**.")
             else:
                 st.sidebar.caption("Not analysed yet.")
+            running = state.q("running_run", project_id)
+            if running:
+                st.sidebar.caption(f":orange[An analysis ({running['method']}) started "
+                                   f"{running['started_at']:%Y-%m-%d %H:%M} UTC is running; pages show the previous "
+                                   "results until it completes.]")
     st.sidebar.caption(f"Workspace `{ws}`")
     return state.Ctx(ws=ws, exists=exists, actor=actor.strip(), project=project, project_id=project_id,
                      run_id=run_id)
@@ -111,8 +119,7 @@ def main() -> None:
     except UserError as exc:
         state.user_error_box(exc)
     except Exception as exc:  # a bug: one line for the user, the traceback in the server log
-        if type(exc).__module__.startswith("streamlit"):
-            raise
+        # (st.stop / st.rerun / st.switch_page raise BaseException subclasses and pass through)
         log.exception("page %s failed", nav.title)
         st.error(f"Unexpected error on this page ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
                  "The details are in the server log; please report it.", icon=":material/bug_report:")

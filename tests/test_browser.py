@@ -186,3 +186,30 @@ def test_every_page_and_worker_detail(server, page):
     page.locator("h3", has_text="Worker ").first.wait_for()
     assert "/workers" in page.url and "worker=" in page.url
     _check_clean(page, "worker detail from items")
+
+
+def test_upload_ingests_and_shows_quarantine(server, page, tmp_path):
+    """The Data page's upload form ingests through analytics.ingest and shows the summary and quarantine."""
+    f = tmp_path / "browser_upload.csv"
+    f.write_text("task,worker,label,submitted_at\n"
+                 "t1,alice,cat,2026-05-01T10:00:00Z\n"
+                 "t1,bob,dog,2026-05-01T10:01:00Z\n"
+                 "t2,alice,dog,yesterday\n"
+                 "t2,carol,dog,2026-05-01T10:03:00Z\n")
+    _open(page, server, "data", "Data")
+    _sign_in(page)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(f))
+    page.get_by_text("detected format").first.wait_for()
+    _settle(page)
+    page.get_by_label("Project (existing or new)", exact=True).fill("uploaded")
+    page.get_by_role("button", name="Ingest").click()
+    try:
+        page.get_by_text("Rows read").first.wait_for()
+    except Exception:
+        page.screenshot(path=str(SHOTS / "data_upload_failed.png"), full_page=True)
+        raise
+    _settle(page)
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert "Quarantined rows" in text and "unparseable" in text, text[:2000]
+    _check_clean(page, "data upload")
+    page.screenshot(path=str(SHOTS / "data_upload.png"), full_page=True)

@@ -17,8 +17,15 @@ if edges.empty and comms.empty:
     st.success("No collusion evidence in this run: no pair of workers shares suspiciously many identical answers.")
     st.stop()
 
-workers = sorted(set(edges["worker_a"]) | set(edges["worker_b"]) | {m for ms in comms["members"] for m in ms})
+workers = sorted(set(edges["worker_a"]) | set(edges["worker_b"]))
 nodes = state.q("worker_verdicts", c.run_id, c.project_id, workers)
+
+
+@st.cache_data(show_spinner=False, max_entries=50)
+def network(ws: str, stamp: tuple, run_id: int, selected) -> object:
+    """The graph figure (its spring layout is the slow part), cached per run and selection."""
+    return charts.collusion_network(edges, nodes, comms, selected=selected)
+
 
 opts = comms["community"].tolist()
 labels = {int(r.community): f"community {r.community}: {r.size} workers"
@@ -35,7 +42,7 @@ with right:
                           format_func=lambda k: labels.get(int(k), str(k)),
                           placeholder="no communities in this run")
 with left:
-    st.plotly_chart(charts.collusion_network(edges, nodes, comms, selected=chosen), key="network")
+    st.plotly_chart(network(str(c.ws), state.stamp(c.ws), c.run_id, chosen), key="network")
 
 with st.expander(f"Strongest worker pairs ({len(edges):,} shown)", expanded=comms["suspect"].sum() == 0):
     st.dataframe(edges.drop(columns=["details"]).head(100), hide_index=True, width="stretch", column_config={

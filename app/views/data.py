@@ -33,8 +33,11 @@ def upload_tab() -> None:
                 "Label Studio JSON or a CrowdFlower full report. The format is detected; you can override it.")
     uploaded = st.file_uploader("Annotation file", key="upload_file",
                                 type=["csv", "tsv", "txt", "tab", "json", "jsonl", "ndjson", "parquet"])
-    if uploaded is None:
+    last = st.session_state.get("_last_ingest")
+    if uploaded is None or (last and uploaded.name == last["file_name"]):
         _show_last_summary()
+        if uploaded is not None:
+            st.caption("Remove the file above (×) to load another one.")
         return
     tmp = Path(tempfile.mkdtemp(prefix="crowdtrust-upload-"))
     path = _save_upload(uploaded, tmp)
@@ -49,11 +52,10 @@ def upload_tab() -> None:
         a, b = st.columns(2)
         fmt = a.selectbox("Format", [AUTO, *FORMATS], key="up_format",
                           help="Leave on automatic unless the detection is wrong.")
-        new = "(new project)"
-        default_project = projects.index(c.project) + 1 if c.project in projects else 0
-        target = b.selectbox("Project", [new, *projects], index=default_project, key="up_project")
-        new_name = b.text_input("New project name", value=Path(uploaded.name).stem[:40], key="up_new_name",
-                                help="Used when 'Project' is '(new project)'.")
+        target = b.text_input(
+            "Project (existing or new)", value=c.project or Path(uploaded.name).stem[:40], key="up_project",
+            help="Type an existing project's name to add these labels to it, or a new name to create a project. "
+                 + (f"Existing: {', '.join(projects)}." if projects else "There are no projects yet."))
         label_opts = [AUTO, *info["answer_columns"], *[col for col in info["columns"]
                                                         if col not in info["answer_columns"]]]
         label_field = a.selectbox("Label field", label_opts, key="up_label",
@@ -78,9 +80,9 @@ def upload_tab() -> None:
         return
     if not state.need_actor(c, "ingest"):
         return
-    project = new_name.strip() if target == new else target
+    project = target.strip()
     if not project:
-        st.error("Give the new project a name.")
+        st.error("Give the project a name: an existing one or a new one.")
         return
     gold_path = _save_upload(gold, tmp) if gold is not None else None
     try:
@@ -93,8 +95,7 @@ def upload_tab() -> None:
         st.error(f"Nothing was loaded: {exc}")
         return
     st.session_state["_last_ingest"] = summary.to_dict() | {"text": summary.describe()}
-    st.session_state["project"] = project
-    st.session_state["_project_keep"] = project
+    st.session_state["_project_switch"] = project   # the sidebar picker moves to it on the rerun
     st.rerun()
 
 
@@ -114,7 +115,9 @@ def _show_last_summary() -> None:
         st.warning(w)
     if s["rows_quarantined"]:
         st.markdown("**Quarantined rows** (kept with their reason; nothing is dropped silently)")
-        st.dataframe(state.q("quarantine_reasons", s["ingest_id"]), hide_index=True)
+        reasons = s.get("quarantine_reasons") or {}
+        if reasons:
+            st.markdown("\n".join(f"- {why}: {n:,} row{'s' if n != 1 else ''}" for why, n in reasons.items()))
         st.dataframe(state.q("quarantine_rows", s["ingest_id"], 500), hide_index=True, width="stretch")
     st.info("Next: analyse the project on the Overview page (or Settings) to compute trust and suspects.")
 

@@ -18,6 +18,7 @@ Conventions
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,22 +187,51 @@ def _pairs_for(data: LabelArrays, top_n: int):
     return t, pid.astype(np.int64), ya, yb, uniq // data.n_workers, uniq % data.n_workers
 
 
-def worker_pair_kappa(data: LabelArrays, top_n: int = TOP_N, min_shared: int = MIN_SHARED) -> pd.DataFrame:
-    """Cohen's kappa for every pair of the ``top_n`` workers by label volume that share at least
-    ``min_shared`` tasks.
+def worker_pair_kappa(data: LabelArrays, top_n: int = TOP_N, min_shared: int = MIN_SHARED,
+                      n_boot: int = N_BOOT, seed: int = 0, level: float = CI_LEVEL) -> pd.DataFrame:
+    """Cohen's kappa (Cohen 1960) for every pair of the ``top_n`` workers by label volume that
+    share at least ``min_shared`` tasks, with a percentile-bootstrap interval over each pair's
+    shared tasks (``n_boot`` replicates, seeded).
 
     Columns: worker_a, worker_b (codes, a < b), n_shared, agreement (raw share of equal
-    labels), kappa (NaN when both always use the same single class). Pairs are enumerated
-    per task among the selected workers only, so cost is bounded by top_n, never by W^2.
+    labels), kappa (NaN when both always use the same single class), kappa_lo, kappa_hi.
+    Pairs are enumerated per task among the selected workers only, so cost is bounded by
+    top_n, never by W^2.
     """
     t, pid, ya, yb, a, b = _pairs_for(data, top_n)
-    n, agree, ma, mb = _pair_stats(pid, ya, yb, data.n_classes, len(a))
+    K = data.n_classes
+    n, agree, ma, mb = _pair_stats(pid, ya, yb, K, len(a))
     ok = n >= max(int(min_shared), 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         raw = agree / n
+    kappa = _cohen(n, agree, ma, mb)
+    lo = np.full(len(a), np.nan)
+    hi = np.full(len(a), np.nan)
+    if n_boot > 0 and ok.any():
+        keep = ok[pid]
+        new_id = np.cumsum(ok) - 1
+        p2, ya2, yb2 = new_id[pid[keep]], ya[keep], yb[keep]
+        order = np.argsort(p2, kind="stable")
+        p2, ya2, yb2 = p2[order], ya2[order], yb2[order]
+        P = int(ok.sum())
+        size = np.bincount(p2, minlength=P)
+        start = np.concatenate([[0], np.cumsum(size)[:-1]])
+        rng = np.random.default_rng(seed)
+        boots = np.empty((n_boot, P))
+        for r in range(n_boot):                       # resample each pair's shared tasks
+            idx = start[p2] + (rng.random(len(p2)) * size[p2]).astype(np.int64)
+            boots[r] = _cohen(*_pair_stats(p2, ya2[idx], yb2[idx], K, P))
+        q = (1 - level) / 2
+        finite = np.isfinite(boots).sum(axis=0) >= 2
+        with warnings.catch_warnings():             # pairs whose replicates are all undefined
+            warnings.simplefilter("ignore", RuntimeWarning)
+            qs = np.nanquantile(np.where(np.isfinite(boots), boots, np.nan), [q, 1 - q], axis=0)
+        lo[ok] = np.where(finite, qs[0], np.nan)
+        hi[ok] = np.where(finite, qs[1], np.nan)
     return pd.DataFrame({
         "worker_a": a[ok].astype(np.int32), "worker_b": b[ok].astype(np.int32),
-        "n_shared": n[ok].astype(np.int64), "agreement": raw[ok], "kappa": _cohen(n, agree, ma, mb)[ok],
+        "n_shared": n[ok].astype(np.int64), "agreement": raw[ok], "kappa": kappa[ok],
+        "kappa_lo": lo[ok], "kappa_hi": hi[ok],
     })
 
 

@@ -96,6 +96,12 @@ def test_worker_pairs_are_bounded_by_top_n():
     top = set(np.argsort(-vol, kind="stable")[:3])
     assert set(pk.worker_a) | set(pk.worker_b) <= top
     assert (pk.worker_a < pk.worker_b).all()
+    # per-pair bootstrap interval over the pair's shared tasks, seeded
+    full = ag.worker_pair_kappa(d, min_shared=5, n_boot=100, seed=3)
+    ok = full.kappa.notna() & full.kappa_lo.notna()
+    assert ok.any()
+    assert ((full.kappa_lo[ok] <= full.kappa[ok] + 1e-12) & (full.kappa[ok] <= full.kappa_hi[ok] + 1e-12)).all()
+    pd.testing.assert_frame_equal(full, ag.worker_pair_kappa(d, min_shared=5, n_boot=100, seed=3))
 
 
 def test_task_agreement_and_by_label():

@@ -178,11 +178,13 @@ def from_frame(
     task_s = df["task"].astype(str)
     worker_s = df["worker"].astype(str)
     label_s = df["label"].astype(str)
-    task_ids = np.asarray(np.sort(task_s.unique()), dtype=object)
-    worker_ids = np.asarray(np.sort(worker_s.unique()), dtype=object)
+    t_codes, task_ids = pd.factorize(task_s, sort=True)
+    w_codes, worker_ids = pd.factorize(worker_s, sort=True)
+    task_ids = np.asarray(task_ids, dtype=object)
+    worker_ids = np.asarray(worker_ids, dtype=object)
     cls = np.asarray(classes, dtype=object) if classes is not None else sort_classes(label_s)
-    t_codes = np.searchsorted(task_ids, task_s.to_numpy(dtype=object)).astype(np.int32)
-    w_codes = np.searchsorted(worker_ids, worker_s.to_numpy(dtype=object)).astype(np.int32)
+    t_codes = t_codes.astype(np.int32)
+    w_codes = w_codes.astype(np.int32)
     l_codes = pd.Categorical(label_s, categories=list(cls)).codes.astype(np.int32)
     if (l_codes < 0).any():
         bad = label_s[l_codes < 0].iloc[0]

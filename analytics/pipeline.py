@@ -282,11 +282,12 @@ def analyze(ws, project: str, settings: TrustSettings | None = None, method: str
     settings = settings or project_settings(con, pid)
     method = method or settings.method
     settings.method = method
-    banned = _banned(con, pid)
+    banned, trusted = _overrides(con, pid)
     progress(0.0, "reading labels")
     data = load_project(con, pid, exclude_workers=banned)
     fingerprint = data.fingerprint()
-    params = {"method": method, "settings": settings.to_dict(), "excluded_workers": sorted(banned)}
+    params = {"method": method, "settings": settings.to_dict(), "excluded_workers": sorted(banned),
+              "trusted_workers": sorted(trusted)}
     params_json = json.dumps(params, sort_keys=True)
     if not force:
         row = con.execute(
@@ -305,6 +306,7 @@ def analyze(ws, project: str, settings: TrustSettings | None = None, method: str
     t0 = time.perf_counter()
     try:
         result = analyze_arrays(data, settings, method, progress=lambda f, m: progress(0.05 + 0.85 * f, m))
+        apply_trusted(result, trusted)
         progress(0.92, "writing results")
         with ws.transaction():
             write_results(con, run_id, result)
@@ -321,6 +323,7 @@ def analyze(ws, project: str, settings: TrustSettings | None = None, method: str
         con.execute("UPDATE runs SET status = 'failed', finished_at = now(), error = ? WHERE run_id = ?",
                     [f"{type(exc).__name__}: {exc}"[:2000], run_id])
         raise
+    audit.write_anchor(ws.path, con)
     progress(1.0, f"run {run_id} complete")
     return run_id
 
@@ -335,12 +338,31 @@ def _json_default(o):
     return str(o)
 
 
-def _banned(con, project_id: int) -> list[str]:
-    try:
-        from analytics.actions import banned_workers
-    except ImportError:
-        return []
-    return list(banned_workers(con, project_id))
+def _overrides(con, project_id: int) -> tuple[list[str], list[str]]:
+    """The banned workers (left out of the analysis) and the vetted ones (verdict overridden)."""
+    from analytics.actions import banned_workers, trusted_workers
+
+    return list(banned_workers(con, project_id)), list(trusted_workers(con, project_id))
+
+
+def apply_trusted(result: Analysis, trusted: list[str]) -> None:
+    """Show the manager's "trusted" override on vetted workers.
+
+    Detectors still run and their signals stay stored; the verdict is no longer suspect and
+    the reasons say that it was overridden, with what the detectors found.
+    """
+    if not trusted:
+        return
+    w = result.workers
+    vetted = w["worker"].isin(set(trusted))
+    flagged = vetted & w["suspect"]
+    w.loc[flagged, "reasons"] = "vetted by the quality manager (override); detectors found: " + w.loc[flagged, "reasons"]
+    w.loc[vetted & ~w["suspect"], "reasons"] = "vetted by the quality manager"
+    w.loc[vetted, "suspect"] = False
+    w.loc[vetted, "kind"] = "vetted"
+    result.summary["n_suspect_workers"] = int(w["suspect"].sum())
+    result.summary["suspects_by_kind"] = w.loc[w["suspect"], "kind"].replace("", "other").value_counts().to_dict()
+    result.summary["n_vetted_workers"] = int(vetted.sum())
 
 
 def _long(df: pd.DataFrame, key: str, core: list[str]) -> pd.DataFrame:

@@ -91,3 +91,25 @@ def test_run_cli_bad_input_exits_2(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
     assert "empty" in proc.stderr.lower()
+
+
+def test_ban_and_trust_overrides_reach_the_next_run(workspace, simulated, tmp_path):
+    from analytics.actions import ban, trust_workers
+    from analytics.ingest import ingest_file
+
+    labels, _, key = simulated
+    f = tmp_path / "l.csv"
+    labels.to_csv(f, index=False)
+    ingest_file(workspace, f, "sim")
+    run1 = analyze(workspace, "sim")
+    con = workspace.con
+    suspects = con.execute("SELECT worker FROM run_workers WHERE run_id = ? AND suspect ORDER BY trust",
+                           [run1]).df()["worker"].tolist()
+    banned, vetted = suspects[0], suspects[1]
+    ban(workspace, "sim", [banned], reason="test ban", actor="qa")
+    trust_workers(workspace, "sim", [vetted], reason="known expert", actor="qa")
+    run2 = analyze(workspace, "sim")
+    assert run2 != run1
+    rows = con.execute("SELECT worker, suspect, reasons FROM run_workers WHERE run_id = ?", [run2]).df().set_index("worker")
+    assert banned not in rows.index, "a banned worker's labels are left out of the analysis"
+    assert not rows.loc[vetted, "suspect"] and rows.loc[vetted, "reasons"].startswith("vetted")

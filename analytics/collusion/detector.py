@@ -109,6 +109,10 @@ class CollusionDetector:
     """Family-wise level across communities for a community's ``suspect`` flag (Bonferroni)."""
     max_community_share: float = 0.5
     """A community with at least this share of all workers is the crowd itself and is not tested."""
+    prune_alpha: float = 0.2
+    """Members of a large community whose own p-value is at least this are pruned from its core."""
+    prune_above: int = 10
+    """Communities with more members than this are pruned to a core before they are tested."""
     member_alpha: float = 0.05
     """A member of a collusion community inherits its p-value when the member's own p is below this."""
     min_outsider_disagreement: float = 0.3
@@ -202,7 +206,8 @@ class CollusionDetector:
         comms = louvain(evidence_graph(pairs), self.seed, self.louvain_resolution)
         self.communities_, member = score_communities(
             data, ref, pairs, comms, self.min_community_size, self.community_alpha, self.edge_alpha,
-            self.min_outsider_disagreement, self.max_community_share)
+            self.min_outsider_disagreement, self.max_community_share, self.prune_alpha,
+            prune_above=self.prune_above)
 
         # ---- per-worker scores ---------------------------------------------------------------
         sig_co = pairs["coerror_p"].to_numpy() < self.edge_alpha
@@ -221,6 +226,8 @@ class CollusionDetector:
         for wk, info in member.items():
             comm_id[wk] = info["community"]
             comm_size[wk] = info["size"]
+            if not info["ring"]:
+                continue
             # gatekeeping: the community's p-value passes to a member whose own evidence is at
             # least nominally significant; otherwise the member keeps the larger of the two
             own = info["p"]
@@ -285,7 +292,9 @@ class CollusionDetector:
                 parts.append(make_signals(cidx, "cotiming", (o[cidx] + 0.5) / (e[cidx] + 0.5),
                                           ct["worker_p"][cidx], ct["worker_p"][cidx] < self.signal_alpha,
                                           reasons, ev))
-        if member:
+        ring_members = {k: v for k, v in member.items() if v["ring"]}
+        if ring_members:
+            member = ring_members
             midx = np.asarray(sorted(member), dtype=np.int64)
             reasons, ev = [], []
             for wk in midx:

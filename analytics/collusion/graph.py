@@ -68,25 +68,22 @@ def community_member_tests(data, ref: Reference, members: np.ndarray):
     with the number of such items.
     """
     K = data.n_classes
-    is_mem = np.zeros(data.n_workers, bool)
-    is_mem[members] = True
-    mrows = np.flatnonzero(is_mem[data.worker])
+    mrows = np.concatenate([ref.rows_of(int(m)) for m in members]) if len(members) else np.empty(0, np.int64)
     t = data.task
-    mem_counts = np.zeros((data.n_tasks, K))
-    np.add.at(mem_counts, (t[mrows], data.label[mrows]), 1.0)
-    mem_own = np.zeros((data.n_tasks, K))
-    np.add.at(mem_own, t[mrows], ref.own[mrows])
-    n_out = ref.counts.sum(axis=1) - mem_counts.sum(axis=1)
-    tasks = np.unique(t[mrows])
-    tasks = tasks[n_out[tasks] > 0]
-    post_out = np.zeros((data.n_tasks, K))
-    post_out[tasks] = softmax_rows(ref.logpost[tasks] - mem_own[tasks])
-    c_out = np.full(data.n_tasks, -1)
-    c_out[tasks] = argmax_rows(post_out[tasks])
-    r = mrows[c_out[t[mrows]] >= 0]
-    ti, wi, yi = t[r], data.worker[r], data.label[r]
-    others = mem_counts[ti].copy()
+    tasks, loc = np.unique(t[mrows], return_inverse=True)       # local task index of each member label
+    mem_counts = np.zeros((tasks.size, K))
+    np.add.at(mem_counts, (loc, data.label[mrows]), 1.0)
+    mem_own = np.zeros((tasks.size, K))
+    np.add.at(mem_own, loc, ref.own[mrows])
+    n_out = ref.counts[tasks].sum(axis=1) - mem_counts.sum(axis=1)
+    post_out = softmax_rows(ref.logpost[tasks] - mem_own)
+    c_out = np.where(n_out > 0, argmax_rows(post_out), -1)
+    ok = c_out[loc] >= 0
+    r, li = mrows[ok], loc[ok]
+    wi, yi = data.worker[r], data.label[r]
+    others = mem_counts[li].copy()
     others[np.arange(r.size), yi] -= 1.0
+    ti = li
     pi = predictive(ref.A_null, wi, post_out[ti])
     wrong = np.ones_like(others)
     wrong[np.arange(r.size), c_out[ti]] = 0.0
@@ -97,14 +94,15 @@ def community_member_tests(data, ref: Reference, members: np.ndarray):
         stats.append(np.stack([np.bincount(wi, weights=x, minlength=W)[members] for x in (obs, mean, var)]))
     against = (others[np.arange(r.size), yi] > 0) & (yi != c_out[ti])
     n_items = np.bincount(wi, weights=against, minlength=W)[members]
-    both = tasks[mem_counts[tasks].sum(axis=1) >= 2]
-    disagree = float(np.mean(argmax_rows(mem_counts[both]) != c_out[both])) if both.size else 0.0
-    return np.stack(stats), n_items, disagree, int(both.size)
+    both = (mem_counts.sum(axis=1) >= 2) & (n_out > 0)
+    disagree = float(np.mean(argmax_rows(mem_counts[both]) != c_out[both])) if both.any() else 0.0
+    return np.stack(stats), n_items, disagree, int(both.sum())
 
 
 def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[list[int]],
                       min_size: int, alpha: float, edge_alpha: float,
-                      min_disagreement: float, max_share: float = 0.5) -> tuple[pd.DataFrame, dict]:
+                      min_disagreement: float, max_share: float = 0.5, prune_alpha: float = 0.2,
+                      prune_rounds: int = 5, prune_above: int = 10) -> tuple[pd.DataFrame, dict]:
     """One row per community of at least ``min_size`` members, plus per-member test results.
 
     A community holding ``max_share`` of all workers or more is the crowd itself: its
@@ -113,11 +111,19 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
     of their shared items is a *cohort* (a school of thought, a team, a batch), not a
     collusion ring: its members get p = 1. The cohorts calibrate the test for the rest
     (empirical null, Efron 2004): kappa = max(1, median observed/expected of cohort members,
-    median observed/expected of all tested community members), one per statistic, scales the null mean (and kappa^2 the variance), absorbing both item
-    difficulty and the selection of communities on the same data. The community p-value pools
-    the members' statistics (variance doubled, see below), Bonferroni over the two statistics. ``suspect`` = not a cohort and that p-value is below ``alpha`` / (number of communities scored).
+    median observed/expected of all tested community members), one per statistic, scales the
+    null mean (and kappa^2 the variance), absorbing both item difficulty and the selection of
+    communities on the same data.
+
+    A remaining community larger than ``prune_above`` members (collusion groups are typically
+    3-10 accounts) is pruned to its *core*: up to ``prune_rounds`` times, members whose
+    own p-value is at least ``prune_alpha`` are dropped and the rest re-tested against everyone
+    else (Louvain also attaches honest workers that share a few chance edges with a ring). The
+    community p-value pools the core members' statistics (variance doubled), Bonferroni over
+    the two statistics. ``suspect`` = a core of at least ``min_size`` members, not a cohort, and
+    that p-value below ``alpha`` / (number of communities scored).
     """
-    cols = ["community", "members", "size", "density", "mean_weight", "coerror_strength",
+    cols = ["community", "members", "core", "size", "density", "mean_weight", "coerror_strength",
             "majority_vs_outsiders_disagreement", "cotiming", "p_value", "score", "suspect", "reasons"]
     kept = [c for c in comms if len(c) >= min_size]
     if not kept:
@@ -141,6 +147,16 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
         r_coh = np.concatenate(r_coh) if r_coh else np.empty(0)
         kappa[j] = max(1.0, float(np.median(r_coh)) if r_coh.size else 1.0,
                        float(np.median(r_all)) if r_all.size else 1.0)
+    def member_p(st):
+        return np.minimum(1.0, 2.0 * np.minimum.reduce([
+            quasi_poisson_tail(st[k, 0], kappa[k] * st[k, 1], kappa[k] ** 2 * st[k, 2]) for k in range(2)]))
+
+    def pooled_p(st):
+        # every agreeing pair is counted by both members: the variance of the sum is about twice
+        # the sum of the members' variances; Bonferroni over the two statistics
+        return float(min(1.0, 2.0 * min(float(quasi_poisson_tail(
+            st[k, 0].sum(), kappa[k] * st[k, 1].sum(), 2.0 * kappa[k] ** 2 * st[k, 2].sum())) for k in range(2))))
+
     rows, member_info = [], {}
     m_alpha = alpha / len(kept)
     for j, (c, (st, n_items, disagree, n_both)) in enumerate(zip(kept, tests, strict=True)):
@@ -150,21 +166,27 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
         edges = int((w > 0).sum())
         crowd = s >= max_share * data.n_workers
         ring = disagree >= min_disagreement and not crowd
+        core = np.asarray(c)
+        p, p_c = np.ones(s), 1.0
         if ring:
-            # Bonferroni over the two statistics; pooled over members, every agreeing pair is
-            # counted by both members, so the variance of the sum is about twice the sum of
-            # the members' variances
-            p = np.minimum(1.0, 2.0 * np.minimum.reduce([
-                quasi_poisson_tail(st[k, 0], kappa[k] * st[k, 1], kappa[k] ** 2 * st[k, 2]) for k in range(2)]))
-            p_c = float(min(1.0, 2.0 * min(
-                float(quasi_poisson_tail(st[k, 0].sum(), kappa[k] * st[k, 1].sum(), 2.0 * kappa[k] ** 2 * st[k, 2].sum()))
-                for k in range(2))))
-        else:
-            p, p_c = np.ones(s), 1.0
+            # prune: Louvain also pulls in honest workers joined to the ring by chance edges;
+            # drop members whose own evidence is weak and re-test the rest against everyone else
+            p = member_p(st)
+            for _ in range(prune_rounds if s > prune_above else 0):
+                keep = p < prune_alpha
+                if keep.all() or keep.sum() < min_size:
+                    break
+                core = core[keep]
+                st, n_items, disagree, n_both = community_member_tests(data, ref, core)
+                p = member_p(st)
+            ring = core.size >= min_size and disagree >= min_disagreement
+            p_c = pooled_p(st) if ring else 1.0
+            if not ring:
+                p = np.ones(core.size)
         obs_w, E = st[0, 0], kappa[0] * st[0, 1]
         if ring:
-            reasons = (f"{s} accounts answer alike against the rest of the crowd: their majority disagreed "
-                       f"with the other workers on {disagree:.0%} of {n_both} shared items; "
+            reasons = (f"{core.size} accounts answer alike against the rest of the crowd: their majority "
+                       f"disagreed with the other workers on {disagree:.0%} of {n_both} shared items; "
                        f"{int(obs_w.sum())} matching answers among them (expected {E.sum():.1f})")
         elif crowd:
             reasons = (f"{s} accounts, {s / data.n_workers:.0%} of all workers: the crowd's main body, "
@@ -176,17 +198,21 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
         if cot:
             reasons += f"; {cot} pairs of answers within seconds of each other"
         rows.append({
-            "community": j, "members": [int(x) for x in c], "size": s,
-            "density": edges / (s * (s - 1) / 2), "mean_weight": float(w.mean()) if w.size else 0.0,
+            "community": j, "members": [int(x) for x in c], "core": [int(x) for x in core] if ring else [],
+            "size": s, "density": edges / (s * (s - 1) / 2), "mean_weight": float(w.mean()) if w.size else 0.0,
             "coerror_strength": float(nlogco[sel].sum()),
             "majority_vs_outsiders_disagreement": disagree, "cotiming": cot,
             "p_value": p_c, "score": float(-np.log10(max(p_c, 1e-300))), "suspect": bool(ring and p_c < m_alpha),
             "reasons": reasons,
         })
-        for k, wk in enumerate(c):
-            member_info[int(wk)] = {"community": j, "observed": float(obs_w[k]), "expected": float(E[k]),
-                                    "p": float(p[k]), "n_items": int(n_items[k]), "community_p": p_c,
-                                    "size": s, "disagreement": disagree, "ring": bool(ring)}
+        for wk in c:
+            member_info[int(wk)] = {"community": j, "observed": 0.0, "expected": 0.0, "p": 1.0, "n_items": 0,
+                                    "community_p": 1.0, "size": s, "disagreement": disagree, "ring": False}
+        if ring:
+            for k, wk in enumerate(core):
+                member_info[int(wk)] = {"community": j, "observed": float(obs_w[k]), "expected": float(E[k]),
+                                        "p": float(p[k]), "n_items": int(n_items[k]), "community_p": p_c,
+                                        "size": int(core.size), "disagreement": disagree, "ring": True}
     return pd.DataFrame(rows)[cols], member_info
 
 

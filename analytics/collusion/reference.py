@@ -47,6 +47,7 @@ class Reference:
     loo : (n, K) leave-worker-out reference posterior of each label's task
     counts : (n_tasks, K) number of labels of each class per task
     n_w : (n_workers,) labels per worker
+    by_worker, starts : label rows sorted by worker and each worker's offset (CSR index)
     """
 
     own: np.ndarray
@@ -55,6 +56,12 @@ class Reference:
     loo: np.ndarray
     counts: np.ndarray
     n_w: np.ndarray
+    by_worker: np.ndarray
+    starts: np.ndarray
+
+    def rows_of(self, w: int) -> np.ndarray:
+        """Label row indices of worker ``w``."""
+        return self.by_worker[self.starts[w]:self.starts[w + 1]]
 
 
 def softmax_rows(logits: np.ndarray) -> np.ndarray:
@@ -101,7 +108,10 @@ def build_reference(data, consensus: Consensus, reference_prior_labels: float,
     counts = np.zeros((data.n_tasks, K))
     np.add.at(counts, (t, y), 1.0)
     n_w = np.bincount(w, minlength=W)
-    return Reference(own=own, logpost=logpost, A_null=A_null, loo=loo, counts=counts, n_w=n_w)
+    by_worker = np.argsort(w, kind="stable")
+    starts = np.r_[0, np.cumsum(n_w)]
+    return Reference(own=own, logpost=logpost, A_null=A_null, loo=loo, counts=counts, n_w=n_w,
+                     by_worker=by_worker, starts=starts)
 
 
 def predictive(A_null: np.ndarray, worker: np.ndarray, post: np.ndarray, chunk: int = 500_000) -> np.ndarray:

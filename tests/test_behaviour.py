@@ -563,3 +563,36 @@ def test_small_and_partial_inputs_do_not_break():
         assert len(scores) == data.n_workers
         assert list(signals.columns) == SIGNAL_COLUMNS
         assert signals.p_value.dropna().between(0, 1).all()
+
+
+def test_one_sided_flip_takeover_on_binary_data_uses_class_streams():
+    """A takeover that answers '0' on every item that is really '1' (sensitivity 0) barely
+    moves the overall disagreement; the per-class CUSUM streams find it and its onset."""
+    rng = np.random.default_rng(10)
+    base, gold = load_dataset("zheng_sentiment")
+    df = base.copy()
+    truth = gold.set_index("task")["label"]
+    counts = df.groupby("worker").size()
+    victims = rng.choice(counts[counts >= 100].index.to_numpy(), size=8, replace=False)
+    switch = {}
+    for w in victims:
+        idx = df.index[df.worker == w]
+        half = len(idx) // 2
+        after = idx[half:]
+        is_pos = truth.reindex(df.loc[after, "task"]).to_numpy() == "1"
+        df.loc[after[is_pos], "label"] = "0"
+        switch[w] = half
+    data, cons = fit(df)
+    t = worker_codes(data, victims)
+    honest = np.setdiff1d(gold_honest(base, gold, data), t)
+    auto = DriftDetector().fit(data, cons)                  # two classes: class streams on
+    pooled = DriftDetector(per_class=False).fit(data, cons)
+    sig = auto.signals_.set_index("worker")
+    assert sig.loc[t, "fired"].mean() >= 0.75
+    err = np.abs(auto.scores_.loc[t, "drift_onset_index"].to_numpy() - np.array([switch[w] for w in victims]))
+    assert np.median(err) <= 50, err
+    assert honest_fire_rate(auto, "drift", honest) <= 0.05
+    roc_a, pr_a = auc_pr(neglog_p(auto, "drift_p"), t, honest)
+    roc_p, pr_p = auc_pr(neglog_p(pooled, "drift_p"), t, honest)
+    assert pr_a >= 0.8 and pr_a >= pr_p, (pr_a, pr_p)
+    assert "on items the crowd labels" in " ".join(sig.loc[t, "reason"])

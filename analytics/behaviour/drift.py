@@ -25,6 +25,11 @@ per-worker cumulative sums.
   labels, P(max_{t<=n} S_t >= S* | in control) = 1 - exp(-n hazard(S*)); beyond the
   simulated range the tail is extended with the exact exponential rate of an LLR CUSUM
   (E₀[e^{X}] = 1, so P(S >= s) decays as e^{-s}; Siegmund, *Sequential Analysis*, 1985).
+- A flip that only touches one class (answering '0' on every item that is really '1') barely
+  moves the overall disagreement on imbalanced data, so with ``per_class`` the same CUSUM
+  also runs on each class stream (the worker's labels on items whose consensus is c, offset
+  shrunk towards the worker's), and the worker's p-value is the Bonferroni minimum over the
+  K + 1 streams (one shared calibration: the e^{-s} tail is the same for every stream).
 - The onset is the label after the last time S was 0 before its maximum, i.e. the start
   of the strongest excursion (the maximum-likelihood change point of a single sustained
   change, Page 1954); the alarm is the first crossing of h inside that excursion. A noise
@@ -38,7 +43,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analytics.behaviour.context import BehaviourContext, check_fraction, check_positive, fmt_p, iso
+from analytics.behaviour.context import (
+    BehaviourContext,
+    check_fraction,
+    check_positive,
+    fmt_p,
+    group_argmax,
+    iso,
+)
 from analytics.consensus import Consensus, argmax_lowest
 from analytics.dataset import LabelArrays
 from analytics.errors import UserError
@@ -113,6 +125,11 @@ class DriftDetector:
     n_sim, sim_length, seed : simulation size (chains, labels per chain) and seed
     min_labels : workers with fewer labels are not tested
     alpha : fires when the CUSUM alarms and the exceedance p-value is below this
+    per_class : also run one CUSUM per consensus class (the worker's labels on items the
+        crowd gives class c), Bonferroni over the K + 1 streams; None = only for two-class
+        projects, where one-sided flips hide in the overall rate (on the multi-class sets
+        tried, zheng_relevance in data order, class streams doubled honest false alarms)
+    min_stream_labels : class streams shorter than this are not tested
     max_items : how many item ids (from the onset on) the evidence lists
     max_points : fired workers' evidence carries the CUSUM and a rolling disagreement rate
         at up to this many evenly spaced labels (for the UI's chart)
@@ -131,6 +148,8 @@ class DriftDetector:
     seed: int = 0
     min_labels: int = 20
     alpha: float = 0.01
+    per_class: bool | None = None
+    min_stream_labels: int = 10
     max_items: int = 20
     max_points: int = 200
     rolling_window: int = 20
@@ -150,12 +169,54 @@ class DriftDetector:
         if self.sim_length < self.arl0 / 2:
             raise UserError("setting sim_length must be at least half of arl0 for a stable calibration")
 
+    def _streams(self, x: np.ndarray, e: np.ndarray, grp: np.ndarray, n_groups: int,
+                 beta_prior: np.ndarray) -> dict:
+        """Risk-adjusted CUSUM on contiguous groups (positions sorted by group, then time).
+
+        The group's offset β comes from its first ``baseline_fraction`` of labels, shrunk
+        towards ``beta_prior`` (per group) with ``shrinkage`` pseudo-labels."""
+        lo, hi = self.p0_bounds
+        counts = np.bincount(grp, minlength=n_groups).astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        cx = np.concatenate([[0.0], np.cumsum(x)])
+        ce = np.concatenate([[0.0], np.cumsum(e)])
+        n_base = np.minimum(np.maximum(np.ceil(self.baseline_fraction * counts), 1), counts).astype(np.int64)
+        k_base = cx[starts + n_base] - cx[starts]
+        rate_exp = np.clip((ce[starts + n_base] - ce[starts]) / np.maximum(n_base, 1), lo, hi)
+        prior_rate = 1.0 / (1.0 + np.exp(-(_logit(rate_exp) + beta_prior)))
+        rate_obs = np.clip((k_base + self.shrinkage * prior_rate) / (n_base + self.shrinkage), lo, hi)
+        beta = np.clip(_logit(rate_obs) - _logit(rate_exp), -self.max_offset, self.max_offset)
+        beta = np.where(counts > 0, beta, 0.0)
+        p0_t = np.clip(1.0 / (1.0 + np.exp(-(_logit(e) + beta[grp]))), lo, hi)
+        a, b = _increments(p0_t, self.delta, self.p1_max)
+        inc = np.where(x > 0, a, b)
+        # S = C - min(0, running min of C) within each group, all groups at once
+        C = np.cumsum(inc)
+        C_local = C - np.concatenate([[0.0], C])[starts][grp]
+        big = 2.0 * (float(np.abs(C_local).max()) if C_local.size else 0.0) + 1.0
+        D = C_local - grp * big
+        S = D - np.minimum(np.minimum.accumulate(D), -grp * big)
+        S_max, argmax_pos = group_argmax(S, grp, n_groups)
+        S_max = np.where(np.isfinite(S_max), S_max, 0.0)
+        # onset: the label after the last zero of S before its maximum (the strongest excursion)
+        zeros = np.flatnonzero(S <= 0.0)
+        j = np.searchsorted(zeros, argmax_pos, side="left") - 1
+        zp = np.where(j >= 0, zeros[np.maximum(j, 0)] if zeros.size else -1, -1)
+        onset = np.where((argmax_pos >= 0) & (j >= 0) & (zp >= starts), zp + 1, starts)
+        end = starts + counts
+        before = np.where(onset > starts, (cx[onset] - cx[starts]) / np.maximum(onset - starts, 1), np.nan)
+        after = (cx[end] - cx[onset]) / np.maximum(end - onset, 1)
+        p0_mean = np.bincount(grp, weights=p0_t, minlength=n_groups) / np.maximum(counts, 1)
+        return {"S": S, "x": x, "S_max": S_max, "argmax": argmax_pos, "onset": onset, "starts": starts,
+                "counts": counts, "before": before, "after": after, "beta": beta, "p0": p0_t,
+                "p0_mean": p0_mean}
+
     def fit(self, data: LabelArrays, consensus: Consensus, context: BehaviourContext | None = None):
         self._validate()
-        W = data.n_workers
+        W, K = data.n_workers, data.n_classes
         ctx = context or BehaviourContext.build(data, consensus)
-        cols = ["drift_p0", "drift_offset", "drift_threshold", "drift_cusum_max", "drift_onset_index", "drift_onset_time",
-                "drift_alarm_index", "drift_rate_before", "drift_rate_after", "drift_p"]
+        cols = ["drift_p0", "drift_offset", "drift_threshold", "drift_cusum_max", "drift_onset_index",
+                "drift_onset_time", "drift_alarm_index", "drift_rate_before", "drift_rate_after", "drift_p"]
         self.scores_ = pd.DataFrame(np.nan, index=pd.RangeIndex(W, name="worker"), columns=cols)
         self.signals_ = empty_signals()
         tested = ctx.counts >= self.min_labels
@@ -165,109 +226,134 @@ class DriftDetector:
         g = ctx.worker_sorted.astype(np.int64)
         cons = argmax_lowest(ctx.loo)
         x = (data.label != cons)[ctx.order].astype(float)
-        cx = np.concatenate([[0.0], np.cumsum(x)])
-        starts, counts = ctx.starts, ctx.counts
         lo, hi = self.p0_bounds
-        # item-level in-control rate of a typical worker, then the worker's log-odds offset
-        e = 1.0 - ctx.expected[np.arange(data.n), cons]
-        e = np.clip(e, lo, hi)[ctx.order]
-        ce = np.concatenate([[0.0], np.cumsum(e)])
-        n_base = np.minimum(np.maximum(np.ceil(self.baseline_fraction * counts), 1), counts).astype(np.int64)
-        k_base = cx[starts + n_base] - cx[starts]
-        e_base = ce[starts + n_base] - ce[starts]
-        rate_obs = (k_base + self.shrinkage * e_base / np.maximum(n_base, 1)) / (n_base + self.shrinkage)
-        rate_exp = e_base / np.maximum(n_base, 1)
-        beta = np.clip(_logit(np.clip(rate_obs, lo, hi)) - _logit(np.clip(rate_exp, lo, hi)),
-                       -self.max_offset, self.max_offset)
-        beta = np.where(counts > 0, beta, 0.0)
-        p0_t = np.clip(1.0 / (1.0 + np.exp(-(_logit(e) + beta[g]))), lo, hi)
-        p0_w = (np.bincount(g, weights=p0_t, minlength=W) / np.maximum(counts, 1))
-        pool = p0_t[tested[g]]
+        # item-level in-control disagreement of a typical worker
+        e = np.clip(1.0 - ctx.expected[np.arange(data.n), cons], lo, hi)[ctx.order]
+        allw = self._streams(x, e, g, W, np.zeros(W))
         levels, hazard, h, s_ref = _calibrate(
-            pool, float(self.delta), float(self.p1_max), float(self.arl0),
+            allw["p0"][tested[g]], float(self.delta), float(self.p1_max), float(self.arl0),
             int(self.n_sim), int(self.sim_length), int(self.seed))
         self.threshold_ = h
 
-        # CUSUM for all workers: S = C - min(0, running min of C) within each worker
-        a, b = _increments(p0_t, self.delta, self.p1_max)
-        inc = np.where(x > 0, a, b)
-        C = np.cumsum(inc)
-        C_before = np.concatenate([[0.0], C])[starts]
-        C_local = C - C_before[g]
-        R = float(np.abs(C_local).max()) if n else 0.0
-        big = 2.0 * R + 1.0
-        D = C_local - g * big
-        S = D - np.minimum(np.minimum.accumulate(D), -g * big)
-        S_max = np.zeros(W)
-        np.maximum.at(S_max, g, S)
-        hit_max = S >= S_max[g]
-        argmax_pos = np.full(W, -1, dtype=np.int64)
-        u, fi = np.unique(g[hit_max], return_index=True)
-        argmax_pos[u] = np.flatnonzero(hit_max)[fi]
-        # onset: the label after the last zero of S before its maximum (the strongest excursion)
-        zeros = np.flatnonzero(S <= 0.0)
-        j = np.searchsorted(zeros, argmax_pos, side="left") - 1
-        zp = np.where(j >= 0, zeros[np.maximum(j, 0)], -1)
-        onset = np.where((argmax_pos >= 0) & (j >= 0) & (zp >= starts), zp + 1, starts)
-        # alarm: the first crossing of h inside that excursion
-        over_pos = np.flatnonzero(S > h)
-        k = np.searchsorted(over_pos, onset, side="left")
-        cand = over_pos[np.minimum(k, max(over_pos.size - 1, 0))] if over_pos.size else np.full(W, -1)
-        alarm = (k < over_pos.size) & (cand <= argmax_pos) & (argmax_pos >= 0)
-        alarm_pos = np.where(alarm, cand, -1)
-        end = starts + counts
-        before = np.where(onset > starts, (cx[onset] - cx[starts]) / np.maximum(onset - starts, 1), np.nan)
-        after = (cx[end] - cx[onset]) / np.maximum(end - onset, 1)
-        hz = _hazard_row(levels, hazard, s_ref, S_max)
-        p = np.where(S_max > 0, -np.expm1(-counts * hz), 1.0)
+        def pvalue(S_max, counts):
+            hz = _hazard_row(levels, hazard, s_ref, S_max)
+            return np.where((S_max > 0) & (counts > 0), -np.expm1(-counts * hz), 1.0)
+
+        # candidate streams per worker: all labels (stream -1) and, per consensus class c,
+        # the labels on items the crowd gives class c (catches class-conditional flips)
+        p_all = pvalue(allw["S_max"], allw["counts"])
+        n_streams = 1
+        best_p = p_all.copy()
+        stream = np.full(W, -1)
+        cls = None
+        per_class = (K == 2) if self.per_class is None else self.per_class
+        if per_class and K >= 2:
+            c_s = cons[ctx.order].astype(np.int64)
+            key = g * K + c_s
+            so = np.argsort(key, kind="stable")
+            cls = self._streams(x[so], e[so], key[so], W * K, np.repeat(allw["beta"], K))
+            cls["so"] = so
+            p_c = pvalue(cls["S_max"], cls["counts"])
+            p_c = np.where(cls["counts"] >= self.min_stream_labels, p_c, 1.0).reshape(W, K)
+            k_best = np.argmin(p_c, axis=1)
+            p_cbest = p_c[np.arange(W), k_best]
+            use_c = p_cbest < p_all
+            best_p = np.where(use_c, p_cbest, p_all)
+            stream = np.where(use_c, k_best, -1)
+            n_streams = K + 1
+        p = np.minimum(best_p * n_streams, 1.0)
+
+        # per-worker view of the winning stream, positions mapped back to the worker's sequence
+        starts_w = ctx.starts
+        onset_idx = allw["onset"] - starts_w
+        S_max = allw["S_max"].copy()
+        before, after = allw["before"].copy(), allw["after"].copy()
+        onset_pos = allw["onset"].copy()                 # position in ctx order
+        argmax_ctx = allw["argmax"].copy()
+        if cls is not None:
+            wc = np.flatnonzero(stream >= 0)
+            gi = wc * K + stream[wc]
+            onset_pos[wc] = cls["so"][np.minimum(cls["onset"][gi], n - 1)]
+            argmax_ctx[wc] = cls["so"][np.maximum(cls["argmax"][gi], 0)]
+            onset_idx[wc] = onset_pos[wc] - starts_w[wc]
+            S_max[wc] = cls["S_max"][gi]
+            before[wc], after[wc] = cls["before"][gi], cls["after"][gi]
+        # alarm: first crossing of h inside the winning excursion (positions of that stream)
+        alarm = np.zeros(W, dtype=bool)
+        alarm_ctx = np.full(W, -1, dtype=np.int64)
+        for st, sel in ((allw, stream < 0), (cls, stream >= 0)):
+            if st is None or not sel.any():
+                continue
+            ws = np.flatnonzero(sel)
+            gi = ws if st is allw else ws * K + stream[ws]
+            over_pos = np.flatnonzero(st["S"] > h)
+            if not over_pos.size:
+                continue
+            k = np.searchsorted(over_pos, st["onset"][gi], side="left")
+            cand = over_pos[np.minimum(k, over_pos.size - 1)]
+            ok = (k < over_pos.size) & (cand <= st["argmax"][gi]) & (st["argmax"][gi] >= 0)
+            alarm[ws] = ok
+            alarm_ctx[ws] = np.where(ok, cand if st is allw else st["so"][cand], -1)
         fired = tested & alarm & (p < self.alpha)
 
         t_s = ctx.time_sorted
-        onset_time = t_s[np.minimum(onset, n - 1)] if t_s is not None else np.full(W, np.nan)
+        onset_time = t_s[np.minimum(onset_pos, n - 1)] if t_s is not None else np.full(W, np.nan)
+        p0_w = allw["p0_mean"]
         sc = self.scores_
         sc.loc[tested, "drift_p0"] = p0_w[tested]
-        sc.loc[tested, "drift_offset"] = beta[tested]
+        sc.loc[tested, "drift_offset"] = allw["beta"][tested]
         sc.loc[tested, "drift_threshold"] = h
         sc.loc[tested, "drift_cusum_max"] = S_max[tested]
-        sc.loc[tested, "drift_onset_index"] = (onset - starts)[tested]
+        sc.loc[tested, "drift_onset_index"] = onset_idx[tested]
         sc.loc[tested, "drift_onset_time"] = onset_time[tested]
-        sc.loc[tested, "drift_alarm_index"] = np.where(alarm, alarm_pos - starts, np.nan)[tested]
+        sc.loc[tested, "drift_alarm_index"] = np.where(alarm, alarm_ctx - starts_w, np.nan)[tested]
         sc.loc[tested, "drift_rate_before"] = before[tested]
         sc.loc[tested, "drift_rate_after"] = after[tested]
         sc.loc[tested, "drift_p"] = p[tested]
 
         workers = np.flatnonzero(tested)
+        counts = ctx.counts
+        n_dis = np.bincount(g, weights=x, minlength=W)
         reasons, evidence = [], []
         for w in workers:
-            o = int(onset[w] - starts[w])
+            o = int(onset_idx[w])
             when = iso(onset_time[w]) if t_s is not None else None
             rb = before[w]
             rb_txt = f"{rb:.0%}" if np.isfinite(rb) else f"{p0_w[w]:.0%} (baseline)"
+            where = "" if stream[w] < 0 else f" on items the crowd labels '{data.classes[stream[w]]}'"
             if alarm[w]:
-                txt = (f"disagreement with the crowd rose from {rb_txt} to {after[w]:.0%} from their "
+                txt = (f"disagreement with the crowd{where} rose from {rb_txt} to {after[w]:.0%} from their "
                        f"label {o + 1}{' (' + when + ')' if when else ''} on; CUSUM {S_max[w]:.1f} crossed "
                        f"the alarm level {h:.1f} (in-control ARL {self.arl0:.0f} labels, p={fmt_p(p[w])})")
             else:
                 txt = (f"no sustained rise in disagreement (CUSUM peak {S_max[w]:.1f} below the alarm level "
-                       f"{h:.1f}; overall {cx[end[w]] - cx[starts[w]]:.0f} of {counts[w]} labels disagree)")
+                       f"{h:.1f}; overall {n_dis[w]:.0f} of {counts[w]} labels disagree)")
             reasons.append(txt)
-            seg = ctx.order[onset[w]:onset[w] + self.max_items]
+            seg = ctx.order[onset_pos[w]:starts_w[w] + counts[w]][: self.max_items]
+            series = None
+            if fired[w]:
+                if stream[w] < 0:
+                    series = self._series(allw["S"], allw["x"], int(starts_w[w]), int(counts[w]))
+                else:
+                    gi = w * K + stream[w]
+                    series = self._series(cls["S"], cls["x"], int(cls["starts"][gi]), int(cls["counts"][gi]))
             evidence.append({
                 "onset_index": o,
                 "onset_time": when,
-                "alarm_index": int(alarm_pos[w] - starts[w]) if alarm[w] else None,
-                "alarm_time": iso(t_s[alarm_pos[w]]) if (alarm[w] and t_s is not None) else None,
+                "alarm_index": int(alarm_ctx[w] - starts_w[w]) if alarm[w] else None,
+                "alarm_time": iso(t_s[alarm_ctx[w]]) if (alarm[w] and t_s is not None) else None,
+                "stream": "all labels" if stream[w] < 0 else f"items labelled {data.classes[stream[w]]}",
                 "n_labels": int(counts[w]),
                 "rate_before": None if not np.isfinite(rb) else float(rb),
                 "rate_after": float(after[w]),
                 "p0_mean": float(p0_w[w]),
-                "offset_log_odds": float(beta[w]),
+                "offset_log_odds": float(allw["beta"][w]),
                 "delta": self.delta,
                 "threshold": float(h),
                 "cusum_max": float(S_max[w]),
                 "order": "time" if ctx.time_ordered else "data",
                 "items_from_onset": data.task_ids[data.task[seg]].tolist(),
-                "series": self._series(S, x, int(starts[w]), int(counts[w])) if fired[w] else None,
+                "series": series,
             })
         score = np.nan_to_num(after - np.where(np.isfinite(before), before, p0_w))
         self.signals_ = make_signals(workers, "drift", score[workers], p[workers], fired[workers],

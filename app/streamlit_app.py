@@ -108,6 +108,13 @@ def main() -> None:
     pages = build_pages()
     nav = st.navigation(pages, position="sidebar")
     try:
+        run_page(nav)
+    finally:
+        state.close_run_connection()
+
+
+def run_page(nav) -> None:
+    try:
         st.session_state["_ctx"] = sidebar()
     except UserError as exc:
         st.session_state["_ctx"] = state.Ctx(ws=state.current_ws(), exists=False, actor="")

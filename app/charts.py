@@ -232,7 +232,7 @@ def collusion_network(edges: pd.DataFrame, nodes: pd.DataFrame, communities: pd.
     for r in edges.itertuples(index=False):
         g.add_edge(r.worker_a, r.worker_b, weight=max(float(r.value or 0), 1e-3), shared=r.n_shared)
     pos = nx.spring_layout(g, seed=seed, weight="weight", k=1.5 / math.sqrt(max(g.number_of_nodes(), 1)),
-                           iterations=40)
+                           iterations=30)
     member_of = {}
     for c in communities.itertuples(index=False):
         for m in c.members:

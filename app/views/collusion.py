@@ -5,7 +5,7 @@ import streamlit as st
 from app import charts, state
 
 #: The graph draws at most this many of the strongest evidence edges (a readable picture, a fast page).
-GRAPH_EDGES = 400
+GRAPH_EDGES = 300
 
 c = state.require_run("Collusion")
 st.caption("Workers are joined when they share unusually many identical answers, identical wrong answers "

@@ -185,6 +185,7 @@ def test_codes_outside_the_label_set_are_a_user_error():
         aggregate(broken, "ds")
 
 
+@pytest.mark.filterwarnings("ignore:k >= N - 1:RuntimeWarning")
 def test_every_model_handles_one_class_and_crowdkit_failures_are_user_errors():
     one = from_frame(pd.DataFrame({"task": ["a", "a", "b"], "worker": ["u", "v", "u"], "label": ["x", "x", "x"]}))
     for m in MODELS:

@@ -133,8 +133,8 @@ Peak RSS is `resource.getrusage(RUSAGE_SELF).ru_maxrss` of a child process that 
 the workspace, sets DuckDB's memory limit as the `ingest` command does (`--memory-limit`,
 default {DEFAULT_MEMORY_LIMIT}) and calls `ingest_file`; the generator runs in the parent. The file is
 streamed by DuckDB (read_csv -> INSERT, never pandas). Without a memory limit DuckDB keeps
-written blocks cached up to 80 % of RAM, so RSS then grows with the file (1.1 GB for these
-10M rows), though that memory is a cache, not a requirement. A load average above the core
+written blocks cached up to 80 % of RAM, so RSS then grows with the file (1.1 GB for a
+10M-row file), though that memory is a cache, not a requirement. A load average above the core
 count means other processes were competing for the CPUs, and wall-clock seconds are then
 longer than the CPU work needs; the CPU-seconds line is the machine-independent cost.
 """

@@ -10,6 +10,7 @@ Scores (columns of ``scores_``)
 ``loo_n``             labels on tasks that somebody else also labelled (the ones that can be checked).
 ``loo_agreement``     share of those labels equal to the leave-this-worker-out consensus label
                       (argmax of :func:`analytics.consensus.leave_one_out_posteriors`, ties to the lowest code).
+``loo_lo``, ``loo_hi``  Jeffreys interval (level ``gold_ci``) of that agreement rate.
 ``loo_chance``        the agreement the worker would reach by chance given their own label mix:
                       sum_k P_w(y = k) * P(consensus = k on the worker's tasks).
 ``ds_accuracy``       D_w = sum_c pi_c A~_w[c, c] from the shrunk confusion matrix A~_w (§1.6).
@@ -210,8 +211,13 @@ class WorkerReliability:
         adversarial = (tested & (K >= 2) & (S >= self.adversarial_min_spammer_score)
                        & (D < self.adversarial_max_diagonal / max(K, 1)) & (adv_p < self.adversarial_p))
 
+        qlo = (1 - self.gold_ci) / 2
+        has = loo_n > 0
+        loo_lo = np.where(has, stats.beta.ppf(qlo, loo_k + 0.5, loo_n - loo_k + 0.5), np.nan)
+        loo_hi = np.where(has, stats.beta.ppf(1 - qlo, loo_k + 0.5, loo_n - loo_k + 0.5), np.nan)
         scores = pd.DataFrame({
             "n_labels": n_labels, "loo_n": loo_n.astype(np.int64), "loo_agreement": loo_agree,
+            "loo_lo": loo_lo, "loo_hi": loo_hi,
             "loo_chance": chance, "ds_accuracy": np.where(n_labels > 0, D, np.nan),
             "spammer_score": np.where(n_labels > 0, S, np.nan), "ipw_quality": np.where(n_labels > 0, Q, np.nan),
             "mace_competence": mace,

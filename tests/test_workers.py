@@ -86,6 +86,8 @@ def test_scores_order_workers_as_planted(fitted):
     assert sc.loc[honest, "spammer_score"].min() > 0.2
     assert sc.loc["flip", "spammer_score"] > 0.4
     assert sc.loc[["rand", "const"], "ipw_quality"].max() < 0.05
+    assert ((sc.loo_lo <= sc.loo_agreement) & (sc.loo_agreement <= sc.loo_hi)).all()
+    assert sc.loc["two", "loo_hi"] - sc.loc["two", "loo_lo"] > 0.5          # 2 labels: a wide interval
 
 
 def test_flipper_is_adversarial_and_only_it(fitted):

@@ -24,7 +24,8 @@ Scores (columns of ``scores_``)
                       when MACE did not run (see ``mace``).
 ``gold_n``, ``gold_correct``  gold items answered and answered correctly.
 ``gold_accuracy``     Jeffreys posterior mean (s + 1/2) / (n + 1); NaN with fewer than ``gold_min_items``.
-``gold_lo``, ``gold_hi``  equal-tailed ``gold_ci`` interval of Beta(s + 1/2, n - s + 1/2).
+``gold_lo``, ``gold_hi``  equal-tailed ``gold_ci`` Jeffreys interval, Beta(s + 1/2, n - s + 1/2) quantiles
+                      (0 / 1 at the ends when s = 0 / s = n, Brown, Cai & DasGupta 2001).
 ``gold_p_below``      P(accuracy < 1/K + ``gold_floor_margin`` | gold), the Beta posterior (§1.5).
 ``adversarial``       1.0 for an informative but systematically wrong worker (label flipper), else 0.0.
 
@@ -211,10 +212,9 @@ class WorkerReliability:
         adversarial = (tested & (K >= 2) & (S >= self.adversarial_min_spammer_score)
                        & (D < self.adversarial_max_diagonal / max(K, 1)) & (adv_p < self.adversarial_p))
 
-        qlo = (1 - self.gold_ci) / 2
         has = loo_n > 0
-        loo_lo = np.where(has, stats.beta.ppf(qlo, loo_k + 0.5, loo_n - loo_k + 0.5), np.nan)
-        loo_hi = np.where(has, stats.beta.ppf(1 - qlo, loo_k + 0.5, loo_n - loo_k + 0.5), np.nan)
+        loo_lo, loo_hi = _jeffreys(loo_k, loo_n, self.gold_ci)
+        loo_lo, loo_hi = np.where(has, loo_lo, np.nan), np.where(has, loo_hi, np.nan)
         scores = pd.DataFrame({
             "n_labels": n_labels, "loo_n": loo_n.astype(np.int64), "loo_agreement": loo_agree,
             "loo_lo": loo_lo, "loo_hi": loo_hi,
@@ -259,15 +259,15 @@ class WorkerReliability:
         a, b = s + 0.5, n - s + 0.5
         floor = min(1.0 / max(K, 1) + self.gold_floor_margin, 1.0)
         enough = n >= self.gold_min_items
-        lo_q = (1 - self.gold_ci) / 2
 
         def masked(x):
             return np.where(enough, x, np.nan)
 
+        g_lo, g_hi = _jeffreys(s, n, self.gold_ci)
         return {
             "gold_n": n.astype(np.int64), "gold_correct": s.astype(np.int64),
             "gold_accuracy": masked(a / (a + b)),
-            "gold_lo": masked(stats.beta.ppf(lo_q, a, b)), "gold_hi": masked(stats.beta.ppf(1 - lo_q, a, b)),
+            "gold_lo": masked(g_lo), "gold_hi": masked(g_hi),
             "gold_p_below": masked(stats.beta.cdf(floor, a, b)),
         }
 
@@ -325,6 +325,17 @@ class WorkerReliability:
                 ev = [{"gold_correct": int(gs[i]), "gold_n": int(gn[i])} for i in w]
                 frames.append(make_signals(w, "gold_low", np.nan, np.nan, False, reason, ev))
         return pd.concat(frames, ignore_index=True) if frames else empty_signals()
+
+
+def _jeffreys(k: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed Jeffreys interval for k successes in n (Brown, Cai & DasGupta 2001, Stat. Sci.
+    16(2)): Beta(k + 1/2, n - k + 1/2) quantiles, with the lower end 0 when k = 0 and the upper
+    end 1 when k = n."""
+    q = (1 - level) / 2
+    a, b = k + 0.5, n - k + 0.5
+    lo = np.where(k <= 0, 0.0, stats.beta.ppf(q, a, b))
+    hi = np.where(k >= n, 1.0, stats.beta.ppf(1 - q, a, b))
+    return lo, hi
 
 
 def _own_counts(data: LabelArrays) -> np.ndarray:

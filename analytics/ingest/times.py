@@ -55,11 +55,11 @@ def session_utc(con):
     @contextlib.contextmanager
     def _cm():
         old = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
-        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET SESSION TimeZone = 'UTC'")
         try:
             yield
         finally:
-            con.execute(f"SET TimeZone = '{old}'")
+            con.execute(f"SET SESSION TimeZone = '{old}'")
 
     return _cm()
 

@@ -58,7 +58,10 @@ DUP_KEY = ("label", "started_at", "submitted_at", "duration_s", "assignment", "e
 
 @contextlib.contextmanager
 def bulk_write_settings(con: duckdb.DuckDBPyConnection, size_bytes: int) -> Iterator[None]:
-    """Switch off FSST compression while a large file is written; restore the setting after."""
+    """Switch off FSST compression while a large file is written; restore the setting after.
+
+    The option is database-wide: other writers to the same workspace during those seconds
+    also store strings without FSST (valid, slightly larger)."""
     if size_bytes < FAST_WRITE_MIN_BYTES:
         yield
         return
@@ -80,6 +83,8 @@ def no_filter_pushdown(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
     Pushed below it, DuckDB inlines the validation CASE into the filter and parses every
     timestamp and trims every id twice; on 1M rows that is about 30 % of the insert's CPU.
+    DuckDB only has this option database-wide, so other connections to the same workspace
+    plan without filter pushdown (correct, possibly slower) for the seconds of the insert.
     """
     old = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0] or ""
     names = sorted({n.strip() for n in old.split(",") if n.strip()} | {"filter_pushdown"})

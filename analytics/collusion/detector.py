@@ -87,8 +87,11 @@ class CollusionDetector:
     """A pairwise test adds -log p to the edge weight when p is below this."""
     signal_alpha: float = 0.001
     """A worker signal is marked ``fired`` when its p-value is below this (BH is applied later)."""
-    agreement_z_fired: float = 5.0
-    """Excess agreement is marked ``fired`` at this empirical-null z (it carries no p-value)."""
+    agreement_z_fired: float = float("inf")
+    """Excess agreement is marked ``fired`` at this empirical-null z. It carries no p-value, and the
+    trust verdict counts a fired signal without a p-value, so by default it never fires: on
+    zheng_product gold-honest workers reach an empirical-null z above 5 (teams that agree beyond
+    any independence model). Copy rings are caught by the community test instead."""
     cotiming_window_s: float = 10.0
     """Two answers to the same item closer than this many seconds are co-timed."""
     min_cotimed: int = 3

@@ -167,7 +167,7 @@ def overlap_bar(df: pd.DataFrame, worker: str) -> go.Figure:
                  hover_data={"shared": True, "agreement": ":.2f", "kappa": ":.2f", "trust": ":.2f"},
                  labels={"kappa": "Cohen's kappa (1 = always agree, 0 = chance)", "worker": "other worker"})
     fig.update_xaxes(range=[-1, 1])
-    return _layout(fig, f"Agreement of {worker} with the workers they overlap with (most shared items at top)",
+    return _layout(fig, f"Agreement of {worker} with overlapping workers",
                    "Cohen's kappa (1 = always agree, 0 = chance, < 0 = disagree)", "other worker",
                    height=max(280, 22 * len(d) + 100))
 

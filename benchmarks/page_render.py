@@ -216,7 +216,7 @@ def main() -> int:
         "",
         "Method: Streamlit AppTest switches to the page after the frame (sidebar) has run once and times the "
         "switch, which reruns the frame and the page script; *cold* is with an empty `st.cache_data` (every query "
-        "runs against DuckDB on a new read-only connection), *warm* is a "
+        "runs against DuckDB over the rerun's one read-only connection), *warm* is a "
         "new session with the cache filled (results keyed on the workspace file stamp). AppTest runs the script "
         "but no browser, so the time excludes the network and drawing in the browser.",
         "",

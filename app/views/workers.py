@@ -114,7 +114,7 @@ k[2].metric("Agrees with others", "—" if d["agreement"] is None else f"{d['agr
 k[3].metric("Gold accuracy", fmt_interval(d["gold_accuracy"], None, None, 2),
             help=f"95% interval {fmt_interval(d['gold_accuracy'], d['gold_lo'], d['gold_hi'], 2)}")
 k[4].metric("Median s / label", "—" if d["median_seconds"] is None else f"{d['median_seconds']:.1f}")
-k[5].metric("Last active (UTC)", "—" if d["last_active"] is None else f"{pd.Timestamp(d['last_active']):%Y-%m-%d}",
+k[5].metric("Last active (UTC)", "—" if d["last_active"] is None else f"{pd.Timestamp(d['last_active']):%d %b}",
             help=None if d["last_active"] is None else f"{pd.Timestamp(d['last_active']):%Y-%m-%d %H:%M:%S} UTC")
 
 sig = state.q("worker_signals", c.run_id, worker)

@@ -103,7 +103,7 @@ def _settle(pg) -> None:
         if not running:
             break
         time.sleep(0.2)
-    time.sleep(1.0)
+    time.sleep(0.6)
 
 
 def _check_clean(pg, where: str) -> None:

@@ -47,7 +47,7 @@ with st.form("settings_form"):
     for i, f in enumerate(fields):
         val = getattr(current, f.name)
         doc = docs.get(f.name, "")
-        label = doc.split(" (")[0].rstrip(".") if doc else f.name.replace("_", " ")
+        label = doc.split(". ")[0].rstrip(".") if doc else f.name.replace("_", " ")
         help_text = f"`{f.name}` — {doc}" if doc else f.name
         col = cols[i % 2]
         if isinstance(val, bool):

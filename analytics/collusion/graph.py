@@ -138,15 +138,22 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
     ic = ca[internal]
     nlogco = np.where(ip["coerror_p"] < edge_alpha, -np.log(ip["coerror_p"]), 0.0)
     tests = [community_member_tests(data, ref, np.asarray(c)) for c in kept]
-    kappa = np.ones(2)
-    for j in range(2):
-        tested = [t for c, t in zip(kept, tests, strict=True) if len(c) < max_share * data.n_workers]
-        r_all = [t[0][j, 0][t[0][j, 1] >= 1] / t[0][j, 1][t[0][j, 1] >= 1] for t in tested]
-        r_coh = [x for x, t in zip(r_all, tested, strict=True) if t[2] < min_disagreement]
-        r_all = np.concatenate(r_all) if r_all else np.empty(0)
-        r_coh = np.concatenate(r_coh) if r_coh else np.empty(0)
-        kappa[j] = max(1.0, float(np.median(r_coh)) if r_coh.size else 1.0,
-                       float(np.median(r_all)) if r_all.size else 1.0)
+    n_max = max_share * data.n_workers
+
+    def calibrate(groups, group_tests, floor=None):
+        kap = np.ones(2) if floor is None else floor.copy()
+        for k in range(2):
+            tested = [t for c, t in zip(groups, group_tests, strict=True) if 0 < len(c) < n_max]
+            r_all = [t[0][k, 0][t[0][k, 1] >= 1] / t[0][k, 1][t[0][k, 1] >= 1] for t in tested]
+            r_coh = [x for x, t in zip(r_all, tested, strict=True) if t[2] < min_disagreement]
+            for r in (r_all, r_coh):
+                r = np.concatenate(r) if r else np.empty(0)
+                if r.size:
+                    kap[k] = max(kap[k], float(np.median(r)))
+        return kap
+
+    kappa = calibrate(kept, tests)
+
     def member_p(st):
         return np.minimum(1.0, 2.0 * np.minimum.reduce([
             quasi_poisson_tail(st[k, 0], kappa[k] * st[k, 1], kappa[k] ** 2 * st[k, 2]) for k in range(2)]))
@@ -157,32 +164,38 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
         return float(min(1.0, 2.0 * min(float(quasi_poisson_tail(
             st[k, 0].sum(), kappa[k] * st[k, 1].sum(), 2.0 * kappa[k] ** 2 * st[k, 2].sum())) for k in range(2))))
 
-    rows, member_info = [], {}
-    m_alpha = alpha / len(kept)
-    for j, (c, (st, n_items, disagree, n_both)) in enumerate(zip(kept, tests, strict=True)):
-        sel = ic == j
-        s = len(c)
-        w = ip["weight"].to_numpy()[sel]
-        edges = int((w > 0).sum())
-        crowd = s >= max_share * data.n_workers
-        ring = disagree >= min_disagreement and not crowd
-        core = np.asarray(c)
-        p, p_c = np.ones(s), 1.0
-        if ring:
-            # prune: Louvain also pulls in honest workers joined to the ring by chance edges;
-            # drop members whose own evidence is weak and re-test the rest against everyone else
-            p = member_p(st)
-            for _ in range(prune_rounds if s > prune_above else 0):
+    # prune large candidate rings to their cores, then re-calibrate on all cores: a core is
+    # selected for strong member evidence, so honest cores are more extreme than honest
+    # communities, and the null must learn that too
+    cores, core_tests = [], []
+    for c, t in zip(kept, tests, strict=True):
+        core, st = np.asarray(c), t
+        if t[2] >= min_disagreement and len(c) < n_max and len(c) > prune_above:
+            p = member_p(st[0])
+            for _ in range(prune_rounds):
                 keep = p < prune_alpha
                 if keep.all() or keep.sum() < min_size:
                     break
                 core = core[keep]
-                st, n_items, disagree, n_both = community_member_tests(data, ref, core)
-                p = member_p(st)
-            ring = core.size >= min_size and disagree >= min_disagreement
-            p_c = pooled_p(st) if ring else 1.0
-            if not ring:
-                p = np.ones(core.size)
+                st = community_member_tests(data, ref, core)
+                p = member_p(st[0])
+        cores.append(core)
+        core_tests.append(st)
+    kappa = calibrate(cores, core_tests, kappa)
+
+    rows, member_info = [], {}
+    m_alpha = alpha / len(kept)
+    for j, c in enumerate(kept):
+        core = cores[j]
+        st, n_items, disagree, n_both = core_tests[j]
+        sel = ic == j
+        s = len(c)
+        w = ip["weight"].to_numpy()[sel]
+        edges = int((w > 0).sum())
+        crowd = s >= n_max
+        ring = core.size >= min_size and disagree >= min_disagreement and not crowd
+        p = member_p(st) if ring else np.ones(core.size)
+        p_c = pooled_p(st) if ring else 1.0
         obs_w, E = st[0, 0], kappa[0] * st[0, 1]
         if ring:
             reasons = (f"{core.size} accounts answer alike against the rest of the crowd: their majority "

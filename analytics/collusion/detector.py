@@ -50,8 +50,10 @@ class CollusionDetector:
     * ``community`` - membership of a Louvain community of the evidence graph whose members
       agree on answers the rest of the crowd rejects (leave-community-out test,
       :mod:`analytics.collusion.graph`, §3.4). Gatekeeping: a member whose own test is
-      nominally significant (p < ``member_alpha``) is reported with the community's p-value,
-      any other member with the larger of the two (the community was found on the same data).
+      nominally significant (p < ``member_alpha``) and who sides with other members against
+      the outsiders on at least ``min_outsider_disagreement`` of the items it shares with them
+      is reported with the community's p-value, any other member with the larger of the two
+      (the community was found on the same data).
 
     Per pair (``pairs_``): co-error count against the leave-pair-out reference with a Poisson
     tail (the e_a e_b r_i null of §3.1, model-based), excess agreement z, co-timed answers and
@@ -233,8 +235,12 @@ class CollusionDetector:
                 continue
             # gatekeeping: the community's p-value passes to a member whose own evidence is at
             # least nominally significant; otherwise the member keeps the larger of the two
+            # and who, on the items shared with other members, sides with them against the outsiders
+            # at least as often as a ring must (honest workers attached to a ring mostly side with
+            # the outsiders)
             own = info["p"]
-            comm_p[wk] = info["community_p"] if own < self.member_alpha else max(own, info["community_p"])
+            inherit = own < self.member_alpha and info["member_disagreement"] >= self.min_outsider_disagreement
+            comm_p[wk] = info["community_p"] if inherit else max(own, info["community_p"])
             comm_score[wk] = -np.log10(max(comm_p[wk], 1e-300))
 
         scores = pd.DataFrame({
@@ -303,12 +309,13 @@ class CollusionDetector:
             for wk in midx:
                 info = member[int(wk)]
                 reasons.append(f"belongs to a group of {info['size']} accounts (community {info['community']}) "
-                               f"that agree on answers the rest of the crowd rejects: shared such answers on "
-                               f"{info['n_items']} items, {info['observed']:.0f} matches (expected "
-                               f"{info['expected']:.1f})")
+                               f"that answer alike against the rest of the crowd: sided with the group against "
+                               f"the other workers on {info['n_items']} of {info['n_shared']} shared items; "
+                               f"{info['observed']:.0f} matching answers (expected {info['expected']:.1f})")
                 ev.append({"community": info["community"], "size": info["size"], "observed": info["observed"],
                            "expected": round(info["expected"], 3), "member_p": info["p"],
-                           "community_p": info["community_p"]})
+                           "community_p": info["community_p"], "items_against_crowd": info["n_items"],
+                           "items_shared": info["n_shared"]})
             parts.append(make_signals(midx, "community", comm_score[midx], comm_p[midx],
                                       comm_p[midx] < self.signal_alpha, reasons, ev))
         self.signals_ = pd.concat(parts, ignore_index=True) if parts else empty_signals()

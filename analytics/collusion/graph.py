@@ -62,8 +62,9 @@ def community_member_tests(data, ref: Reference, members: np.ndarray):
     labels are exact, items are independent. A second statistic counts only agreement on
     answers the outsiders reject, g(k) * 1[k != c^out] (sybil swarms and wrong-answer rings).
 
-    Returns an array (2 statistics, 3 = observed/expected/variance, members), the items each
-    member answered against the outsiders together with another member, and the community's
+    Returns an array (2 statistics, 3 = observed/expected/variance, members), per member the
+    items answered against the outsiders together with another member and the items shared
+    with another member (2, members), and the community's
     majority-versus-outsiders disagreement share (items with >= 2 members and >= 1 outsider)
     with the number of such items.
     """
@@ -92,8 +93,11 @@ def community_member_tests(data, ref: Reference, members: np.ndarray):
     for g in (others, others * wrong):           # agreement, and agreement on rejected answers
         obs, mean, var = conditional_moments(pi, g, yi)
         stats.append(np.stack([np.bincount(wi, weights=x, minlength=W)[members] for x in (obs, mean, var)]))
+    shared = others.sum(axis=1) > 0
     against = (others[np.arange(r.size), yi] > 0) & (yi != c_out[ti])
     n_items = np.bincount(wi, weights=against, minlength=W)[members]
+    n_shared = np.bincount(wi, weights=shared, minlength=W)[members]
+    n_items = np.stack([n_items, n_shared])
     both = (mem_counts.sum(axis=1) >= 2) & (n_out > 0)
     disagree = float(np.mean(argmax_rows(mem_counts[both]) != c_out[both])) if both.any() else 0.0
     return np.stack(stats), n_items, disagree, int(both.sum())
@@ -224,8 +228,10 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
         if ring:
             for k, wk in enumerate(core):
                 member_info[int(wk)] = {"community": j, "observed": float(obs_w[k]), "expected": float(E[k]),
-                                        "p": float(p[k]), "n_items": int(n_items[k]), "community_p": p_c,
-                                        "size": int(core.size), "disagreement": disagree, "ring": True}
+                                        "p": float(p[k]), "n_items": int(n_items[0, k]), "community_p": p_c,
+                                        "size": int(core.size), "disagreement": disagree, "ring": True,
+                                        "member_disagreement": float(n_items[0, k] / max(n_items[1, k], 1.0)),
+                                        "n_shared": int(n_items[1, k])}
     return pd.DataFrame(rows)[cols], member_info
 
 

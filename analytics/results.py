@@ -995,27 +995,16 @@ def fmt_interval(value, lo, hi, digits: int = 3) -> str:
 # -- ingests --------------------------------------------------------------------------------
 
 def ingest_history(con, project_id: int | None = None, limit: int = 200) -> pd.DataFrame:
-    """Ingests, newest first, with provenance: file, format, SHA-256, row counts, who and when."""
+    """Ingests of the whole workspace (or one project), newest first, with the project name and
+    provenance: file, format, SHA-256, row counts, who and when. (Per-project history, oldest
+    first, and the quarantined rows themselves are :mod:`analytics.catalog`.)"""
     return _df(con, """
-        SELECT i.ingest_id, p.name AS project, i.file_name, i.format, i.size_bytes, i.sha256,
+        SELECT i.ingest_id, i.project_id, p.name AS project, i.file_name, i.format, i.size_bytes, i.sha256,
                i.rows_read, i.rows_loaded, i.rows_quarantined, i.rows_duplicate, i.rows_updates, i.gold_loaded,
                i.actor, i.loaded_at
         FROM ingests i JOIN projects p USING (project_id)
         WHERE $pid IS NULL OR i.project_id = $pid
         ORDER BY i.ingest_id DESC LIMIT $limit""", {"pid": project_id, "limit": int(limit)})
-
-
-def quarantine_rows(con, ingest_id: int, limit: int = 500) -> pd.DataFrame:
-    """Rows of one ingest that failed validation: source row, reason, and the raw row."""
-    return _df(con, """
-        SELECT source_row, reason, raw::TEXT AS raw FROM quarantine WHERE ingest_id = ?
-        ORDER BY source_row LIMIT ?""", [ingest_id, int(limit)])
-
-
-def quarantine_reasons(con, ingest_id: int) -> pd.DataFrame:
-    """Quarantined rows of one ingest counted by reason."""
-    return _df(con, """SELECT reason, count(*) AS rows FROM quarantine WHERE ingest_id = ?
-                       GROUP BY reason ORDER BY rows DESC, reason""", [ingest_id])
 
 
 # -- uploaded files (before they are ingested) ----------------------------------------------

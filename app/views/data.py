@@ -118,7 +118,8 @@ def _show_last_summary() -> None:
         reasons = s.get("quarantine_reasons") or {}
         if reasons:
             st.markdown("\n".join(f"- {why}: {n:,} row{'s' if n != 1 else ''}" for why, n in reasons.items()))
-        st.dataframe(state.q("quarantine_rows", s["ingest_id"], 500), hide_index=True, width="stretch")
+        st.dataframe(state.q("catalog:quarantine_rows", s["project_id"], s["ingest_id"], 500), hide_index=True,
+                     width="stretch", column_order=["source_row", "reason", "raw"])
     st.info("Next: analyse the project on the Overview page (or Settings) to compute trust and suspects.")
 
 
@@ -130,19 +131,21 @@ def history_tab() -> None:
     if hist.empty:
         st.info("Nothing ingested yet.")
         return
-    st.dataframe(hist, hide_index=True, width="stretch", column_config={
+    st.dataframe(hist.drop(columns=["project_id"]), hide_index=True, width="stretch", column_config={
         "ingest_id": "ingest", "file_name": "file", "size_bytes": st.column_config.NumberColumn("bytes", format="%d"),
         "sha256": st.column_config.TextColumn("SHA-256", help="The stored copy is files/<sha256> in the workspace."),
         "rows_read": "read", "rows_loaded": "loaded", "rows_quarantined": "quarantined",
         "rows_duplicate": "duplicates", "rows_updates": "updates", "gold_loaded": "gold", "actor": "by",
         "loaded_at": st.column_config.DatetimeColumn("when (UTC)", format="YYYY-MM-DD HH:mm:ss")})
-    with_q = hist[hist["rows_quarantined"] > 0]
+    with_q = hist[hist["rows_quarantined"] > 0].set_index("ingest_id")
     if not with_q.empty:
-        pick = st.selectbox("Quarantined rows of ingest", with_q["ingest_id"].tolist(), key="q_ingest",
-                            format_func=lambda i: f"{i}: {with_q.set_index('ingest_id').loc[i, 'file_name']} "
-                                                  f"({with_q.set_index('ingest_id').loc[i, 'rows_quarantined']:,} rows)")
-        st.dataframe(state.q("quarantine_reasons", pick), hide_index=True)
-        st.dataframe(state.q("quarantine_rows", pick, 500), hide_index=True, width="stretch")
+        pick = st.selectbox("Quarantined rows of ingest", with_q.index.tolist(), key="q_ingest",
+                            format_func=lambda i: f"{i}: {with_q.loc[i, 'file_name']} ({with_q.loc[i, 'project']}, "
+                                                  f"{with_q.loc[i, 'rows_quarantined']:,} rows)")
+        pid = int(with_q.loc[pick, "project_id"])
+        st.dataframe(state.q("catalog:quarantine_reasons", pid, pick), hide_index=True)
+        st.dataframe(state.q("catalog:quarantine_rows", pid, pick, 500), hide_index=True, width="stretch",
+                     column_order=["source_row", "reason", "raw"])
 
 
 def gold_tab() -> None:

@@ -19,8 +19,8 @@ from analytics.evidence import empty_signals, make_signals
 PAIR_COLUMNS = ["worker_a", "worker_b", "n_shared", "co_errors", "expected_co_errors", "coerror_p",
                 "agree", "expected_agree", "agree_z", "cotimed", "cotiming_p", "weight"]
 
-SCORE_COLUMNS = ["coerror_observed", "coerror_expected", "coerror_items", "coerror_expected_items", "coerror_ratio", "coerror_strength",
-                 "coerror_partners", "excess_agreement_z", "cotiming_observed", "cotiming_expected",
+SCORE_COLUMNS = ["coerror_observed", "coerror_expected", "coerror_items", "coerror_expected_items",
+                 "coerror_ratio", "coerror_strength", "coerror_partners", "excess_agreement_z", "cotiming_observed", "cotiming_expected",
                  "cotiming_strength", "community_id", "community_size", "community_score", "collusion_score"]
 
 
@@ -30,53 +30,68 @@ class CollusionDetector:
 
     Every test asks whether a worker's answers depend on other workers' answers beyond what
     the aggregation model (Dawid & Skene 1979: workers independent given the true class, with
-    confusion matrices A_w) allows. The independence null and the reference answer come from
-    :mod:`analytics.collusion.reference` (shrunk matrices; fresh accounts weigh little in the
-    reference).
+    confusion matrices A_w) allows. The reference answer and the independence null come from
+    :mod:`analytics.collusion.reference` (Dirichlet-shrunk matrices, §1.6). Because honest
+    errors cluster on hard items, which the model ignores, every null is then calibrated on
+    the data itself (empirical null, Efron 2004, JASA 99:96-104), only ever in the
+    conservative direction: the typical observed/expected ratio across workers, pairs or
+    communities (at least 1) scales the null mean.
 
-    Per worker w (signals, p-values honest under the null, to be combined across workers with
-    Benjamini-Hochberg by the trust verdict):
+    Per worker w (signals; p-values to be combined across workers with Benjamini-Hochberg by
+    the trust verdict):
 
     * ``coerror`` - given everyone else's labels, w's answer on item i scores
       g_i(y) = #{others answering y} * 1[y != c^_i], where c^_i is the leave-w-out reference
       answer. Under the null y ~ pi_i(k) = sum_c p^{-w}_ic A_w[c,k]; mean and variance of g are
       exact per item, items are independent, and the total is tested with a quasi-Poisson tail.
-      This pools all of a worker's co-errors into one test: pairwise tests on ~5 shared items
-      have no power (§3.1 trap), a worker-level total does, and it catches low-volume sybil
-      accounts whose every answer repeats the swarm's wrong answer.
-    * ``excess_agreement`` - the same with g_i(y) = #{others answering y}; z-score, normal tail (§3.2).
+      This pools a worker's co-errors into one test: pairwise tests on ~5 shared items have
+      no power (§3.1 trap).
+    * ``excess_agreement`` - the same with g_i(y) = #{others answering y}, as an empirical-null
+      z (§3.2). Descriptive: no p-value and, by default, never ``fired`` (see
+      ``agreement_z_fired``).
     * ``cotiming`` - answers within ``cotiming_window_s`` of another worker's answer to the
       same item, against a circular-shift permutation null (:mod:`analytics.collusion.cotiming`, §3.3).
-    * ``community`` - membership of a Louvain community of the evidence graph whose members
-      agree on answers the rest of the crowd rejects (leave-community-out test,
-      :mod:`analytics.collusion.graph`, §3.4). Gatekeeping: a member whose own test is
-      nominally significant (p < ``member_alpha``) and who sides with other members against
-      the outsiders on at least ``min_outsider_disagreement`` of the items it shares with them
-      is reported with the community's p-value, any other member with the larger of the two
-      (the community was found on the same data).
+    * ``community`` - membership of the *core* of a Louvain community of the evidence graph
+      whose members answer alike against the rest of the crowd (leave-community-out test,
+      :mod:`analytics.collusion.graph`, §3.4); this is what catches groups and sybil swarms
+      that out-vote the crowd on their own items. Gatekeeping: a core member whose own test
+      is nominally significant (p < ``member_alpha``) and who sides with the group against
+      the outsiders on at least ``min_outsider_disagreement`` of the items it shares with the
+      group is reported with the community's p-value, any other member with the larger of
+      the two (the community was found on the same data).
 
-    Per pair (``pairs_``): co-error count against the leave-pair-out reference with a Poisson
-    tail (the e_a e_b r_i null of §3.1, model-based), excess agreement z, co-timed answers and
-    their permutation p-value, and ``weight`` = sum of -log p over tests with p < ``edge_alpha``.
-    Pairs are enumerated within items, O(sum_i |W_i|^2); only pairs with weight > 0 are kept.
+    Per pair (``pairs_``): co-error count against the leave-pair-out reference (the
+    e_a e_b r_i null of §3.1, model-based, empirical-null scaled, quasi-Poisson tail), excess
+    agreement z, co-timed answers and their permutation p-value, and ``weight`` = sum of
+    -ln p over the tests with p < ``edge_alpha``. Pairs are enumerated within items,
+    O(sum_i |W_i|^2), at most ``max_workers_per_item`` labels per item; only pairs with
+    weight > 0 are kept.
+
+    ``scores_["collusion_score"]`` = the strongest per-worker signal in -log10 p units, for
+    ranking (not a p-value).
 
     Sources: detection-methods.md §3; Dawid & Skene (1979) Applied Statistics 28(1):20-28;
     KhudaBukhsh, Carbonell & Jansen, HCOMP 2014 (copy-with-noise colluders); Wollack (2003)
     (answer-copying indices); Wang, Wang & Miao, KDD 2020 (sybil swarms sharing one answer);
-    Blondel et al. 2008 (Louvain); Simes 1986; Hoeffding 1956.
+    Blondel et al. 2008 (Louvain); Efron 2004 (empirical null); Hoeffding 1956.
 
     Example
     -------
-    >>> det = CollusionDetector(seed=0).fit(data, consensus)          # doctest: +SKIP
+    >>> from analytics.aggregate import aggregate                       # doctest: +SKIP
+    >>> det = CollusionDetector(seed=0).fit(data, aggregate(data, "ds"))  # doctest: +SKIP
+    >>> det.communities_.query("suspect")[["members", "reasons"]]        # doctest: +SKIP
     >>> det.signals_.query("signal == 'coerror'").nsmallest(5, "p_value")  # doctest: +SKIP
 
     Attributes (fitted)
     -------------------
     pairs_ : DataFrame with :data:`PAIR_COLUMNS` (worker codes), pairs with evidence only
-    communities_ : DataFrame(community, members, size, density, mean_weight, coerror_strength,
-        majority_vs_outsiders_disagreement, cotiming, p_value, score, suspect, reasons)
+    communities_ : DataFrame(community, members, core, size, density, mean_weight,
+        coerror_strength, majority_vs_outsiders_disagreement, cotiming, p_value, score,
+        suspect, reasons); communities of at least ``min_community_size`` members
     scores_ : per-worker DataFrame with :data:`SCORE_COLUMNS`, indexed by worker code
     signals_ : evidence.py signals frame (``coerror``, ``excess_agreement``, ``cotiming``, ``community``)
+    calibration_ : dict of the empirical-null factors used
+    reference_ : the :class:`~analytics.collusion.reference.Reference` arrays
     """
 
     reference_prior_labels: float = 2.0

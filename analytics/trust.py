@@ -8,7 +8,7 @@ Combines the reliability scores (:mod:`analytics.workers`), gold evidence, behav
   significant detector signal (higher trust = more trustworthy);
 - ``suspect``: false-discovery-rate control across workers. Every detector signal with a
   p-value is adjusted by Benjamini & Hochberg (1995, JRSS-B 57:289-300) across workers,
-  per signal, at level ``fdr_q``; a worker is suspect when some weighted signal fired (the
+  per signal, at level ``fdr_q``; a worker is suspect when some weighted, non-advisory signal fired (the
   detector's own effect-size threshold) and its adjusted p-value survives, when
   the adversarial (label-flipper) flag is set, when gold shows accuracy below the floor with
   posterior probability above ``gold_ban_probability`` (detection-methods.md §1.5), or when
@@ -52,6 +52,9 @@ DEFAULT_SIGNAL_WEIGHTS: dict[str, float] = {
 }
 
 
+DEFAULT_ADVISORY: tuple[str, ...] = ("spammer", "straightline", "skew", "excess_agreement", "toloka_fast")
+
+
 @dataclass
 class TrustSettings:
     """Thresholds and weights of the verdict. Every field is editable from the Settings page.
@@ -87,6 +90,11 @@ class TrustSettings:
     """Items whose answer weight comes from suspects at least this much are at risk."""
     signal_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS))
     """Weight of each detector signal in the suspicion score (0 switches a signal off)."""
+    advisory_signals: list[str] = field(default_factory=lambda: list(DEFAULT_ADVISORY))
+    """Signals that lower trust and are shown as reasons but do not make a worker suspect on
+    their own: threshold rules without a calibrated null (Raykar-Yu score), and patterns with
+    known honest explanations (class-biased or straight-lining honest workers on imbalanced
+    data, experts who agree with each other; detection-methods.md §2.3-2.4, §3.2)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,7 +109,9 @@ class TrustSettings:
             from analytics.errors import UserError
 
             raise UserError(f"unknown trust setting(s): {', '.join(sorted(unknown))}")
-        out = cls(**{k: v for k, v in d.items() if k != "signal_weights"})
+        out = cls(**{k: v for k, v in d.items() if k not in ("signal_weights", "advisory_signals")})
+        if "advisory_signals" in d:
+            out.advisory_signals = list(d["advisory_signals"])
         if "signal_weights" in d:
             out.signal_weights = {**DEFAULT_SIGNAL_WEIGHTS, **d["signal_weights"]}
         return out
@@ -170,8 +180,9 @@ class WorkerVerdict:
         adversarial = _col(scores, "adversarial", W, 0.0) > 0.5
         gold_bad = _col(scores, "gold_p_below", W, np.nan) > s.gold_ban_probability
         sig_workers = np.zeros(W, bool)
+        flagging = significant & ~sig["signal"].isin(set(s.advisory_signals)).to_numpy()
         if len(sig):
-            sig_workers[sig.loc[significant, "worker"].to_numpy(np.int64)] = True
+            sig_workers[sig.loc[flagging, "worker"].to_numpy(np.int64)] = True
         suspect = sig_workers | low_quality | adversarial | gold_bad
         suspicion = np.where(adversarial | gold_bad, np.maximum(suspicion, 0.9), suspicion)
         trust = np.clip(quality * (1.0 - s.suspicion_weight * suspicion), 0.0, 1.0)

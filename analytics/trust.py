@@ -95,6 +95,8 @@ class TrustSettings:
     their own: threshold rules without a calibrated null (Raykar-Yu score), and patterns with
     known honest explanations (class-biased or straight-lining honest workers on imbalanced
     data, experts who agree with each other; detection-methods.md §2.3-2.4, §3.2)."""
+    advisory_strength: float = 0.5
+    """Cap on the suspicion an advisory signal alone can add (it has no calibrated null)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -170,6 +172,8 @@ class WorkerVerdict:
             np.clip(-np.log10(np.clip(p_adj, 1e-300, 1)) / s.strong_log10_p, 0, 1),
             np.where(fired, 1.0, 0.0),
         ) * weights * significant
+        advisory = sig["signal"].isin(set(s.advisory_signals)).to_numpy()
+        strength = np.where(advisory, np.minimum(strength, s.advisory_strength), strength)
         sig["significant"] = significant
         sig["strength"] = strength
         suspicion = np.zeros(W)
@@ -180,7 +184,7 @@ class WorkerVerdict:
         adversarial = _col(scores, "adversarial", W, 0.0) > 0.5
         gold_bad = _col(scores, "gold_p_below", W, np.nan) > s.gold_ban_probability
         sig_workers = np.zeros(W, bool)
-        flagging = significant & ~sig["signal"].isin(set(s.advisory_signals)).to_numpy()
+        flagging = significant & ~advisory
         if len(sig):
             sig_workers[sig.loc[flagging, "worker"].to_numpy(np.int64)] = True
         suspect = sig_workers | low_quality | adversarial | gold_bad
@@ -292,23 +296,33 @@ def item_verdict(data: LabelArrays, consensus: Consensus, worker_suspect: np.nda
     no_trusted = affected & ~has_other
     uncertain = consensus.confidence < 0.6
     suspect = pivotal | no_trusted | (exposure >= settings.item_exposure_threshold)
-    reasons = np.full(T, "", dtype=object)
-    cls = data.classes
-    for t in np.flatnonzero(suspect | uncertain):
-        parts = []
-        if pivotal[t]:
-            parts.append(f"label {cls[consensus.labels[t]]} depends on suspect workers (would be {cls[new_label[t]]} without them)")
-        if no_trusted[t]:
-            parts.append("every answer comes from suspect workers")
-        elif exposure[t] >= settings.item_exposure_threshold and not pivotal[t]:
-            parts.append(f"{exposure[t]:.0%} of the answer weight comes from suspect workers")
-        if uncertain[t]:
-            parts.append(f"uncertain: the chosen label has probability {consensus.confidence[t]:.2f}")
-        reasons[t] = "; ".join(parts)
+    reasons = _item_reasons(data.classes, consensus, new_label, pivotal, no_trusted, exposure, uncertain, settings)
     return pd.DataFrame({
         "n_labels": n_labels, "n_trusted_labels": n_trusted, "exposure": exposure,
         "pivotal": pivotal, "label_without_suspects": new_label, "suspect": suspect, "reasons": reasons,
     })
+
+
+def _item_reasons(classes, consensus: Consensus, new_label, pivotal, no_trusted, exposure, uncertain,
+                  settings: TrustSettings) -> np.ndarray:
+    """One sentence per fired item signal, joined by '; ' (built column-wise, not per task)."""
+    T = pivotal.shape[0]
+    parts = pd.DataFrame(index=range(T))
+    cur = pd.Series(classes[consensus.labels].astype(str))
+    alt = pd.Series(classes[new_label].astype(str))
+    parts["pivotal"] = np.where(pivotal, "label " + cur + " depends on suspect workers (would be " + alt
+                                + " without them)", "")
+    exposed = (exposure >= settings.item_exposure_threshold) & ~pivotal & ~no_trusted
+    parts["exposure"] = np.where(no_trusted, "every answer comes from suspect workers",
+                                 np.where(exposed, pd.Series(np.round(exposure * 100).astype(int)).astype(str)
+                                          + "% of the answer weight comes from suspect workers", ""))
+    parts["uncertain"] = np.where(uncertain, "uncertain: the chosen label has probability "
+                                  + pd.Series(consensus.confidence).map("{:.2f}".format), "")
+    out = parts["pivotal"].astype(str)
+    for col in ("exposure", "uncertain"):
+        nxt = parts[col].astype(str)
+        out = pd.Series(np.where((out != "") & (nxt != ""), out + "; " + nxt, out + nxt))
+    return out.to_numpy(dtype=object)
 
 
 def one_step_posterior(data: LabelArrays, consensus: Consensus, keep: np.ndarray) -> np.ndarray:

@@ -380,8 +380,9 @@ def write_results(con, run_id: int, r: Analysis) -> None:
     w_scores = _long(w.drop(columns=["kind"]), "worker", WORKER_CORE).assign(run_id=run_id)  # noqa: F841
     con.execute("INSERT INTO run_worker_scores SELECT run_id, worker, name, value FROM w_scores WHERE value IS NOT NULL"
                 " AND NOT isnan(value)")
-    kinds = w[["worker", "kind"]].assign(run_id=run_id)  # noqa: F841
-    con.execute("INSERT INTO run_signals SELECT run_id, worker, 'verdict', NULL, NULL, kind <> '', kind, NULL"
+    # The verdict's kind (its strongest signal) as a pseudo-signal; fired = the worker is suspect.
+    kinds = w[["worker", "kind", "suspect"]].assign(run_id=run_id)  # noqa: F841
+    con.execute("INSERT INTO run_signals SELECT run_id, worker, 'verdict', NULL, NULL, suspect, kind, NULL"
                 " FROM kinds WHERE kind <> ''")
     it = r.items
     run_items = it[ITEM_CORE].assign(run_id=run_id)  # noqa: F841

@@ -60,15 +60,17 @@ class TrustSettings:
     """Thresholds and weights of the verdict. Every field is editable from the Settings page.
 
     The defaults are chosen for a false-alarm budget of a few percent of honest workers at
-    ``fdr_q`` = 0.05 and were checked with the red-team scorecard (benchmarks/).
+    ``fdr_q`` = 0.01 and were checked with the red-team scorecard (benchmarks/).
     """
 
     method: str = "ds"
     """Aggregation model (see analytics.aggregate.MODELS)."""
     use_gold: bool = False
     """Give gold answers to the aggregation model (gold then cannot score itself)."""
-    fdr_q: float = 0.05
-    """Benjamini-Hochberg false discovery rate across workers, per signal."""
+    fdr_q: float = 0.01
+    """Benjamini-Hochberg false discovery rate across workers, per signal. 0.01 rather than
+    the usual 0.05: on act_SP_amt with planted attackers it halves the honest workers flagged
+    (4.1% -> 2.3%) for a few points of recall (red-team scorecard, benchmarks/)."""
     strong_log10_p: float = 6.0
     """-log10 of an adjusted p-value that counts as full-strength evidence (suspicion 1)."""
     quality_prior_labels: float = 5.0

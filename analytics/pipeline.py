@@ -91,7 +91,7 @@ def analyze_arrays(data: LabelArrays, settings: TrustSettings | None = None, met
                         ignore_index=True)
     verdict = WorkerVerdict(settings).fit(data, scores, signals)
     table = verdict.table_
-    iv = item_verdict(data, consensus, table["suspect"].to_numpy(bool), table["trust"].to_numpy(float), settings)
+    iv = item_verdict(data, consensus, table["suspect"].to_numpy(bool), settings)
 
     step("assembling results", 0.95)
     result = _assemble(data, consensus, settings, scores, verdict, item_scores, iv, rel, agree, pair_kappa, coll)

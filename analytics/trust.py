@@ -17,8 +17,10 @@ Combines the reliability scores (:mod:`analytics.workers`), gold evidence, behav
 
 Items (detection-methods.md §5): ``suspect`` when the aggregated label is *pivotal* on suspect
 workers (it changes when their labels are removed, one E-step with the other workers'
-confusion matrices fixed), plus ``exposure`` s_i = sum_w susp_w w_w / sum_w w_w and the
-posterior uncertainty.
+confusion matrices fixed), plus ``exposure`` s_i = sum_w susp_w w_w / sum_w w_w with equal
+weights w_w = 1, i.e. the share of the item's answers that come from suspect workers (a
+suspect's model weight would hide exactly the workers whose weight the attack inflated),
+and the posterior uncertainty.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class TrustSettings:
     min_trusted_labels: int = 3
     """Items with fewer trusted labels than this are suggested for re-queue."""
     item_exposure_threshold: float = 0.5
-    """Items whose answer weight comes from suspects at least this much are at risk."""
+    """Items with at least this share of their answers from suspect workers are at risk."""
     signal_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS))
     """Weight of each detector signal in the suspicion score (0 switches a signal off)."""
     advisory_signals: list[str] = field(default_factory=lambda: list(DEFAULT_ADVISORY))
@@ -274,7 +276,7 @@ def _kinds(sig, W, low_quality, adversarial, gold_bad) -> np.ndarray:
 
 
 def item_verdict(data: LabelArrays, consensus: Consensus, worker_suspect: np.ndarray,
-                 worker_trust: np.ndarray, settings: TrustSettings) -> pd.DataFrame:
+                 settings: TrustSettings) -> pd.DataFrame:
     """Per-task verdict: pivotal on suspects, exposure to suspects, trusted label count.
 
     The pivotal test removes the suspects' labels and recomputes the posterior with one
@@ -283,12 +285,10 @@ def item_verdict(data: LabelArrays, consensus: Consensus, worker_suspect: np.nda
     """
     T = data.n_tasks
     susp_label = worker_suspect[data.worker]
-    weight = np.clip(worker_trust[data.worker], 0.05, 1.0)
-    w_sum = np.bincount(data.task, weights=weight, minlength=T)
-    s_sum = np.bincount(data.task, weights=weight * susp_label, minlength=T)
-    exposure = np.divide(s_sum, w_sum, out=np.zeros(T), where=w_sum > 0)
+    n_susp = np.bincount(data.task, weights=susp_label.astype(float), minlength=T)
     n_labels = np.bincount(data.task, minlength=T)
     n_trusted = np.bincount(data.task, weights=(~susp_label).astype(float), minlength=T).astype(int)
+    exposure = np.divide(n_susp, n_labels, out=np.zeros(T), where=n_labels > 0)
     keep = ~susp_label
     post = one_step_posterior(data, consensus, keep)
     new_label = argmax_lowest(post)
@@ -317,7 +317,7 @@ def _item_reasons(classes, consensus: Consensus, new_label, pivotal, no_trusted,
     exposed = (exposure >= settings.item_exposure_threshold) & ~pivotal & ~no_trusted
     parts["exposure"] = np.where(no_trusted, "every answer comes from suspect workers",
                                  np.where(exposed, pd.Series(np.round(exposure * 100).astype(int)).astype(str)
-                                          + "% of the answer weight comes from suspect workers", ""))
+                                          + "% of the answers come from suspect workers", ""))
     parts["uncertain"] = np.where(uncertain, "uncertain: the chosen label has probability "
                                   + pd.Series(consensus.confidence).map("{:.2f}".format), "")
     out = parts["pivotal"].astype(str)

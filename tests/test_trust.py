@@ -66,7 +66,8 @@ def test_item_pivotal_on_suspects():
     cons = Consensus("mv", probas, np.array([1, 0], np.int32), np.array([0.5, 0.5]))
     suspect = np.array([False, False, True, True])  # worker order: h, h2, s1, s2
     assert list(data.worker_ids) == ["h", "h2", "s1", "s2"]
-    iv = item_verdict(data, cons, suspect, np.where(suspect, 0.1, 0.9), TrustSettings())
+    iv = item_verdict(data, cons, suspect, TrustSettings())
+    assert abs(iv.loc[0, "exposure"] - 2 / 3) < 1e-12
     assert iv.loc[0, "pivotal"] and iv.loc[0, "suspect"]
     assert not iv.loc[1, "pivotal"]
     assert iv.loc[0, "n_trusted_labels"] == 1

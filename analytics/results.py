@@ -722,7 +722,7 @@ def items_table(con, run_id: int, project_id: int, filters: ItemFilter | None = 
     suspect flag and reasons.
 
     When the run stored the item scores ``disagreement`` (share of answers that differ from
-    the most common one) and ``exposure`` (share of the answer weight from suspect workers,
+    the most common one) and ``exposure`` (share of the answers from suspect workers,
     :func:`analytics.trust.item_verdict`), those are shown; otherwise both are computed here
     from the final answers (differ from the consensus; answers from suspect or banned workers).
     """

@@ -52,6 +52,9 @@ class Source:
     gold_source: str | None = None          # e.g. "platform golden column GOLDEN:result"
     warnings: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)
+    # True when ``source_row`` is a placeholder (0): the reader is parallel and its rows arrive
+    # in file order, so the validator numbers them from their insertion order afterwards.
+    rows_in_file_order: bool = False
 
 
 def lit(value: str) -> str:
@@ -86,12 +89,21 @@ def duckdb_read_error(exc: duckdb.Error, shown: str) -> UserError:
     return UserError(f"cannot read {shown}{where}: {first}; check that it is a valid file of the chosen --format")
 
 
+def parallel_csv(path: str | os.PathLike, s: Sniff) -> bool:
+    """Whether :func:`read_tabular` reads this file with DuckDB's parallel CSV reader."""
+    return s.kind not in ("parquet", "json") and os.path.getsize(path) > PADDED_READ_MAX_BYTES
+
+
 def read_tabular(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, s: Sniff, shown: str,
-                 delimiter: str | None, expected_delim: str | None = None) -> tuple[str, list[str]]:
+                 delimiter: str | None, expected_delim: str | None = None,
+                 numbered: bool = True) -> tuple[str, list[str]]:
     """A subquery with ``source_row`` (1-based) and every column of the file as VARCHAR.
 
     Returns the SQL and the column names. CSV/TSV are read with all_varchar; Parquet and
-    JSON columns are cast to text.
+    JSON columns are cast to text. With ``numbered=False`` and the parallel CSV reader,
+    ``source_row`` is 0: ``WITH ORDINALITY`` runs the whole read in one thread (half the
+    speed on two cores), so the caller numbers the rows from their file order instead
+    (:attr:`Source.rows_in_file_order`).
     """
     p = lit(os.fspath(path))
     if s.kind == "parquet":
@@ -105,11 +117,11 @@ def read_tabular(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, s: Sni
         # Platform exports can have short rows (MTurk drops trailing empty fields) and quoted
         # newlines; DuckDB pads short rows only in its single-threaded reader, so files up to
         # PADDED_READ_MAX_BYTES are read that way and larger ones by the parallel reader.
-        padded = os.path.getsize(path) <= PADDED_READ_MAX_BYTES
+        padded = not parallel_csv(path, s)
         pad = "null_padding=true, parallel=false, " if padded else ""
         rel = (f"read_csv({p}, header=true, all_varchar=true, delim={lit(delim)}, quote='\"', escape='\"', "
                f"{pad}skip=0, sample_size=20480)")
-        rownum = "ordinality"
+        rownum = "ordinality" if numbered or padded else "0::BIGINT"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()
     except duckdb.Error as exc:

@@ -12,7 +12,15 @@ from __future__ import annotations
 import duckdb
 
 from analytics.errors import UserError
-from analytics.ingest.base import CANONICAL, REQUIRED, ReadOptions, Source, read_tabular, stage_select
+from analytics.ingest.base import (
+    CANONICAL,
+    REQUIRED,
+    ReadOptions,
+    Source,
+    parallel_csv,
+    read_tabular,
+    stage_select,
+)
 from analytics.ingest.detect import Sniff
 
 # Spellings accepted for a canonical column when it is absent (first match wins).
@@ -72,7 +80,8 @@ def resolve_columns(columns: list[str], mapping: dict[str, str], label_field: st
 
 
 def read(con: duckdb.DuckDBPyConnection, path, s: Sniff, shown: str, opts: ReadOptions) -> Source:
-    src, columns = read_tabular(con, path, s, shown, opts.delimiter)
+    in_order = parallel_csv(path, s)
+    src, columns = read_tabular(con, path, s, shown, opts.delimiter, numbered=not in_order)
     cols, warnings = resolve_columns(columns, opts.mapping, opts.label_field, shown)
     extra = [c for c in columns if c not in cols.values()]
     kind = {"parquet": "parquet", "json": "json"}.get(s.kind, "csv")
@@ -83,6 +92,7 @@ def read(con: duckdb.DuckDBPyConnection, path, s: Sniff, shown: str, opts: ReadO
         label_field=cols["label"],
         warnings=warnings,
         options={"container": kind},
+        rows_in_file_order=in_order,
     )
 
 

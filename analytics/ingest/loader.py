@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,9 @@ from analytics.ingest.provenance import previous_ingest, store_file
 from analytics.ingest.times import session_utc
 from analytics.ingest.validate import bulk_write_settings, load
 from analytics.store import Workspace
+
+# Files from this size on are hashed and copied while DuckDB reads them (bytes).
+BACKGROUND_HASH_MIN_BYTES = 64 * 1024 * 1024
 
 READERS = {
     "canonical": canonical.read,
@@ -184,7 +189,14 @@ def ingest_file(
         fmt = detect_format(path, shown)
     if gold_path is not None:
         sniff(gold_path, gold_file_name)
-    sha, size, stored = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet")
+    # Large files are hashed and copied in a background thread while DuckDB reads them
+    # (hashlib and file I/O release the GIL); small ones first, as the errors come in that order.
+    background = os.path.getsize(path) >= BACKGROUND_HASH_MIN_BYTES
+    pool = ThreadPoolExecutor(max_workers=1) if background else None
+    if pool is not None:
+        stored_future = pool.submit(store_file, path, ws.files_dir, shown, s.kind != "parquet")
+    else:
+        stored_now = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet")
     gold_info = None
     if gold_path is not None:
         gname = gold_file_name or Path(gold_path).name
@@ -192,55 +204,74 @@ def ingest_file(
         gold_info = {"file": gname, "sha256": gsha, "size_bytes": gsize, "stored_path": gstored}
     opts = ReadOptions(label_field=label_field, mapping=dict(mapping or {}), delimiter=delimiter)
     con = ws.con
-    with session_utc(con), bulk_write_settings(con, size), ws.transaction():
-        project_id = ws.project_id(project, create=True)
-        prev = previous_ingest(con, project_id, sha)
+
+    def provenance(project_id: int) -> tuple[str, int, str]:
+        """The stored file's (sha256, size, name); refuses a file already loaded into the project."""
+        sha_, size_, stored_ = stored_future.result() if pool is not None else stored_now
+        prev = previous_ingest(con, project_id, sha_)
         if prev and not force:
             raise UserError(f"{shown} is already loaded into project {project!r} as ingest {prev[0]} on {prev[1]}; "
                             f"use --force to load it again")
-        declared = _check_label_set(con, project_id, label_set, shown)
-        source: Source = READERS[fmt](con, path, s, shown, opts)
-        ingest_id = int(con.execute("SELECT nextval('ingest_seq')").fetchone()[0])
-        try:
-            res = load(con, source, project_id, ingest_id, declared)
-        except duckdb.Error as exc:
-            raise duckdb_read_error(exc, shown) from None
-        if res.rows_read == 0:
-            what = "annotations" if fmt == "labelstudio" else "data rows"
-            raise UserError(f"file {shown} has no {what} (only a header or an empty list); "
-                            f"export the results again and check that they contain answers")
-        if res.rows_valid == 0:
-            top = ", ".join(f"{r} ({n})" for r, n in list(res.reasons.items())[:3])
-            raise UserError(f"no row of {shown} could be loaded: all {res.rows_read} rows fail validation "
-                            f"({top}); check --format, --label-field and --map, nothing was changed")
-        reasons = res.reasons
-        quarantined = sum(reasons.values())
-        loaded, updates = res.rows_loaded, res.rows_updates
-        rows_read = res.rows_read
-        warnings = list(source.warnings)
-        gold_rows, gold_conflicts = res.gold, res.gold_conflicts
-        if gold_conflicts:
-            warnings.append(f"{gold_conflicts} tasks have different golden answers in different rows; "
-                            f"the most frequent one was kept")
-        if declared and gold_rows:
-            inside = [g for g in gold_rows if g[1] in set(declared)]
-            if len(inside) < len(gold_rows):
-                warnings.append(f"{len(gold_rows) - len(inside)} golden answers are outside the label set "
-                                f"and were not stored as gold")
-            gold_rows = inside
-        gold_n = _store_gold(con, gold_rows, project_id, ingest_id, source.gold_source or "platform golden column")
-        if gold_info is not None:
-            rows = _read_gold_file(con, gold_path, gold_info["file"], declared)
-            gold_n += _store_gold(con, rows, project_id, ingest_id, gold_info["file"])
-        counts = {
-            "rows_read": rows_read, "rows_loaded": loaded, "rows_quarantined": quarantined,
-            "rows_duplicate": rows_read - loaded - quarantined, "rows_updates": updates, "gold_loaded": gold_n,
-        }
-        options = {"format": fmt, "label_field": source.label_field, "mapping": opts.mapping or None,
-                   "delimiter": delimiter, "label_set": declared, "force": force, "gold_file": gold_info,
-                   **source.options}
-        _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt=fmt,
-                counts=counts, actor=actor, stored=stored, options=options)
+        return sha_, size_, stored_
+
+    try:
+        with session_utc(con), bulk_write_settings(con, os.path.getsize(path)), ws.transaction():
+            project_id = ws.project_id(project, create=True)
+            if pool is None:
+                sha, size, stored = provenance(project_id)
+            try:
+                declared = _check_label_set(con, project_id, label_set, shown)
+                source: Source = READERS[fmt](con, path, s, shown, opts)
+                ingest_id = int(con.execute("SELECT nextval('ingest_seq')").fetchone()[0])
+                try:
+                    res = load(con, source, project_id, ingest_id, declared)
+                except duckdb.Error as exc:
+                    raise duckdb_read_error(exc, shown) from None
+            except BaseException:
+                if pool is not None:       # a not-UTF-8 file or a repeated file is the better message
+                    provenance(project_id)
+                raise
+            if pool is not None:
+                sha, size, stored = provenance(project_id)
+            if res.rows_read == 0:
+                what = "annotations" if fmt == "labelstudio" else "data rows"
+                raise UserError(f"file {shown} has no {what} (only a header or an empty list); "
+                                f"export the results again and check that they contain answers")
+            if res.rows_valid == 0:
+                top = ", ".join(f"{r} ({n})" for r, n in list(res.reasons.items())[:3])
+                raise UserError(f"no row of {shown} could be loaded: all {res.rows_read} rows fail validation "
+                                f"({top}); check --format, --label-field and --map, nothing was changed")
+            reasons = res.reasons
+            quarantined = sum(reasons.values())
+            loaded, updates = res.rows_loaded, res.rows_updates
+            rows_read = res.rows_read
+            warnings = list(source.warnings)
+            gold_rows, gold_conflicts = res.gold, res.gold_conflicts
+            if gold_conflicts:
+                warnings.append(f"{gold_conflicts} tasks have different golden answers in different rows; "
+                                f"the most frequent one was kept")
+            if declared and gold_rows:
+                inside = [g for g in gold_rows if g[1] in set(declared)]
+                if len(inside) < len(gold_rows):
+                    warnings.append(f"{len(gold_rows) - len(inside)} golden answers are outside the label set "
+                                    f"and were not stored as gold")
+                gold_rows = inside
+            gold_n = _store_gold(con, gold_rows, project_id, ingest_id, source.gold_source or "platform golden column")
+            if gold_info is not None:
+                rows = _read_gold_file(con, gold_path, gold_info["file"], declared)
+                gold_n += _store_gold(con, rows, project_id, ingest_id, gold_info["file"])
+            counts = {
+                "rows_read": rows_read, "rows_loaded": loaded, "rows_quarantined": quarantined,
+                "rows_duplicate": rows_read - loaded - quarantined, "rows_updates": updates, "gold_loaded": gold_n,
+            }
+            options = {"format": fmt, "label_field": source.label_field, "mapping": opts.mapping or None,
+                       "delimiter": delimiter, "label_set": declared, "force": force, "gold_file": gold_info,
+                       **source.options}
+            _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt=fmt,
+                    counts=counts, actor=actor, stored=stored, options=options)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     return IngestSummary(ingest_id=ingest_id, project=project, file_name=shown, format=fmt, sha256=sha,
                          size_bytes=size, quarantine_reasons=reasons, warnings=warnings, project_id=project_id,
                          label_field=source.label_field, **counts)

@@ -174,25 +174,28 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, project_id: int, ingest
         prior_join = ("LEFT JOIN (SELECT DISTINCT task, worker, true AS seen FROM annotations "
                       "WHERE project_id = $pid) p ON p.task = x.task AND p.worker = x.worker")
         prior_cond = "coalesce(p.seen, false)"
-    with no_filter_pushdown(con):
-        valid = con.execute(
-            "INSERT INTO annotations (project_id, ingest_id, source_row, task, worker, label, started_at, submitted_at, "
-            "duration_s, assignment, event, extra) "
-            "SELECT $pid, $iid, x.source_row, x.task, x.worker, x.label, x.started_at, x.submitted_at, x.duration_s, "
-            f"x.assignment, CASE WHEN x.event_in = 'delete' THEN 'delete' WHEN {prior_cond} THEN 'update' "
-            f"ELSE 'create' END, x.extra FROM ({v}) x {prior_join} WHERE x.reason IS NULL",
-            params,
-        ).fetchone()[0]
-    total = con.execute(f"SELECT count(*) FROM ({source.select_sql})").fetchone()[0]
     reasons: dict[str, int] = {}
-    if total > valid:
+    if source.rows_in_file_order:
+        total, valid, reasons = _insert_in_file_order(con, v, params, has_prior)
+    else:
         with no_filter_pushdown(con):
-            con.execute(
-                f"INSERT INTO quarantine (project_id, ingest_id, source_row, reason, raw) "
-                f"SELECT $pid, $iid, source_row, reason, raw FROM ({v}) WHERE reason IS NOT NULL", params)
-        rows = con.execute("SELECT reason, count(*) AS n FROM quarantine WHERE ingest_id = ? "
-                           "GROUP BY reason ORDER BY n DESC, reason", [ingest_id]).fetchall()
-        reasons = {r: int(n) for r, n in rows}
+            valid = con.execute(
+                "INSERT INTO annotations (project_id, ingest_id, source_row, task, worker, label, started_at, submitted_at, "
+                "duration_s, assignment, event, extra) "
+                "SELECT $pid, $iid, x.source_row, x.task, x.worker, x.label, x.started_at, x.submitted_at, x.duration_s, "
+                f"x.assignment, CASE WHEN x.event_in = 'delete' THEN 'delete' WHEN {prior_cond} THEN 'update' "
+                f"ELSE 'create' END, x.extra FROM ({v}) x {prior_join} WHERE x.reason IS NULL",
+                params,
+            ).fetchone()[0]
+        total = con.execute(f"SELECT count(*) FROM ({source.select_sql})").fetchone()[0]
+        if total > valid:
+            with no_filter_pushdown(con):
+                con.execute(
+                    f"INSERT INTO quarantine (project_id, ingest_id, source_row, reason, raw) "
+                    f"SELECT $pid, $iid, source_row, reason, raw FROM ({v}) WHERE reason IS NOT NULL", params)
+            rows = con.execute("SELECT reason, count(*) AS n FROM quarantine WHERE ingest_id = ? "
+                               "GROUP BY reason ORDER BY n DESC, reason", [ingest_id]).fetchall()
+            reasons = {r: int(n) for r, n in rows}
     dup_removed = _collapse_repeats(con, project_id, ingest_id, has_prior) if valid else 0
     loaded, updates = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE event = 'update') FROM annotations WHERE ingest_id = ?", [ingest_id]
@@ -209,6 +212,65 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, project_id: int, ingest
         conflicts = sum(1 for r in g if r[2] > 1)
     return LoadResult(int(total), int(valid), int(loaded), int(updates), reasons, gold, conflicts)
 
+
+# Marks a failing row inside ``annotations.event`` between the insert and its move to quarantine.
+_QMARK = "quarantine: "
+
+
+def _insert_in_file_order(con: duckdb.DuckDBPyConnection, v: str, params: dict,
+                          has_prior: bool) -> tuple[int, int, dict[str, int]]:
+    """Insert every row of a parallel reader, number it, then move failing rows to quarantine.
+
+    ``WITH ORDINALITY`` would run the whole read-validate-insert pipeline in one thread, so
+    the rows are inserted with ``source_row = 0`` by DuckDB's order-preserving parallel
+    insert (``preserve_insertion_order``, on by default): their row ids are then consecutive
+    and in file order, and ``source_row = rowid - first rowid + 1``. Failing rows are
+    inserted too (reason in ``event``, raw row in ``extra``) so the numbering has no gaps,
+    and are moved to ``quarantine`` in the same transaction. Returns (rows read, rows
+    valid, quarantine reasons).
+    """
+    order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    if not order:
+        con.execute("SET preserve_insertion_order = true")
+    try:
+        total = con.execute(
+            "INSERT INTO annotations (project_id, ingest_id, source_row, task, worker, label, started_at, "
+            "submitted_at, duration_s, assignment, event, extra) "
+            "SELECT $pid, $iid, 0, coalesce(x.task, ''), coalesce(x.worker, ''), coalesce(x.label, ''), "
+            "x.started_at, x.submitted_at, x.duration_s, x.assignment, "
+            f"CASE WHEN x.reason IS NOT NULL THEN {lit(_QMARK)} || x.reason "
+            "WHEN x.event_in = 'delete' THEN 'delete' ELSE 'create' END, "
+            f"CASE WHEN x.reason IS NOT NULL THEN x.raw ELSE x.extra END FROM ({v}) x",
+            params,
+        ).fetchone()[0]
+    finally:
+        if not order:
+            con.execute("SET preserve_insertion_order = false")
+    iid = params["iid"]
+    first, last, n, bad = con.execute(
+        "SELECT min(rowid), max(rowid), count(*), count(*) FILTER (WHERE starts_with(event, $q)) "
+        "FROM annotations WHERE ingest_id = $iid", {"iid": iid, "q": _QMARK}).fetchone()
+    if n != total or (n and last - first + 1 != n):
+        raise RuntimeError(f"ingest {iid}: {total} rows inserted but {n} rows with ids {first}..{last}")
+    if total:
+        con.execute("UPDATE annotations SET source_row = rowid - $first + 1 WHERE ingest_id = $iid",
+                    {"iid": iid, "first": first})
+    reasons: dict[str, int] = {}
+    if bad:
+        sel = f"ingest_id = $iid AND starts_with(event, {lit(_QMARK)})"
+        con.execute(f"INSERT INTO quarantine (project_id, ingest_id, source_row, reason, raw) "
+                    f"SELECT $pid, $iid, source_row, substr(event, {len(_QMARK) + 1}), extra FROM annotations "
+                    f"WHERE {sel}", params)
+        con.execute(f"DELETE FROM annotations WHERE {sel}", {"iid": iid})
+        rows = con.execute("SELECT reason, count(*) AS n FROM quarantine WHERE ingest_id = ? "
+                           "GROUP BY reason ORDER BY n DESC, reason", [iid]).fetchall()
+        reasons = {r: int(c) for r, c in rows}
+    if has_prior:
+        con.execute(
+            "UPDATE annotations x SET event = 'update' WHERE x.ingest_id = $iid AND x.event = 'create' AND EXISTS "
+            "(SELECT 1 FROM annotations a WHERE a.project_id = $pid AND a.ingest_id <> $iid "
+            "AND a.task = x.task AND a.worker = x.worker)", params)
+    return int(total), int(total - bad), reasons
 
 def _collapse_repeats(con: duckdb.DuckDBPyConnection, project_id: int, ingest_id: int, has_prior: bool) -> int:
     """Delete exact duplicates among the new rows (and of rows already in the project) and mark

@@ -125,7 +125,7 @@ def write(args, started, all_rows, sections, grid_md="", partial=False) -> Path:
     header = f"""# Red-team report: the attack catalogue planted into real datasets
 
 Generated {started:%Y-%m-%d %H:%M} UTC by `benchmarks/redteam_report.py --seeds {args.seeds} --share {args.share:g}`
-on {machine()}; code commit `{commit()}`.
+on {machine()}; code commit `{args.commit}` (at the start of the run).
 
 Protocol (../shared/reference/detection-methods.md §6): each attack of `analytics.redteam` with its default
 parameters is planted into a copy of the dataset at {args.share:g} attacker accounts per original worker
@@ -165,6 +165,7 @@ def main() -> int:
         return 1
     analyze = pipeline_analyzer()
     started = datetime.now(UTC)
+    args.commit = commit()
     sections, all_rows = [], []
     for name in names:
         data, n_dup = load(name)

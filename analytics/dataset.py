@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.errors import UserError
+from analytics.store import first_row
 
 
 def sort_classes(values) -> np.ndarray:
@@ -248,7 +249,7 @@ def load_project(con, project_id: int, exclude_workers: list[str] | None = None)
     for col in ("started_at", "submitted_at", "duration_s"):
         if df[col].isna().all():
             df = df.drop(columns=col)
-    label_set = con.execute("SELECT label_set FROM projects WHERE project_id = ?", [project_id]).fetchone()
+    label_set = first_row(con.execute("SELECT label_set FROM projects WHERE project_id = ?", [project_id]))
     declared = list(label_set[0]) if label_set and label_set[0] else None
     gold = con.execute("SELECT task, label FROM gold WHERE project_id = ?", [project_id]).df()
     classes = None

@@ -22,6 +22,7 @@ import analytics
 from analytics.consensus import Consensus
 from analytics.dataset import LabelArrays, load_project
 from analytics.evidence import empty_signals
+from analytics.store import first_row
 from analytics.trust import TrustSettings, WorkerVerdict, item_verdict
 
 Progress = Callable[[float, str], None]
@@ -250,14 +251,14 @@ def _jsonable(v):
 
 def latest_run(con, project_id: int) -> int | None:
     """The newest complete run of a project, or None."""
-    row = con.execute(
+    row = first_row(con.execute(
         "SELECT max(run_id) FROM runs WHERE project_id = ? AND status = 'complete'", [project_id]
-    ).fetchone()
+    ))
     return int(row[0]) if row and row[0] is not None else None
 
 
 def project_settings(con, project_id: int) -> TrustSettings:
-    row = con.execute("SELECT settings FROM projects WHERE project_id = ?", [project_id]).fetchone()
+    row = first_row(con.execute("SELECT settings FROM projects WHERE project_id = ?", [project_id]))
     return TrustSettings.from_dict(json.loads(row[0]) if row and row[0] else None)
 
 
@@ -290,19 +291,19 @@ def analyze(ws, project: str, settings: TrustSettings | None = None, method: str
               "trusted_workers": sorted(trusted)}
     params_json = json.dumps(params, sort_keys=True)
     if not force:
-        row = con.execute(
+        row = first_row(con.execute(
             "SELECT run_id FROM runs WHERE project_id = ? AND status = 'complete' AND input_fingerprint = ?"
             " AND params::TEXT = ?::JSON::TEXT AND code_version = ? ORDER BY run_id DESC LIMIT 1",
             [pid, fingerprint, params_json, analytics.__version__],
-        ).fetchone()
+        ))
         if row:
             progress(1.0, f"reused run {row[0]} (same data and settings)")
             return int(row[0])
     with ws.transaction():
-        run_id = int(con.execute(
+        run_id = int(first_row(con.execute(
             "INSERT INTO runs (project_id, method, params, input_fingerprint, code_version) VALUES (?, ?, ?::JSON, ?, ?)"
             " RETURNING run_id", [pid, method, params_json, fingerprint, analytics.__version__],
-        ).fetchone()[0])
+        ))[0])
     t0 = time.perf_counter()
     try:
         result = analyze_arrays(data, settings, method, progress=lambda f, m: progress(0.05 + 0.85 * f, m))

@@ -210,6 +210,17 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def first_row(cursor) -> tuple | None:
+    """The first row of a query result, fetching the whole result.
+
+    ``fetchone()`` leaves the rest of a result pending on the connection, and DuckDB 2.0 then
+    refuses the next Arrow/pandas fetch on that connection (ResourceInUse); single-row
+    queries use this instead.
+    """
+    rows = cursor.fetchall()
+    return rows[0] if rows else None
+
+
 @dataclass
 class Workspace:
     """An open workspace: a folder with one DuckDB file and the stored source files."""
@@ -246,7 +257,7 @@ class Workspace:
     # -- projects -----------------------------------------------------------------
     def project_id(self, name: str, create: bool = False) -> int:
         """Return the id of project ``name``; create it when ``create`` is true."""
-        row = self.con.execute("SELECT project_id FROM projects WHERE name = ?", [name]).fetchone()
+        row = first_row(self.con.execute("SELECT project_id FROM projects WHERE name = ?", [name]))
         if row:
             return int(row[0])
         if not create:
@@ -254,7 +265,7 @@ class Workspace:
             hint = f"known projects: {', '.join(known)}" if known else "the workspace has no projects yet"
             raise UserError(f"no project named {name!r} in {self.path} ({hint}); ingest a file into it first")
         return int(
-            self.con.execute("INSERT INTO projects (name) VALUES (?) RETURNING project_id", [name]).fetchone()[0]
+            first_row(self.con.execute("INSERT INTO projects (name) VALUES (?) RETURNING project_id", [name]))[0]
         )
 
     def project_names(self) -> list[str]:
@@ -265,16 +276,16 @@ class Workspace:
         names = [r[0] for r in self.con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
         ).fetchall()]
-        return {n: int(self.con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0]) for n in names}
+        return {n: int(first_row(self.con.execute(f'SELECT count(*) FROM "{n}"'))[0]) for n in names}
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute(
+    exists = first_row(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
-    ).fetchone()[0]
+    ))[0]
     if not exists:
         return 0
-    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    row = first_row(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
     return int(row[0]) if row else 0
 
 

@@ -42,12 +42,16 @@ t0 = time.perf_counter()
 s = ingest_file(ws, sys.argv[1], "bench", actor="benchmark")
 secs = time.perf_counter() - t0
 r1 = resource.getrusage(resource.RUSAGE_SELF)
+wal = os.path.join(sys.argv[2], "workspace.duckdb.wal")
+wal_bytes = os.path.getsize(wal) if os.path.exists(wal) else 0
+t1 = time.perf_counter()
 ws.close()
+close_secs = time.perf_counter() - t1
 cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 print(json.dumps({"seconds": secs, "rows_read": s.rows_read, "rows_loaded": s.rows_loaded,
                   "rows_quarantined": s.rows_quarantined, "rows_duplicate": s.rows_duplicate,
                   "rows_updates": s.rows_updates, "size_bytes": s.size_bytes,
-                  "cpu_seconds": cpu, "load_before": load_before, "load_after": os.getloadavg()[0],
+                  "cpu_seconds": cpu, "close_seconds": close_secs, "wal_bytes": wal_bytes, "load_before": load_before, "load_after": os.getloadavg()[0],
                   "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
@@ -123,6 +127,7 @@ def main() -> int:
 | rows read | {r['rows_read']:,} | |
 | rows loaded / quarantined / duplicate / updates | {r['rows_loaded']:,} / {r['rows_quarantined']:,} / {r['rows_duplicate']:,} / {r['rows_updates']:,} | |
 | seconds (ingest_file: hash + copy + read + validate + insert + commit) | {r['seconds']:.2f} | |
+| closing the workspace afterwards (checkpoint of a {r['wal_bytes'] / 1e6:,.0f} MB write-ahead log), not in the seconds above | {r['close_seconds']:.2f} s | |
 | rows per second | {rate:,.0f} | >= 1,000,000 {'(met)' if ok_rate else '(NOT met)'} |
 | CPU seconds of the ingesting process (user + system, all threads) | {r['cpu_seconds']:.1f} | |
 | rows per CPU-second x {os.cpu_count()} cores (the rate on an otherwise idle machine, at best) | {r['rows_read'] / r['cpu_seconds'] * (os.cpu_count() or 1):,.0f} | |

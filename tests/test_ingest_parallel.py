@@ -17,9 +17,11 @@ def large_path(monkeypatch):
     """Treat every file as large: parallel reader, numbering by file order, background hashing."""
     import analytics.ingest.base as base
     import analytics.ingest.loader as loader
+    import analytics.ingest.validate as validate
 
     monkeypatch.setattr(base, "PADDED_READ_MAX_BYTES", 0)
     monkeypatch.setattr(loader, "BACKGROUND_HASH_MIN_BYTES", 0)
+    monkeypatch.setattr(validate, "FAST_WRITE_MIN_BYTES", 0)
 
 
 @pytest.fixture
@@ -49,6 +51,13 @@ def test_quarantine_rows_numbered(large_path, workspace, tmp_path):
 ])
 def test_bad_input(loaded, tmp_path, case):
     case(loaded, tmp_path)
+
+
+def test_bulk_settings_restored(large_path, workspace, tmp_path):
+    settings = "SELECT current_setting('checkpoint_threshold'), current_setting('disabled_compression_methods')"
+    before = workspace.con.execute(settings).fetchone()
+    basic.test_canonical_round_trip(workspace, tmp_path, ".csv")
+    assert workspace.con.execute(settings).fetchone() == before
 
 
 def test_many_reader_threads_keep_file_order(workspace, tmp_path):

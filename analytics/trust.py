@@ -77,7 +77,7 @@ class TrustSettings:
     """-log10 of an adjusted p-value that counts as full-strength evidence (suspicion 1)."""
     quality_prior_labels: float = 5.0
     """Pseudo-labels pulling a worker's kappa with the consensus towards the population median."""
-    suspicion_weight: float = 0.8
+    suspicion_weight: float = 0.95
     """How far full suspicion pulls trust down: trust = quality x (1 - weight x suspicion).
     Below 1 so that trust still orders suspects by the quality of their answers."""
     min_quality: float = 0.15
@@ -99,6 +99,10 @@ class TrustSettings:
     their own: threshold rules without a calibrated null (Raykar-Yu score), and patterns with
     known honest explanations (class-biased or straight-lining honest workers on imbalanced
     data, experts who agree with each other; detection-methods.md §2.3-2.4, §3.2)."""
+    flag_strength_floor: float = 0.7
+    """Least suspicion (times the signal's weight) a significant, non-advisory signal adds. At
+    1 every worker with such a signal ranks below unflagged workers of equal quality; lower it
+    to let weaker evidence pull trust down less."""
     advisory_strength: float = 0.5
     """Cap on the suspicion an advisory signal alone can add (it has no calibrated null)."""
 
@@ -177,7 +181,8 @@ class WorkerVerdict:
             np.where(fired, 1.0, 0.0),
         ) * weights * significant
         advisory = sig["signal"].isin(set(s.advisory_signals)).to_numpy()
-        strength = np.where(advisory, np.minimum(strength, s.advisory_strength), strength)
+        strength = np.where(advisory, np.minimum(strength, s.advisory_strength),
+                            np.where(significant, np.maximum(strength, s.flag_strength_floor * weights), 0.0))
         sig["significant"] = significant
         sig["strength"] = strength
         suspicion = np.zeros(W)

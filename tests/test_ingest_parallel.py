@@ -95,3 +95,11 @@ def test_many_reader_threads_keep_file_order(workspace, tmp_path):
     assert q == expected
     assert c.execute("SELECT source_row, event FROM annotations WHERE ingest_id = ? AND task = 't6' "
                      "ORDER BY source_row", [s.ingest_id]).fetchall() == [(7, "create"), (n + 2, "update")]
+
+
+def test_duplicates_found_by_grouping_too(monkeypatch, workspace, tmp_path):
+    """Above SORT_CHECK_MAX_ROWS the repeated pairs are found by DuckDB's grouping alone."""
+    import analytics.ingest.validate as validate
+
+    monkeypatch.setattr(validate, "SORT_CHECK_MAX_ROWS", 0)
+    basic.test_duplicates_collapsed_and_updates_kept(workspace, tmp_path)

@@ -13,9 +13,12 @@ Rules, applied to every row of a :class:`~analytics.ingest.base.Source` in one b
 
 The file is streamed, never held in memory: valid rows go straight into ``annotations``
 (one parallel ``INSERT ... SELECT`` over the reader), the file is counted, and only when
-some rows are missing is it read again to put the failing rows into ``quarantine``. Pairs
-answered more than once are found afterwards by grouping the new rows on a 64-bit hash of
-(task, worker) and checked exactly.
+some rows are missing is it read again to put the failing rows into ``quarantine``. Large
+CSV files read by DuckDB's parallel reader (``Source.rows_in_file_order``) are instead
+inserted whole, numbered from their insertion order, and their failing rows then moved to
+``quarantine`` (:func:`_insert_in_file_order`): one read, on every core. Pairs answered
+more than once are found afterwards from a 64-bit hash of (task, worker) (sorted, or grouped
+for very large ingests) and checked exactly.
 
 Rows that pass are then, per (task, worker) and ordered by time (then file order):
 
@@ -30,7 +33,7 @@ Rows that pass are then, per (task, worker) and ordered by time (then file order
 Invariant: ``rows_read = rows_loaded + rows_quarantined + rows_duplicate``.
 
 Large files (over :data:`FAST_WRITE_MIN_BYTES`) are written with DuckDB's FSST string
-compression switched off for the duration of the ingest (:func:`bulk_write_settings`):
+compression switched off and committed with an immediate checkpoint (:func:`bulk_write_settings`):
 choosing and applying FSST costs about 40 % of the insert's CPU time on 10 million rows,
 while dictionary compression, which stays on, already fits task/worker/label ids well.
 """

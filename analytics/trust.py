@@ -91,7 +91,8 @@ class TrustSettings:
     min_trusted_labels: int = 3
     """Items with fewer trusted labels than this are suggested for re-queue."""
     item_exposure_threshold: float = 0.5
-    """Items with at least this share of their answers from suspect workers are at risk."""
+    """Items with at least this share of their answers from suspect workers, and fewer than
+    ``min_trusted_labels`` trusted answers left, are at risk."""
     signal_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS))
     """Weight of each detector signal in the suspicion score (0 switches a signal off)."""
     advisory_signals: list[str] = field(default_factory=lambda: list(DEFAULT_ADVISORY))
@@ -302,15 +303,17 @@ def item_verdict(data: LabelArrays, consensus: Consensus, worker_suspect: np.nda
     pivotal = affected & has_other & (new_label != consensus.labels)
     no_trusted = affected & ~has_other
     uncertain = consensus.confidence < 0.6
-    suspect = pivotal | no_trusted | (exposure >= settings.item_exposure_threshold)
-    reasons = _item_reasons(data.classes, consensus, new_label, pivotal, no_trusted, exposure, uncertain, settings)
+    thin = (exposure >= settings.item_exposure_threshold) & (n_trusted < settings.min_trusted_labels)
+    suspect = pivotal | no_trusted | thin
+    reasons = _item_reasons(data.classes, consensus, new_label, pivotal, no_trusted, exposure, n_trusted, uncertain,
+                            settings)
     return pd.DataFrame({
         "n_labels": n_labels, "n_trusted_labels": n_trusted, "exposure": exposure,
         "pivotal": pivotal, "label_without_suspects": new_label, "suspect": suspect, "reasons": reasons,
     })
 
 
-def _item_reasons(classes, consensus: Consensus, new_label, pivotal, no_trusted, exposure, uncertain,
+def _item_reasons(classes, consensus: Consensus, new_label, pivotal, no_trusted, exposure, n_trusted, uncertain,
                   settings: TrustSettings) -> np.ndarray:
     """One sentence per fired item signal, joined by '; ' (built column-wise, not per task)."""
     T = pivotal.shape[0]
@@ -319,10 +322,12 @@ def _item_reasons(classes, consensus: Consensus, new_label, pivotal, no_trusted,
     alt = pd.Series(classes[new_label].astype(str))
     parts["pivotal"] = np.where(pivotal, "label " + cur + " depends on suspect workers (would be " + alt
                                 + " without them)", "")
-    exposed = (exposure >= settings.item_exposure_threshold) & ~pivotal & ~no_trusted
+    exposed = (exposure >= settings.item_exposure_threshold) & (n_trusted < settings.min_trusted_labels) \
+        & ~pivotal & ~no_trusted
     parts["exposure"] = np.where(no_trusted, "every answer comes from suspect workers",
                                  np.where(exposed, pd.Series(np.round(exposure * 100).astype(int)).astype(str)
-                                          + "% of the answers come from suspect workers", ""))
+                                          + "% of the answers come from suspect workers and fewer than "
+                                          + str(settings.min_trusted_labels) + " trusted answers remain", ""))
     parts["uncertain"] = np.where(uncertain, "uncertain: the chosen label has probability "
                                   + pd.Series(consensus.confidence).map("{:.2f}".format), "")
     out = parts["pivotal"].astype(str)

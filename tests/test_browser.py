@@ -7,77 +7,37 @@ per page under test-output/screenshots/. Skips cleanly without Chromium or Playw
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--disable-dev-shm-usage"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser_support import (  # noqa: E402
+    CHROME_ARGS,
+    CHROMIUM,
+    SHOTS,
+    check_clean,
+    require_browser,
+    settle,
+    streamlit_server,
+)
+
 PAGES = [("overview", "Overview"), ("data", "Data"), ("items", "Items"), ("collusion", "Collusion"),
          ("agreement", "Agreement"), ("settings", "Settings"), ("workers", "Workers")]
-ERROR_TEXT = ("Traceback", "Unexpected error", "StreamlitAPIException", "KeyError", "TypeError")
 
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer on {url}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
+    require_browser()
     from analytics.demo import build_demo
 
     ws = tmp_path_factory.mktemp("browser") / "demo"
     build_demo(ws)
-    port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
-         "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false", "--", "--workspace", str(ws)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(url, proc)
+    with streamlit_server(ws, tmp_path_factory.mktemp("log") / "streamlit.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -93,24 +53,7 @@ def page(server):
         browser.close()
 
 
-def _settle(pg) -> None:
-    """Wait until Streamlit has finished running the script and charts have drawn."""
-    pg.wait_for_selector('[data-testid="stApp"]')
-    deadline = time.monotonic() + 30
-    time.sleep(0.5)
-    while time.monotonic() < deadline:
-        running = pg.locator('[data-testid="stStatusWidget"]').count()
-        if not running:
-            break
-        time.sleep(0.2)
-    time.sleep(0.6)
 
-
-def _check_clean(pg, where: str) -> None:
-    assert pg.locator('[data-testid="stException"]').count() == 0, f"exception shown on {where}"
-    text = pg.locator('[data-testid="stMain"]').inner_text()
-    for bad in ERROR_TEXT:
-        assert bad not in text, f"{bad!r} shown on {where}"
 
 
 def _open(pg, server: str, slug: str, title: str) -> None:
@@ -121,32 +64,32 @@ def _open(pg, server: str, slug: str, title: str) -> None:
     else:
         pg.goto(f"{server}/{'' if slug == 'overview' else slug}")
     pg.locator("h1", has_text=title).first.wait_for()
-    _settle(pg)
+    settle(pg)
 
 
 def _sign_in(pg) -> None:
     box = pg.get_by_label("Your name", exact=True)
     box.fill("browser test")
     box.press("Enter")
-    _settle(pg)
+    settle(pg)
 
 
 def _pick_project(pg, name: str) -> None:
     pg.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
     pg.get_by_role("option", name=name).first.click()
-    _settle(pg)
+    settle(pg)
 
 
 def test_every_page_and_worker_detail(server, page):
     SHOTS.mkdir(parents=True, exist_ok=True)
     _open(page, server, "overview", "Overview")
-    _check_clean(page, "overview of the first project")
+    check_clean(page, "overview of the first project")
     _sign_in(page)
     _pick_project(page, "reviews-simulated")   # the demo project with timestamps and planted attacks
     page.locator("h1", has_text="reviews-simulated").first.wait_for()
     for slug, title in PAGES:
         _open(page, server, slug, title)
-        _check_clean(page, slug)
+        check_clean(page, slug)
         page.screenshot(path=str(SHOTS / f"{slug}.png"), full_page=True)
 
     # Workers: the table is sorted by trust, lowest first; select its first row.
@@ -154,14 +97,14 @@ def test_every_page_and_worker_detail(server, page):
     grid.wait_for()
     box = grid.bounding_box()
     page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)   # the row-selection marker of row 1
-    _settle(page)
+    settle(page)
     heading = page.get_by_role("heading", name="Worker ").first
     if not heading.count() or not heading.is_visible():
         # fall back to the picker under the table (the same state the table drives)
         page.get_by_label("Worker detail", exact=True).click()
         page.keyboard.type("w_")
         page.keyboard.press("Enter")
-        _settle(page)
+        settle(page)
     heading = page.locator("h3", has_text="Worker ").first
     heading.wait_for()
     assert any(v in heading.inner_text() for v in ("suspect", "banned")), heading.inner_text()
@@ -169,23 +112,23 @@ def test_every_page_and_worker_detail(server, page):
     svg_text = " ".join(page.eval_on_selector_all(".js-plotly-plot .gtitle", "els => els.map(e => e.textContent)"))
     assert "Confusion matrix" in svg_text or "against the consensus" in svg_text, svg_text
     assert "Activity of" in svg_text, svg_text
-    _check_clean(page, "worker detail")
+    check_clean(page, "worker detail")
     page.screenshot(path=str(SHOTS / "worker_detail.png"), full_page=True)
 
     # Items: open an at-risk item, then follow its answerer to the worker detail.
     _open(page, server, "items", "Items")
     page.get_by_label("Item detail", exact=True).click()
     page.keyboard.press("Enter")
-    _settle(page)
+    settle(page)
     page.locator("h3", has_text="Item ").first.wait_for()
-    _check_clean(page, "item detail")
+    check_clean(page, "item detail")
     page.screenshot(path=str(SHOTS / "item_detail.png"), full_page=True)
     page.get_by_label("Open a worker's detail", exact=True).click()
     page.keyboard.press("Enter")
-    _settle(page)
+    settle(page)
     page.locator("h3", has_text="Worker ").first.wait_for()
     assert "/workers" in page.url and "worker=" in page.url
-    _check_clean(page, "worker detail from items")
+    check_clean(page, "worker detail from items")
 
 
 def test_upload_ingests_and_shows_quarantine(server, page, tmp_path):
@@ -200,7 +143,7 @@ def test_upload_ingests_and_shows_quarantine(server, page, tmp_path):
     _sign_in(page)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(f))
     page.get_by_text("detected format").first.wait_for()
-    _settle(page)
+    settle(page)
     page.get_by_label("Project (existing or new)", exact=True).fill("uploaded")
     page.get_by_role("button", name="Ingest").click()
     try:
@@ -208,8 +151,8 @@ def test_upload_ingests_and_shows_quarantine(server, page, tmp_path):
     except Exception:
         page.screenshot(path=str(SHOTS / "data_upload_failed.png"), full_page=True)
         raise
-    _settle(page)
+    settle(page)
     text = page.locator('[data-testid="stMain"]').inner_text()
     assert "Quarantined rows" in text and "unparseable" in text, text[:2000]
-    _check_clean(page, "data upload")
+    check_clean(page, "data upload")
     page.screenshot(path=str(SHOTS / "data_upload.png"), full_page=True)

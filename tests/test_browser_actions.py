@@ -9,40 +9,29 @@ Chromium or Playwright.
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--disable-dev-shm-usage"]
-ERROR_TEXT = ("Traceback", "Unexpected error", "StreamlitAPIException")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser_support import (  # noqa: E402
+    CHROME_ARGS,
+    CHROMIUM,
+    SHOTS,
+    check_clean,
+    require_browser,
+    settle,
+    streamlit_server,
+)
 
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    require_browser()
     from actions_support import insert_run, make_workspace
 
     root = tmp_path_factory.mktemp("browser_actions")
@@ -50,51 +39,8 @@ def server(tmp_path_factory):
     insert_run(ws)
     path = ws.path
     ws.close()
-    port = _free_port()
-    log = open(root / "streamlit.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
-         "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false", "--", "--workspace", str(path)],
-        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with status {proc.returncode}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+    with streamlit_server(path, root / "streamlit.log") as url:
         yield url, path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def _settle(pg) -> None:
-    pg.wait_for_selector('[data-testid="stApp"]')
-    time.sleep(0.5)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and pg.locator('[data-testid="stStatusWidget"]').count():
-        time.sleep(0.2)
-    time.sleep(0.8)
-
-
-def _check_clean(pg, where: str) -> None:
-    assert pg.locator('[data-testid="stException"]').count() == 0, f"exception shown on {where}"
-    text = pg.locator('[data-testid="stMain"]').inner_text()
-    for bad in ERROR_TEXT:
-        assert bad not in text, f"{bad!r} shown on {where}"
 
 
 def test_ban_from_the_queue_and_download_exports(server):
@@ -110,11 +56,11 @@ def test_ban_from_the_queue_and_download_exports(server):
         try:
             pg.goto(f"{url}/actions")
             pg.locator("h1", has_text="Actions").first.wait_for()
-            _settle(pg)
+            settle(pg)
             box = pg.get_by_label("Your name", exact=True)
             box.fill("browser tester")
             box.press("Enter")
-            _settle(pg)
+            settle(pg)
             assert "Audit log intact" in pg.locator('[data-testid="stMain"]').inner_text()
 
             # select the first suspect of the queue
@@ -123,28 +69,28 @@ def test_ban_from_the_queue_and_download_exports(server):
             worker = option.inner_text().split(" · ")[0].strip()
             option.click()
             pg.keyboard.press("Escape")
-            _settle(pg)
+            settle(pg)
             pg.get_by_role("button", name="Preview impact").click()
-            _settle(pg)
+            settle(pg)
             pg.get_by_text("Aggregated labels that change").first.wait_for()
-            _check_clean(pg, "actions preview")
+            check_clean(pg, "actions preview")
             pg.screenshot(path=str(SHOTS / "actions_preview.png"), full_page=True)
 
             pg.get_by_label("Reason (required, kept in the audit log)").fill("answers the next class; gold confirms")
             pg.get_by_role("button", name="Ban 1 worker(s)").click()
-            _settle(pg)
+            settle(pg)
             pg.get_by_text("banned 1 worker").first.wait_for()
             pg.get_by_text("Latest entry").first.wait_for()
-            _settle(pg)
+            settle(pg)
             text = pg.locator('[data-testid="stMain"]').inner_text()
             assert f"ban {worker} by browser tester" in text and "answers the next class; gold confirms" in text
-            _check_clean(pg, "actions after ban")
+            check_clean(pg, "actions after ban")
             pg.screenshot(path=str(SHOTS / "actions_history.png"), full_page=True)
 
             # Export: labels, then the MTurk block file
             pg.locator('[data-testid="stSidebarNav"] a', has_text="Export").first.click()
             pg.locator("h1", has_text="Export").first.wait_for()
-            _settle(pg)
+            settle(pg)
             labels = _download(pg)
             df = pd.read_csv(io.BytesIO(labels), dtype=str)
             assert {"task", "label", "confidence", "n_labels", "n_trusted_labels", "suspect"} <= set(df.columns)
@@ -152,11 +98,11 @@ def test_ban_from_the_queue_and_download_exports(server):
 
             pg.get_by_label("What", exact=True).click()
             pg.get_by_role("option", name="MTurk worker file that blocks the banned workers").click()
-            _settle(pg)
+            settle(pg)
             block = pd.read_csv(io.BytesIO(_download(pg)), dtype=str)
             assert list(block.columns) == ["Worker ID", "UPDATE BlockStatus", "BlockReason"]
             assert block["Worker ID"].tolist() == [worker]
-            _check_clean(pg, "export")
+            check_clean(pg, "export")
             pg.screenshot(path=str(SHOTS / "export_mturk_block.png"), full_page=True)
         finally:
             browser.close()
@@ -174,7 +120,7 @@ def test_ban_from_the_queue_and_download_exports(server):
 
 def _download(pg) -> bytes:
     pg.get_by_role("button", name="Prepare download").click()
-    _settle(pg)
+    settle(pg)
     with pg.expect_download() as info:
         pg.get_by_role("button", name="Download file").click()
     path = info.value.path()

@@ -171,6 +171,21 @@ def stage_select(src: str, cols: dict[str, str | None], extra_cols: list[str], *
     )
 
 
+def platform_columns(defaults: dict[str, str], columns: list[str], mapping: dict[str, str] | None, shown: str,
+                     platform: str) -> dict[str, str]:
+    """The platform's source column for each canonical column, after the user's ``--map``.
+
+    Raises a UserError naming the missing task/worker column; optional columns the file
+    does not have are dropped.
+    """
+    cols = {**defaults, **(mapping or {})}
+    missing = [c for c in ("task", "worker") if cols[c] not in columns]
+    if missing:
+        raise UserError(f"file {shown} is missing the {platform} column {cols[missing[0]]} (columns found: "
+                        f"{', '.join(columns)}); use --format canonical with --map {missing[0]}=<column>")
+    return {k: v for k, v in cols.items() if v in columns}
+
+
 def pick_label_field(candidates: list[str], given: str | None, prefix: str, shown: str, what: str,
                      all_columns: list[str]) -> str:
     """The answer column: ``given`` (with or without ``prefix``), or the only candidate."""

@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import duckdb
 
-from analytics.errors import UserError
-from analytics.ingest.base import ReadOptions, Source, ident, pick_label_field, read_tabular, stage_select
+from analytics.ingest.base import (
+    ReadOptions,
+    Source,
+    ident,
+    pick_label_field,
+    platform_columns,
+    read_tabular,
+    stage_select,
+)
 from analytics.ingest.detect import Sniff
 from analytics.ingest.times import crowdflower_utc
 
@@ -23,15 +30,7 @@ COLUMNS = {"task": "_unit_id", "worker": "_worker_id", "started_at": "_started_a
 
 def read(con: duckdb.DuckDBPyConnection, path, s: Sniff, shown: str, opts: ReadOptions) -> Source:
     src, columns = read_tabular(con, path, s, shown, opts.delimiter, expected_delim=",")
-    cols = dict(COLUMNS)
-    cols.update(opts.mapping or {})
-    missing = [c for c in ("task", "worker") if cols[c] not in columns]
-    if missing:
-        raise UserError(f"file {shown} is missing the CrowdFlower column {cols[missing[0]]} (columns found: "
-                        f"{', '.join(columns)}); use --format canonical with --map {missing[0]}=<column>")
-    for k in list(cols):
-        if cols[k] not in columns:
-            del cols[k]
+    cols = platform_columns(COLUMNS, columns, opts.mapping, shown, "CrowdFlower")
     with_gold = [c for c in columns if not c.startswith("_") and f"{c}_gold" in columns]
     fields = with_gold or [c for c in columns if not c.startswith("_") and not c.endswith("_gold")]
     label = pick_label_field(with_gold, opts.label_field, "", shown, "answer (<field>_gold)", fields)

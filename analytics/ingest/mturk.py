@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import duckdb
 
-from analytics.errors import UserError
-from analytics.ingest.base import ReadOptions, Source, ident, pick_label_field, read_tabular, stage_select
+from analytics.ingest.base import (
+    ReadOptions,
+    Source,
+    ident,
+    pick_label_field,
+    platform_columns,
+    read_tabular,
+    stage_select,
+)
 from analytics.ingest.detect import Sniff
 from analytics.ingest.times import mturk_utc
 
@@ -25,15 +32,7 @@ MULTI_SEPARATOR = "|"
 
 def read(con: duckdb.DuckDBPyConnection, path, s: Sniff, shown: str, opts: ReadOptions) -> Source:
     src, columns = read_tabular(con, path, s, shown, opts.delimiter, expected_delim=",")
-    cols = dict(COLUMNS)
-    cols.update(opts.mapping or {})
-    missing = [c for c in ("task", "worker") if cols[c] not in columns]
-    if missing:
-        raise UserError(f"file {shown} is missing the MTurk column {cols[missing[0]]} (columns found: "
-                        f"{', '.join(columns)}); use --format canonical with --map {missing[0]}=<column>")
-    for k in list(cols):
-        if cols[k] not in columns:
-            del cols[k]
+    cols = platform_columns(COLUMNS, columns, opts.mapping, shown, "MTurk")
     answers = [c for c in columns if c.startswith("Answer.")]
     label = pick_label_field(answers, opts.label_field, "Answer.", shown, "Answer.*", columns)
     cols["label"] = label

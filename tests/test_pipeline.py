@@ -113,3 +113,15 @@ def test_ban_and_trust_overrides_reach_the_next_run(workspace, simulated, tmp_pa
     rows = con.execute("SELECT worker, suspect, reasons FROM run_workers WHERE run_id = ?", [run2]).df().set_index("worker")
     assert banned not in rows.index, "a banned worker's labels are left out of the analysis"
     assert not rows.loc[vetted, "suspect"] and rows.loc[vetted, "reasons"].startswith("vetted")
+
+
+def test_small_real_batch_does_not_flag_a_quarter_of_the_crowd(tmp_path):
+    """A 448-label CrowdFlower batch once had 11 of 44 workers flagged by thin community evidence."""
+    src = dataset_path("crowdflower_medical_relations", "raw/RelDir_batch_01.csv")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "analytics", "run", str(src), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    workers = pd.read_csv(out / "workers.csv")
+    assert len(workers) == 44
+    assert workers["suspect"].mean() <= 0.1

@@ -135,6 +135,10 @@ class CollusionDetector:
     """Communities with more members than this are pruned to a core before they are tested."""
     member_alpha: float = 0.05
     """A member of a collusion community inherits its p-value when the member's own p is below this."""
+    min_items_against: int = 6
+    """A community member's signal fires only when they sided with the group against the other
+    workers on at least this many items (on a 448-label CrowdFlower batch, members with 1-5 such
+    items were flagged; planted rings that were caught had 13 or more)."""
     min_outsider_disagreement: float = 0.3
     """A community whose majority disagrees with outsiders on less than this share of shared items is a cohort."""
     chunk_rows: int = 250_000
@@ -331,7 +335,8 @@ class CollusionDetector:
                            "expected": round(info["expected"], 3), "member_p": info["p"],
                            "community_p": info["community_p"], "items_against_crowd": info["n_items"],
                            "items_shared": info["n_shared"]})
+            enough = np.array([member[int(wk)]["n_items"] >= self.min_items_against for wk in midx], dtype=bool)
             parts.append(make_signals(midx, "community", comm_score[midx], comm_p[midx],
-                                      comm_p[midx] < self.signal_alpha, reasons, ev))
+                                      (comm_p[midx] < self.signal_alpha) & enough, reasons, ev))
         self.signals_ = pd.concat(parts, ignore_index=True) if parts else empty_signals()
         return self

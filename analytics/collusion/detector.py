@@ -136,9 +136,15 @@ class CollusionDetector:
     member_alpha: float = 0.05
     """A member of a collusion community inherits its p-value when the member's own p is below this."""
     min_items_against: int = 6
-    """A community member's signal fires only when they sided with the group against the other
-    workers on at least this many items (on a 448-label CrowdFlower batch, members with 1-5 such
-    items were flagged; planted rings that were caught had 13 or more)."""
+    """A community member's signal fires when they sided with the group against the other
+    workers on at least this many items, or (for low-volume swarms) when the excess below holds.
+    On a 448-label CrowdFlower batch, thin communities (1-5 such items, matches at or below
+    expectation) flagged a quarter of the workers; caught planted rings had 13 or more items."""
+    min_excess_ratio: float = 1.5
+    """Swarm clause: matching answers with the group at least this multiple of the expected count
+    (planted 5-label sybils show ~3.5x) ..."""
+    min_excess_matches: float = 10.0
+    """... and at least this many matching answers above the expected count."""
     min_outsider_disagreement: float = 0.3
     """A community whose majority disagrees with outsiders on less than this share of shared items is a cohort."""
     chunk_rows: int = 250_000
@@ -335,7 +341,11 @@ class CollusionDetector:
                            "expected": round(info["expected"], 3), "member_p": info["p"],
                            "community_p": info["community_p"], "items_against_crowd": info["n_items"],
                            "items_shared": info["n_shared"]})
-            enough = np.array([member[int(wk)]["n_items"] >= self.min_items_against for wk in midx], dtype=bool)
+            obs = np.array([member[int(wk)]["observed"] for wk in midx], dtype=float)
+            exp = np.array([member[int(wk)]["expected"] for wk in midx], dtype=float)
+            items = np.array([member[int(wk)]["n_items"] for wk in midx], dtype=float)
+            enough = (items >= self.min_items_against) | (
+                (obs >= self.min_excess_ratio * exp) & (obs - exp >= self.min_excess_matches))
             parts.append(make_signals(midx, "community", comm_score[midx], comm_p[midx],
                                       (comm_p[midx] < self.signal_alpha) & enough, reasons, ev))
         self.signals_ = pd.concat(parts, ignore_index=True) if parts else empty_signals()

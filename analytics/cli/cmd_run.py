@@ -44,10 +44,10 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 def run(args) -> int:
     from analytics.dataset import load_project
+    from analytics.export import to_bytes
     from analytics.ingest import ingest_file
     from analytics.pipeline import analyze_arrays
     from analytics.store import open_workspace
-    from analytics.tablefile import write_table
     from analytics.trust import TrustSettings
 
     src = Path(args.labels)
@@ -73,9 +73,8 @@ def run(args) -> int:
     settings = TrustSettings(method=args.method, use_gold=args.use_gold)
     result = analyze_arrays(data, settings, args.method, progress=lambda f, m: report(0.1 + 0.85 * f, m))
     out.mkdir(parents=True, exist_ok=True)
-    write_table(result.labels, out / "labels.csv")
-    write_table(result.workers, out / "workers.csv")
-    write_table(result.items, out / "items.csv")
+    for name, frame in (("labels", result.labels), ("workers", result.workers), ("items", result.items)):
+        (out / f"{name}.csv").write_bytes(to_bytes(frame, "csv"))   # formula-like cells escaped
     report(1.0, "done")
     s = result.summary
     print(

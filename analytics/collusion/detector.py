@@ -103,7 +103,8 @@ class CollusionDetector:
     edge_alpha: float = 0.05
     """A pairwise test adds -log p to the edge weight when p is below this."""
     signal_alpha: float = 0.001
-    """A worker signal is marked ``fired`` when its p-value is below this (BH is applied later)."""
+    """A worker signal is marked ``fired`` when its p-value is below this (BH is applied later); a
+    community member's signal also fires when its community is suspect (``community_alpha``)."""
     agreement_z_fired: float = float("inf")
     """Excess agreement is marked ``fired`` at this empirical-null z. It carries no p-value, and the
     trust verdict counts a fired signal without a p-value, so by default it never fires: on
@@ -346,7 +347,8 @@ class CollusionDetector:
             items = np.array([member[int(wk)]["n_items"] for wk in midx], dtype=float)
             enough = (items >= self.min_items_against) | (
                 (obs >= self.min_excess_ratio * exp) & (obs - exp >= self.min_excess_matches))
+            in_suspect = np.array([member[int(wk)]["suspect"] for wk in midx], dtype=bool)
             parts.append(make_signals(midx, "community", comm_score[midx], comm_p[midx],
-                                      (comm_p[midx] < self.signal_alpha) & enough, reasons, ev))
+                                      (in_suspect | (comm_p[midx] < self.signal_alpha)) & enough, reasons, ev))
         self.signals_ = pd.concat(parts, ignore_index=True) if parts else empty_signals()
         return self

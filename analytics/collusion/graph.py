@@ -125,7 +125,8 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
     else (Louvain also attaches honest workers that share a few chance edges with a ring). The
     community p-value pools the core members' statistics (variance doubled), Bonferroni over
     the two statistics. ``suspect`` = a core of at least ``min_size`` members, not a cohort, and
-    that p-value below ``alpha`` / (number of communities scored).
+    that p-value below ``alpha`` / (number of such ring candidates tested; cohorts and the crowd
+    are not tested and do not count).
     """
     cols = ["community", "members", "core", "size", "density", "mean_weight", "coerror_strength",
             "majority_vs_outsiders_disagreement", "cotiming", "p_value", "score", "suspect", "reasons"]
@@ -158,37 +159,51 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
 
     kappa = calibrate(kept, tests)
 
-    def member_p(st):
+    def member_p(st, kap):
         return np.minimum(1.0, 2.0 * np.minimum.reduce([
-            quasi_poisson_tail(st[k, 0], kappa[k] * st[k, 1], kappa[k] ** 2 * st[k, 2]) for k in range(2)]))
+            quasi_poisson_tail(st[k, 0], kap[k] * st[k, 1], kap[k] ** 2 * st[k, 2]) for k in range(2)]))
 
-    def pooled_p(st):
+    def pooled_p(st, kap):
         # every agreeing pair is counted by both members: the variance of the sum is about twice
         # the sum of the members' variances; Bonferroni over the two statistics
         return float(min(1.0, 2.0 * min(float(quasi_poisson_tail(
-            st[k, 0].sum(), kappa[k] * st[k, 1].sum(), 2.0 * kappa[k] ** 2 * st[k, 2].sum())) for k in range(2))))
+            st[k, 0].sum(), kap[k] * st[k, 1].sum(), 2.0 * kap[k] ** 2 * st[k, 2].sum())) for k in range(2))))
 
-    # prune large candidate rings to their cores, then re-calibrate on all cores: a core is
-    # selected for strong member evidence, so honest cores are more extreme than honest
-    # communities, and the null must learn that too
-    cores, core_tests = [], []
+    def ratio(st, k, rest):
+        # pooled over the members pruned away: members with a handful of labels were attached
+        # to the community by a few chance matches, and their own ratios are biased upwards
+        e = float(st[k, 1][rest].sum())
+        return float(st[k, 0][rest].sum()) / e if e > 0 else 1.0
+
+    # prune large candidate rings to their cores. A core is selected for strong member evidence
+    # from its community, so it is tested against that community's own level of agreement
+    # (kappa at least the pooled observed/expected of the members pruned away, measured within
+    # the whole community): the core must stand out from the community it was found in. (Re-calibrating on all cores instead let the planted rings
+    # set their own null once pruning had reduced the large honest communities to a few
+    # members: zheng_relevance with 15 planted rings of 5.)
+    cores, core_tests, core_kappa = [], [], []
     for c, t in zip(kept, tests, strict=True):
-        core, st = np.asarray(c), t
+        core, st, kap = np.asarray(c), t, kappa
         if t[2] >= min_disagreement and len(c) < n_max and len(c) > prune_above:
-            p = member_p(st[0])
+            p = member_p(st[0], kappa)
             for _ in range(prune_rounds):
                 keep = p < prune_alpha
                 if keep.all() or keep.sum() < min_size:
                     break
                 core = core[keep]
                 st = community_member_tests(data, ref, core)
-                p = member_p(st[0])
+                p = member_p(st[0], kappa)
+            if core.size < len(c):
+                rest = ~np.isin(np.asarray(c), core)
+                kap = np.maximum(kappa, [ratio(t[0], k, rest) for k in range(2)])
         cores.append(core)
         core_tests.append(st)
-    kappa = calibrate(cores, core_tests, kappa)
+        core_kappa.append(kap)
 
     rows, member_info = [], {}
-    m_alpha = alpha / len(kept)
+    rings = [cores[j].size >= min_size and core_tests[j][2] >= min_disagreement and len(c) < n_max
+             for j, c in enumerate(kept)]
+    m_alpha = alpha / max(1, sum(rings))       # Bonferroni over the communities actually tested
     for j, c in enumerate(kept):
         core = cores[j]
         st, n_items, disagree, n_both = core_tests[j]
@@ -197,10 +212,11 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
         w = ip["weight"].to_numpy()[sel]
         edges = int((w > 0).sum())
         crowd = s >= n_max
-        ring = core.size >= min_size and disagree >= min_disagreement and not crowd
-        p = member_p(st) if ring else np.ones(core.size)
-        p_c = pooled_p(st) if ring else 1.0
-        obs_w, E = st[0, 0], kappa[0] * st[0, 1]
+        ring = rings[j]
+        kap = core_kappa[j]
+        p = member_p(st, kap) if ring else np.ones(core.size)
+        p_c = pooled_p(st, kap) if ring else 1.0
+        obs_w, E = st[0, 0], kap[0] * st[0, 1]
         if ring:
             reasons = (f"{core.size} accounts answer alike against the rest of the crowd: their majority "
                        f"disagreed with the other workers on {disagree:.0%} of {n_both} shared items; "
@@ -229,6 +245,7 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
             for k, wk in enumerate(core):
                 member_info[int(wk)] = {"community": j, "observed": float(obs_w[k]), "expected": float(E[k]),
                                         "p": float(p[k]), "n_items": int(n_items[0, k]), "community_p": p_c,
+                                        "suspect": bool(p_c < m_alpha),
                                         "size": int(core.size), "disagreement": disagree, "ring": True,
                                         "member_disagreement": float(n_items[0, k] / max(n_items[1, k], 1.0)),
                                         "n_shared": int(n_items[1, k])}

@@ -52,7 +52,7 @@ def argmax_lowest(probas: np.ndarray, atol: float = 1e-12) -> np.ndarray:
     return np.argmax(probas >= top - atol, axis=1).astype(np.int32)
 
 
-def leave_one_out_posteriors(data, consensus: Consensus) -> np.ndarray:
+def leave_one_out_posteriors(data, consensus: Consensus, exclude: np.ndarray | None = None) -> np.ndarray:
     """Posterior of each label's task with that label's own vote removed, shape (n_labels, K).
 
     For a model with confusion matrices (Dawid & Skene 1979) the task posterior is
@@ -60,22 +60,29 @@ def leave_one_out_posteriors(data, consensus: Consensus) -> np.ndarray:
     the exact one-E-step leave-worker-out posterior (detection-methods.md §2.6, §5). Models
     without matrices fall back to the other workers' vote shares (majority vote without w),
     with the model posterior used where the worker was the task's only labeller.
+
+    ``exclude`` (boolean per worker) leaves those workers' votes out of every posterior, as if
+    their matrices were uniform: the reference the rest of the crowd gives without them.
     """
     n, K = data.n, data.n_classes
+    out_rows = None if exclude is None else np.asarray(exclude, bool)[data.worker]
     if consensus.errors is not None:
         A = np.clip(consensus.errors, 1e-6, 1.0)
         logA = np.log(A)                                   # (W, K_true, K_obs)
         own = logA[data.worker, :, data.label]             # (n, K_true)
+        if out_rows is not None:
+            own[out_rows] = 0.0                            # a uniform matrix: no information
         logpost = np.log(np.clip(consensus.priors, 1e-12, 1.0))[None, :] + np.zeros((data.n_tasks, K))
         np.add.at(logpost, data.task, own)
         loo = logpost[data.task] - own
         loo -= loo.max(axis=1, keepdims=True)
         p = np.exp(loo)
         return p / p.sum(axis=1, keepdims=True)
+    vote = np.ones(n) if out_rows is None else (~out_rows).astype(float)
     counts = np.zeros((data.n_tasks, K))
-    np.add.at(counts, (data.task, data.label), 1.0)
+    np.add.at(counts, (data.task, data.label), vote)
     loo = counts[data.task].copy()
-    loo[np.arange(n), data.label] -= 1.0
+    loo[np.arange(n), data.label] -= vote
     tot = loo.sum(axis=1, keepdims=True)
     fallback = consensus.probas[data.task]
     return np.where(tot > 0, loo / np.where(tot > 0, tot, 1.0), fallback)

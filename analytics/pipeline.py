@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import analytics
-from analytics.consensus import Consensus
+from analytics.consensus import Consensus, argmax_lowest
 from analytics.dataset import LabelArrays, load_project
 from analytics.evidence import empty_signals
 from analytics.store import first_row
@@ -86,11 +86,21 @@ def analyze_arrays(data: LabelArrays, settings: TrustSettings | None = None, met
     coll = CollusionDetector().fit(data, consensus)
 
     step("trust verdicts", 0.85)
-    scores = pd.concat([rel.scores_, behaviour_scores, coll.scores_], axis=1)
-    scores = scores.loc[:, ~scores.columns.duplicated()]
-    signals = pd.concat([s for s in (rel.signals_, behaviour_signals, coll.signals_) if len(s)] or [empty_signals()],
-                        ignore_index=True)
-    verdict = WorkerVerdict(settings).fit(data, scores, signals)
+
+    def verdict_from(rel):
+        scores = pd.concat([rel.scores_, behaviour_scores, coll.scores_], axis=1)
+        scores = scores.loc[:, ~scores.columns.duplicated()]
+        signals = pd.concat([s for s in (rel.signals_, behaviour_signals, coll.signals_) if len(s)]
+                            or [empty_signals()], ignore_index=True)
+        return scores, WorkerVerdict(settings).fit(data, scores, signals)
+
+    scores, verdict = verdict_from(rel)
+    if settings.rescore_without_suspects:
+        step("re-scoring without suspects", 0.9)
+        defended = defended_consensus(data, consensus, verdict.table_["suspect"].to_numpy(bool), settings)
+        if defended is not None:
+            rel = workers.WorkerReliability().fit(data, defended, exclude=verdict.table_["suspect"].to_numpy(bool))
+            scores, verdict = verdict_from(rel)
     table = verdict.table_
     iv = item_verdict(data, consensus, table["suspect"].to_numpy(bool), settings)
 
@@ -99,6 +109,30 @@ def analyze_arrays(data: LabelArrays, settings: TrustSettings | None = None, met
     result.summary["timings_s"] = _durations(timings)
     progress(1.0, "done")
     return result
+
+
+def defended_consensus(data: LabelArrays, consensus: Consensus, suspect: np.ndarray,
+                       settings: TrustSettings) -> Consensus | None:
+    """The aggregation model re-fitted on the labels of the workers not in ``suspect``.
+
+    Tasks left without a label keep the first fit's posterior; the suspects' matrices are
+    set to uniform (their votes carry no information). None when there is nothing to remove
+    or nobody would be left.
+    """
+    from analytics.aggregate import aggregate
+
+    keep = ~suspect[data.worker]
+    if keep.all() or not keep.any():
+        return None
+    refit = aggregate(data.subset(keep), method=consensus.method, use_gold=settings.use_gold)
+    covered = np.bincount(data.task[keep], minlength=data.n_tasks) > 0
+    probas = np.where(covered[:, None], refit.probas, consensus.probas)
+    errors = None
+    if refit.errors is not None:
+        errors = refit.errors.copy()
+        errors[suspect] = 1.0 / data.n_classes
+    return Consensus(method=consensus.method, probas=probas, labels=argmax_lowest(probas), priors=refit.priors,
+                     errors=errors, skills=refit.skills, difficulty=refit.difficulty)
 
 
 def _durations(marks: dict[str, float]) -> dict[str, float]:

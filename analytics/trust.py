@@ -93,6 +93,12 @@ class TrustSettings:
     item_exposure_threshold: float = 0.5
     """Items with at least this share of their answers from suspect workers, and fewer than
     ``min_trusted_labels`` trusted answers left, are at risk."""
+    rescore_without_suspects: bool = True
+    """Score every worker a second time against the consensus re-fitted without the workers the
+    first pass found suspect, then give the verdict again (spammer elimination, Raykar & Yu
+    2012, JMLR 13:491-518, one round). A large attack drags the consensus towards itself, so
+    honest workers look poor against it and the attackers look good; the re-fitted reference
+    restores both. The reported labels stay the model's fit on all labels."""
     signal_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS))
     """Weight of each detector signal in the suspicion score (0 switches a signal off)."""
     advisory_signals: list[str] = field(default_factory=lambda: list(DEFAULT_ADVISORY))

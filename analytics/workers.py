@@ -172,7 +172,9 @@ class WorkerReliability:
     seed: int = 0
     """Seed of MACE."""
 
-    def fit(self, data: LabelArrays, consensus: Consensus) -> WorkerReliability:
+    def fit(self, data: LabelArrays, consensus: Consensus, exclude: np.ndarray | None = None) -> WorkerReliability:
+        """Score every worker against ``consensus``; ``exclude`` (boolean per worker) leaves
+        those workers' votes out of the reference everyone is compared with."""
         W, K, T = data.n_workers, data.n_classes, data.n_tasks
         n_labels = np.bincount(data.worker, minlength=W).astype(np.int64)
         # labels on tasks someone else labelled
@@ -181,7 +183,7 @@ class WorkerReliability:
         checkable = (per_task[data.task] - own_on_task) > 0
         wt = checkable.astype(float)
 
-        loo = leave_one_out_posteriors(data, consensus)
+        loo = leave_one_out_posteriors(data, consensus, exclude)
         loo_label = argmax_lowest(loo)
         hit = (loo_label == data.label) & checkable
         loo_n = np.bincount(data.worker, weights=wt, minlength=W)

@@ -178,9 +178,11 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
     # prune large candidate rings to their cores. A core is selected for strong member evidence
     # from its community, so it is tested against that community's own level of agreement
     # (kappa at least the pooled observed/expected of the members pruned away, measured within
-    # the whole community): the core must stand out from the community it was found in. (Re-calibrating on all cores instead let the planted rings
-    # set their own null once pruning had reduced the large honest communities to a few
-    # members: zheng_relevance with 15 planted rings of 5.)
+    # the whole community): the core must stand out from the community it was found in. This
+    # applies when most of the community was pruned away; a ring with a few attached workers
+    # keeps the global null. (Re-calibrating on all cores instead let planted rings set their
+    # own null once pruning had reduced the large honest communities to a few members:
+    # zheng_relevance with 15 planted rings of 5.)
     cores, core_tests, core_kappa = [], [], []
     for c, t in zip(kept, tests, strict=True):
         core, st, kap = np.asarray(c), t, kappa
@@ -193,8 +195,8 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
                 core = core[keep]
                 st = community_member_tests(data, ref, core)
                 p = member_p(st[0], kappa)
-            if core.size < len(c):
-                rest = ~np.isin(np.asarray(c), core)
+            rest = ~np.isin(np.asarray(c), core)
+            if rest.sum() >= core.size:          # else the community is the ring plus a few hangers-on
                 kap = np.maximum(kappa, [ratio(t[0], k, rest) for k in range(2)])
         cores.append(core)
         core_tests.append(st)

@@ -125,3 +125,58 @@ def test_small_real_batch_does_not_flag_a_quarter_of_the_crowd(tmp_path):
     workers = pd.read_csv(out / "workers.csv")
     assert len(workers) == 44
     assert workers["suspect"].mean() <= 0.1
+
+
+def test_defended_consensus_leaves_suspects_out():
+    """The re-fit ignores the suspects' labels; tasks only they labelled keep the first fit."""
+    from analytics.aggregate import aggregate
+    from analytics.consensus import leave_one_out_posteriors
+    from analytics.pipeline import defended_consensus
+    from analytics.trust import TrustSettings
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 60)
+    rows = [(t, f"h{w}", int(truth[t]) if rng.random() < 0.9 else int(1 - truth[t]))
+            for t in range(60) for w in range(4)]
+    rows += [(t, f"s{w}", 1) for t in range(40) for w in range(5)]          # a block voting 1
+    rows += [(t, "s0", 0) for t in range(60, 63)]                           # tasks only s0 labelled
+    data = from_frame(pd.DataFrame(rows, columns=["task", "worker", "label"]).astype(str))
+    first = aggregate(data, "ds")
+    suspect = np.char.startswith(np.asarray(data.worker_ids).astype(str), "s")
+    d = defended_consensus(data, first, suspect, TrustSettings())
+    honest_only = aggregate(data.subset(~suspect[data.worker]), "ds")
+    covered = np.bincount(data.task[~suspect[data.worker]], minlength=data.n_tasks) > 0
+    assert np.array_equal(d.labels[covered], honest_only.labels[covered])
+    assert np.allclose(d.probas[~covered], first.probas[~covered])
+    assert np.allclose(d.errors[suspect], 0.5)
+    # excluded votes do not move anybody's leave-one-out reference
+    loo = leave_one_out_posteriors(data, d, exclude=suspect)
+    h = ~suspect[data.worker]
+    ref = leave_one_out_posteriors(data.subset(h), d)
+    assert np.allclose(loo[h], ref)
+    assert defended_consensus(data, first, np.zeros(data.n_workers, bool), TrustSettings()) is None
+
+
+def test_rescoring_without_suspects_clears_honest_workers_under_a_large_attack():
+    """zheng_relevance with 15 planted rings (one of them 5 x 3,338 labels): against the consensus
+    the rings dragged, honest workers look like chance; re-scored without the first pass's
+    suspects, the honest flags fall (21 -> 4 of 162 when this was written)."""
+    from analytics.redteam.attacks import inject
+    from analytics.redteam.scorecard import honest_originals
+    from analytics.trust import TrustSettings
+    from tests.conftest import load_dataset
+
+    df, gold = load_dataset("zheng_relevance")
+    df = df[["task", "worker", "label"]].drop_duplicates(["task", "worker"], keep="last")
+    att = inject(from_frame(df, gold=gold), "colluders", share=0.1, seed=2)
+    honest = att.key["worker"][honest_originals(att).to_numpy()]
+    rates = {}
+    for on in (True, False):
+        r = analyze_arrays(att.blind(), TrustSettings(rescore_without_suspects=on))
+        w = r.workers.set_index("worker")
+        rates[on] = w.loc[honest, "suspect"].mean()
+        if on:
+            planted = att.key["worker"][att.key["planted"].to_numpy(bool)]
+            assert w.loc[planted, "suspect"].mean() >= 0.6
+    assert rates[True] <= 0.03
+    assert rates[True] < rates[False] / 2

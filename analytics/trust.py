@@ -242,12 +242,14 @@ def _quality(scores: pd.DataFrame, K: int, W: int, prior_labels: float = 5.0) ->
     n = _col(scores, "loo_n", W, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         kappa = np.where(1 - chance > 1e-9, (agree - chance) / (1 - chance), np.nan)
-    kappa = np.clip(kappa, 0, 1)
+    kappa = np.clip(kappa, -1, 1)
     ok = np.isfinite(kappa)
     median = float(np.median(kappa[ok & (n >= 10)])) if (ok & (n >= 10)).any() else 0.5
     kappa = np.where(ok, (n * kappa + prior_labels * median) / (n + prior_labels), np.nan)
     informative = np.sqrt(np.clip(_col(scores, "spammer_score", W, np.nan), 0, 1))
-    informative = np.where(_col(scores, "adversarial", W, 0.0) > 0.5, 0.0, informative)
+    # information that points away from the crowd (below-chance agreement) is not informative
+    wrong_way = (_col(scores, "adversarial", W, 0.0) > 0.5) | (kappa < 0)
+    informative = np.where(wrong_way, 0.0, informative)
     g = _col(scores, "gold_accuracy", W, np.nan)
     gold = np.clip((g - 1.0 / K) / (1 - 1.0 / K), 0, 1)
     plain = np.clip((agree - 1.0 / K) / (1 - 1.0 / K), 0, 1)
@@ -255,7 +257,7 @@ def _quality(scores: pd.DataFrame, K: int, W: int, prior_labels: float = 5.0) ->
     with np.errstate(invalid="ignore"):
         cnt = np.isfinite(stack).sum(axis=0)
         q = np.where(cnt > 0, np.nansum(stack, axis=0) / np.maximum(cnt, 1), 0.5)
-    return q
+    return np.clip(q, 0.0, 1.0)
 
 
 def _reasons(sig, W, quality, low_quality, adversarial, gold_bad, scores, s) -> np.ndarray:

@@ -136,6 +136,13 @@ class CollusionDetector:
     """Communities with more members than this are pruned to a core before they are tested."""
     member_alpha: float = 0.05
     """A member of a collusion community inherits its p-value when the member's own p is below this."""
+    swarm_member_disagreement: float = 0.8
+    """A core member of a suspect community whose own test is weak still inherits the community's
+    p-value when it sided with the group against the other workers on at least this share ...
+    (planted 5-label sybils side with the swarm on 5 of 5 items; honest workers attached to a
+    ring mostly side with the outsiders)"""
+    swarm_min_items: int = 5
+    """... of at least this many shared items."""
     min_items_against: int = 6
     """A community member's signal fires when they sided with the group against the other
     workers on at least this many items, or (for low-volume swarms) when the excess below holds.
@@ -265,7 +272,11 @@ class CollusionDetector:
             # at least as often as a ring must (honest workers attached to a ring mostly side with
             # the outsiders)
             own = info["p"]
-            inherit = own < self.member_alpha and info["member_disagreement"] >= self.min_outsider_disagreement
+            # a low-volume swarm account cannot carry much evidence of its own; it inherits when it
+            # sided with the group against the outsiders on nearly all of enough shared items
+            swarm = (info["member_disagreement"] >= self.swarm_member_disagreement
+                     and info["n_items"] >= self.swarm_min_items)
+            inherit = (own < self.member_alpha or swarm) and info["member_disagreement"] >= self.min_outsider_disagreement
             comm_p[wk] = info["community_p"] if inherit else max(own, info["community_p"])
             comm_score[wk] = -np.log10(max(comm_p[wk], 1e-300))
 

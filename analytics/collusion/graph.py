@@ -183,10 +183,15 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
     # keeps the global null. (Re-calibrating on all cores instead let planted rings set their
     # own null once pruning had reduced the large honest communities to a few members:
     # zheng_relevance with 15 planted rings of 5.)
+    # A cohort (agreeing with the outsiders as a whole) is pruned too: a sybil swarm that Louvain
+    # merged with a few busy honest workers is a cohort by its majority (the honest members share
+    # hundreds of items, the swarm five), and only its core shows the swarm. It stays a cohort
+    # unless the core itself disagrees with the outsiders.
     cores, core_tests, core_kappa = [], [], []
     for c, t in zip(kept, tests, strict=True):
         core, st, kap = np.asarray(c), t, kappa
-        if t[2] >= min_disagreement and len(c) < n_max and len(c) > prune_above:
+        cohort = t[2] < min_disagreement
+        if len(c) < n_max and (len(c) > prune_above or cohort):
             p = member_p(st[0], kappa)
             for _ in range(prune_rounds):
                 keep = p < prune_alpha
@@ -196,7 +201,9 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
                 st = community_member_tests(data, ref, core)
                 p = member_p(st[0], kappa)
             rest = ~np.isin(np.asarray(c), core)
-            if rest.sum() >= core.size:          # else the community is the ring plus a few hangers-on
+            if cohort and (core.size == len(c) or st[2] < min_disagreement):
+                core, st = np.asarray(c), t                  # still a cohort
+            elif rest.sum() >= core.size:       # else the community is the ring plus a few hangers-on
                 kap = np.maximum(kappa, [ratio(t[0], k, rest) for k in range(2)])
         cores.append(core)
         core_tests.append(st)

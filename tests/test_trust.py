@@ -86,3 +86,20 @@ def test_quality_is_chance_corrected_for_constant_answerers():
     q = _quality(scores, K=2, W=3)
     # honest > constant majority answerer > random clicker; the constant one is well below honest.
     assert q[0] > 0.7 and q[1] < 0.35 and q[2] < 0.05 and q[1] > q[2]
+
+
+def test_below_chance_agreement_ranks_under_a_label_blind_answerer():
+    """A class-biased flipper on imbalanced data (zheng_product: answers '0' on the rare positives,
+    '1' on a tenth of the negatives) agrees with the crowd less than its own label mix predicts.
+    Its Raykar-Yu score |J| is as large as a weak honest worker's, but the information points
+    the wrong way: it must rank below a label-blind answerer, not above."""
+    from analytics.trust import _quality
+
+    scores = pd.DataFrame({
+        "loo_agreement": [0.78, 0.91, 0.93], "loo_chance": [0.80, 0.91, 0.80], "loo_n": [250, 250, 250],
+        "spammer_score": [0.10, 0.01, 0.40],
+    })
+    q = _quality(scores, K=2, W=3)
+    flipper, blind, honest = q
+    assert flipper < blind - 0.1 and blind < honest     # the clipped form left them 0.02 apart
+    assert 0.0 <= flipper

@@ -11,6 +11,8 @@ parameters is reused instead of recomputed. The newest complete run is what page
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -335,8 +337,9 @@ def analyze(ws, project: str, settings: TrustSettings | None = None, method: str
             return int(row[0])
     with ws.transaction():
         run_id = int(first_row(con.execute(
-            "INSERT INTO runs (project_id, method, params, input_fingerprint, code_version) VALUES (?, ?, ?::JSON, ?, ?)"
-            " RETURNING run_id", [pid, method, params_json, fingerprint, analytics.__version__],
+            "INSERT INTO runs (project_id, method, params, input_fingerprint, code_version, host, pid)"
+            " VALUES (?, ?, ?::JSON, ?, ?, ?, ?) RETURNING run_id",
+            [pid, method, params_json, fingerprint, analytics.__version__, socket.gethostname(), os.getpid()],
         ))[0])
     t0 = time.perf_counter()
     try:

@@ -234,10 +234,18 @@ def previous_run(con, project_id: int, run_id: int) -> int | None:
 
 
 def running_run(con, project_id: int) -> dict | None:
-    """A run of the project still in progress (started by any process), or None."""
-    row = _one(con, """SELECT run_id, started_at, method FROM runs
-                       WHERE project_id = ? AND status = 'running' ORDER BY run_id DESC LIMIT 1""", [project_id])
-    return None if row is None else {"run_id": int(row[0]), "started_at": row[1], "method": row[2]}
+    """A run of the project still in progress (started by any live process), or None.
+
+    A run whose process on this machine no longer exists was interrupted; it is marked failed
+    the next time the workspace is opened for writing and is not reported here."""
+    from analytics.store import process_alive
+
+    rows = con.execute("""SELECT run_id, started_at, method, host, pid FROM runs
+                          WHERE project_id = ? AND status = 'running' ORDER BY run_id DESC""", [project_id]).fetchall()
+    for r in rows:
+        if process_alive(r[3], r[4]):
+            return {"run_id": int(r[0]), "started_at": r[1], "method": r[2]}
+    return None
 
 
 def _summary_value(summary: dict, *keys):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import duckdb
 
 from analytics.errors import SchemaTooNewError, UserError, WorkspaceLockedError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_WORKSPACE = Path(__file__).resolve().parent.parent / "data" / "workspaces" / "demo"
 DB_NAME = "workspace.duckdb"
 
@@ -207,6 +208,11 @@ MIGRATIONS: list[str] = [
 
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
     """,
+    # 1 -> 2: which process runs an analysis, so a run whose process died is not shown as running.
+    """
+    ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    """,
 ]
 
 
@@ -289,6 +295,30 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
+def process_alive(host: str | None, pid: int | None) -> bool:
+    """Whether the process ``pid`` on ``host`` may still be running (other hosts: assume so)."""
+    if host is None or pid is None or host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def close_interrupted_runs(con: duckdb.DuckDBPyConnection) -> int:
+    """Mark runs left 'running' by a process of this host that no longer exists as failed."""
+    rows = con.execute("SELECT run_id, host, pid FROM runs WHERE status = 'running'").fetchall()
+    dead = [int(r[0]) for r in rows if not process_alive(r[1], r[2])]
+    if dead:
+        con.execute("UPDATE runs SET status = 'failed', finished_at = now(), error = "
+                    "'interrupted: the process running this analysis stopped before it finished' "
+                    f"WHERE run_id IN ({', '.join(map(str, dead))})")
+    return len(dead)
+
+
 def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     current = schema_version(con)
     if current > SCHEMA_VERSION:
@@ -345,6 +375,7 @@ def open_workspace(path: str | os.PathLike | None = None, create: bool = True, r
     else:
         try:
             _migrate(con, root)
+            close_interrupted_runs(con)
         except BaseException:
             con.close()
             raise

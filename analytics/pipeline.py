@@ -99,9 +99,10 @@ def analyze_arrays(data: LabelArrays, settings: TrustSettings | None = None, met
     scores, verdict = verdict_from(rel)
     if settings.rescore_without_suspects:
         step("re-scoring without suspects", 0.9)
-        defended = defended_consensus(data, consensus, verdict.table_["suspect"].to_numpy(bool), settings)
+        drop = verdict.evidence_suspects()
+        defended = defended_consensus(data, consensus, drop, settings)
         if defended is not None:
-            rel = workers.WorkerReliability().fit(data, defended, exclude=verdict.table_["suspect"].to_numpy(bool))
+            rel = workers.WorkerReliability().fit(data, defended, exclude=drop)
             scores, verdict = verdict_from(rel)
     table = verdict.table_
     iv = item_verdict(data, consensus, table["suspect"].to_numpy(bool), settings)

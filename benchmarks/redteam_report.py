@@ -121,7 +121,7 @@ def write(args, started, all_rows, sections, grid_md="", partial=False) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(out.with_suffix(".csv"), index=False)
     overall = rows.groupby("attack", sort=False)[["pr_auc", "pr_auc_strict", "baseline_pr_auc", "recall_at_1pct_fpr",
-                                                  "honest_flag_rate"]].mean().round(3).reset_index()
+                                                  "honest_flag_rate", "minority_false_flag_rate"]].mean().round(3).reset_index()
     header = f"""# Red-team report: the attack catalogue planted into real datasets
 
 Generated {started:%Y-%m-%d %H:%M} UTC by `benchmarks/redteam_report.py --seeds {args.seeds} --share {args.share:g}`
@@ -182,10 +182,10 @@ def main() -> int:
         summ = summarize(rows)
         tab = format_table(summ, metrics=("pr_auc", "baseline_pr_auc", "roc_auc", "precision", "recall",
                                           "recall_at_1pct_fpr", "precision_at_k", "planted_labels_caught",
-                                          "honest_flag_rate"))
+                                          "honest_flag_rate", "minority_false_flag_rate"))
         down = format_table(summ, metrics=("acc_clean", "acc_attacked", "acc_defended", "collateral", "attack_success_rate",
                                            "attack_success_defended", "detection_delay_labels", "onset_error_labels",
-                                           "takeover_detected"))
+                                           "takeover_detected", "burst_delay_windows", "burst_detected"))
         counts = summ[["attack", "n_planted", "n_honest", "n_honest_strict"]].round(1)
         counts["caught by (verdict kind: workers, all seeds)"] = [_kinds(rows[rows["attack"] == a]["caught_by"])
                                                                   for a in counts["attack"]]

@@ -322,6 +322,45 @@ def test_detection_delay_from_drift_evidence(base):
     assert res["detection_delay_labels"] == 10 and res["onset_error_labels"] == 4 and res["takeover_detected"] == 1
 
 
+def test_burst_delay_in_windows_from_burst_evidence():
+    base = make_base(times=True)
+    att = inject(base, "burst", share=0.1, seed=0)
+    blind = att.blind()
+    an = standin(blind)
+    bots = att.key[att.key["planted"]]["worker"].tolist()
+    t = blind.timestamps()
+    ids = np.asarray(blind.worker_ids).astype(str)
+    first = {b: float(np.nanmin(t[blind.worker == np.flatnonzero(ids == b)[0]])) for b in bots}
+    caught = bots[:-1]                       # the last bot has no burst signal
+    iso = lambda x: pd.Timestamp(x, unit="s", tz="UTC").isoformat()  # noqa: E731
+    an.signals = pd.DataFrame({
+        "worker": caught, "signal": "burst", "score": 5.0, "p_value": 1e-6, "fired": True, "reason": "",
+        "evidence": [{"window_seconds": 300.0, "window_start": iso(first[b]), "window_end": iso(first[b] + 150.0 * (i + 1))}
+                     for i, b in enumerate(caught)]})
+    res = sc.score(att, an, standin(att.blind_clean()))["burst"]
+    delays = [0.5 * (i + 1) for i in range(len(caught))]
+    last = bots[-1]
+    lt = np.sort(t[blind.worker == np.flatnonzero(ids == last)[0]])
+    delays.append((lt[-1] - lt[0]) / 60.0)
+    assert res["burst_delay_windows"] == pytest.approx(float(np.median(delays)), rel=1e-6)
+    assert res["burst_detected"] == pytest.approx((len(bots) - 1) / len(bots))
+
+
+def test_minority_rate_and_fairness_flags():
+    d = from_frame(pd.DataFrame({
+        "task": ["a", "a", "a", "b", "b", "b", "c"],
+        "worker": ["x", "y", "z", "x", "y", "z", "x"],
+        "label": ["1", "1", "0", "0", "0", "1", "1"],
+    }))
+    rate = dict(zip(d.worker_ids.astype(str), sc.minority_rate(d), strict=True))
+    # x: agrees on a and b, c has no other label; y: agrees twice; z: minority on both
+    assert rate == {"x": 0.0, "y": 0.0, "z": 1.0}
+    key = pd.DataFrame({"worker": ["x", "y", "z"]})
+    honest = np.array([True, True, True])
+    assert sc._minority_false_flags(d, key, honest, np.array([False, False, True])) == 1.0
+    assert sc._minority_false_flags(d, key, honest, np.array([True, False, False])) == 0.0
+
+
 def test_grid_sweeps_share(base):
     summ, rows = sweep(base, "random", "share", [0.1, 0.3], seeds=1, analyze=standin)
     assert list(summ["share"]) == [0.1, 0.3]

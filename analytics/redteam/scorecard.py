@@ -31,6 +31,15 @@ the data has no gold, every unmodified original worker counts as honest.
   ``drift`` signal - true onset index); a victim without a drift alarm counts its whole
   post-onset history (censored); ``onset_error_labels``: median |estimated onset - true onset|
   over victims with an onset estimate; ``takeover_detected``: share of victims with an alarm;
+* ``minority_false_flag_rate`` (fairness, §6.2): among the honest original workers in the top
+  decile of minority-opinion rate (share of their labels that differ from the plurality of
+  the other workers on the item), the share flagged ``suspect``; compare with
+  ``honest_flag_rate``: a detector that punishes dissent flags these far more often;
+* ``burst_delay_windows`` (burst bots, A8; pass: at most 1 window): median over bots of
+  (end of the window the ``burst`` signal reports - the bot's first label) in units of that
+  window's length; a bot without a fired burst signal counts as its whole labelling span in
+  windows, or infinity for a single label; ``burst_detected``: share of bots with a fired
+  burst signal;
 * ``pr_auc_strict``: PR-AUC against the stricter honest set (also balanced accuracy >= 1/K +
   margin, see :func:`honest_originals`), for imbalanced data where a constant answerer
   passes the plain accuracy bar;
@@ -63,11 +72,13 @@ METRICS: tuple[str, ...] = (
     "attack_success_rate", "attack_success_defended", "acc_clean", "acc_attacked", "acc_defended",
     "collateral", "detection_delay_labels", "onset_error_labels", "takeover_detected", "baseline_pr_auc",
     "baseline_roc_auc", "honest_flag_rate", "pr_auc_strict", "n_planted", "n_honest", "n_honest_strict",
+    "minority_false_flag_rate", "burst_delay_windows", "burst_detected",
 )
 
 
 _UNIT = frozenset(METRICS) - {"attack_success_rate", "attack_success_defended", "detection_delay_labels",
-                               "onset_error_labels", "n_planted", "n_honest", "n_honest_strict"}
+                               "onset_error_labels", "n_planted", "n_honest", "n_honest_strict",
+                               "burst_delay_windows"}
 
 
 @dataclass(frozen=True)
@@ -237,6 +248,7 @@ def score(attacked: Attacked, analysis, clean_analysis, gold: pd.DataFrame | Non
     acc_def = _gold_accuracy(data, def_lab)
 
     planted_rows = attacked.planted_label
+    minority_flags = _minority_false_flags(blind, key, honest, suspect)
     types = [a for a in ATTACKS if (key["attack"] == a).any()]
     out: dict[str, dict[str, float]] = {}
     for a in types:
@@ -267,6 +279,8 @@ def score(attacked: Attacked, analysis, clean_analysis, gold: pd.DataFrame | Non
             "baseline_pr_auc": b_pr, "baseline_roc_auc": b_roc,
             "honest_flag_rate": float(suspect[honest].mean()) if honest.any() else float("nan"),
             "n_planted": int(pos.sum()), "n_honest": int(honest.sum()), "n_honest_strict": int(strict.sum()),
+            "minority_false_flag_rate": minority_flags,
+            "burst_delay_windows": float("nan"), "burst_detected": float("nan"),
         }
         tg = attacked.targets[attacked.targets["attack"] == a] if len(attacked.targets) else attacked.targets
         others = clean_lab.index.difference(pd.Index(attacked.targets["task"].astype(str)))
@@ -280,10 +294,66 @@ def score(attacked: Attacked, analysis, clean_analysis, gold: pd.DataFrame | Non
             m["attack_success_defended"] = float(np.mean(def_lab.reindex(tids).to_numpy() == c) - before)
         if a == "takeover":
             m.update(_delays(attacked, analysis, key[pos]))
+        if a == "burst":
+            m.update(_burst_delays(blind, analysis, key["worker"][pos]))
         caught = pd.Series(kind[pos & suspect]).replace("", "other").value_counts()
         m["caught_by"] = ", ".join(f"{k}:{v}" for k, v in caught.items())
         out[a] = m
     return out
+
+
+def minority_rate(data: LabelArrays) -> np.ndarray:
+    """Per worker: share of their labels that differ from the plurality of the other workers'
+    labels on the item (ties count as agreeing; items nobody else labelled are skipped)."""
+    T, K, W = data.n_tasks, data.n_classes, data.n_workers
+    counts = np.zeros((T, K))
+    np.add.at(counts, (data.task, data.label), 1.0)
+    others = counts[data.task]
+    others[np.arange(data.n), data.label] -= 1.0
+    has = others.sum(axis=1) > 0
+    minority = has & (others[np.arange(data.n), data.label] < others.max(axis=1))
+    n = np.bincount(data.worker, weights=has.astype(float), minlength=W)
+    k = np.bincount(data.worker, weights=minority.astype(float), minlength=W)
+    return np.divide(k, n, out=np.full(W, np.nan), where=n > 0)
+
+
+def _minority_false_flags(blind: LabelArrays, key: pd.DataFrame, honest: np.ndarray, suspect: np.ndarray) -> float:
+    rate = pd.Series(minority_rate(blind), index=np.asarray(blind.worker_ids).astype(str))
+    r = rate.reindex(key["worker"].astype(str)).to_numpy()
+    ok = honest & np.isfinite(r)
+    if not ok.any():
+        return float("nan")
+    top = ok & (r >= np.quantile(r[ok], 0.9))
+    return float(suspect[top].mean())
+
+
+def _burst_delays(blind: LabelArrays, analysis, bots: pd.Series) -> dict[str, float]:
+    times = blind.timestamps()
+    if times is None or not len(bots):
+        return {}
+    ids = np.asarray(blind.worker_ids).astype(str)
+    code = pd.Series(np.arange(ids.size), index=ids)
+    sig = analysis.signals
+    burst = sig[(sig["signal"] == "burst") & sig["fired"].astype(bool)] if len(sig) else sig
+    ev = {str(r.worker): r.evidence for r in burst.itertuples()} if len(burst) else {}
+    delays, hits = [], []
+    for b in bots.astype(str):
+        t = times[blind.worker == code[b]]
+        t = np.sort(t[np.isfinite(t)])
+        e = ev.get(b)
+        if isinstance(e, str):
+            import json
+            e = json.loads(e)
+        if e and t.size and e.get("window_end") and e.get("window_seconds"):
+            end = pd.Timestamp(e["window_end"]).timestamp()
+            delays.append(max(end - t[0], 0.0) / float(e["window_seconds"]))
+            hits.append(True)
+        else:
+            span = (t[-1] - t[0]) / 60.0 if t.size > 1 else float("inf")      # in 1-minute windows
+            delays.append(span)
+            hits.append(False)
+    return {"burst_delay_windows": float(np.median(delays)) if delays else float("nan"),
+            "burst_detected": float(np.mean(hits)) if hits else float("nan")}
 
 
 def _delays(attacked: Attacked, analysis, victims: pd.DataFrame) -> dict[str, float]:

@@ -454,7 +454,8 @@ def format_table(summary: pd.DataFrame, metrics=("pr_auc", "baseline_pr_auc", "r
                                                    "recall_at_1pct_fpr", "precision_at_k", "planted_labels_caught",
                                                    "attack_success_rate",
                                                    "acc_clean", "acc_attacked", "acc_defended",
-                                                   "detection_delay_labels")) -> pd.DataFrame:
+                                                   "detection_delay_labels", "burst_delay_windows",
+                                                   "honest_flag_rate", "minority_false_flag_rate")) -> pd.DataFrame:
     """Printable table: one row per attack, each cell 'mean [lo, hi]'."""
     def cell(r, m):
         v, lo, hi = r.get(m), r.get(f"{m}_lo"), r.get(f"{m}_hi")

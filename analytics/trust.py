@@ -98,9 +98,9 @@ class TrustSettings:
     """Items with at least this share of their answers from suspect workers, and fewer than
     ``min_trusted_labels`` trusted answers left, are at risk."""
     rescore_without_suspects: bool = True
-    """Score every worker a second time against the consensus re-fitted without the workers the
-    first pass found suspect through behaviour or collusion evidence, then give the verdict
-    again (one round of the elimination-and-refit of Raykar & Yu 2012, JMLR 13:491-518). A
+    """Re-score workers without the first pass's suspects. Every worker is scored a second time
+    against the consensus re-fitted without the workers the first pass found suspect through
+    behaviour or collusion evidence, then the verdict is given again (one round of the elimination-and-refit of Raykar & Yu 2012, JMLR 13:491-518). A
     large attack drags the consensus towards itself, so honest workers look poor against it
     and the attackers look good; the re-fitted reference restores both. Workers suspect for
     poor agreement alone stay in (removing them on zheng_product, three labels per item,

@@ -81,6 +81,11 @@ class TrustSettings:
     """-log10 of an adjusted p-value that counts as full-strength evidence (suspicion 1)."""
     quality_prior_labels: float = 5.0
     """Pseudo-labels pulling a worker's kappa with the consensus towards the population median."""
+    negative_kappa_labels: float = 100.0
+    """Labels at which below-chance agreement (negative kappa) counts half against a worker:
+    the negative part is scaled by n / (n + this). Honest but weak workers on hard tasks
+    (zheng_relevance) scatter below chance on few labels; class-biased flippers (zheng_product)
+    sit below chance on hundreds."""
     suspicion_weight: float = 0.95
     """How far full suspicion pulls trust down: trust = quality x (1 - weight x suspicion).
     Below 1 so that trust still orders suspects by the quality of their answers."""
@@ -98,9 +103,9 @@ class TrustSettings:
     """Items with at least this share of their answers from suspect workers, and fewer than
     ``min_trusted_labels`` trusted answers left, are at risk."""
     rescore_without_suspects: bool = True
-    """Re-score workers without the first pass's suspects. Every worker is scored a second time
-    against the consensus re-fitted without the workers the first pass found suspect through
-    behaviour or collusion evidence, then the verdict is given again (one round of the elimination-and-refit of Raykar & Yu 2012, JMLR 13:491-518). A
+    """Score every worker a second time against the consensus re-fitted without the workers the
+    first pass found suspect through behaviour or collusion evidence, then give the verdict
+    again (one round of the elimination-and-refit of Raykar & Yu 2012, JMLR 13:491-518). A
     large attack drags the consensus towards itself, so honest workers look poor against it
     and the attackers look good; the re-fitted reference restores both. Workers suspect for
     poor agreement alone stay in (removing them on zheng_product, three labels per item,
@@ -180,7 +185,7 @@ class WorkerVerdict:
         s = self.settings
         W, K = data.n_workers, data.n_classes
         n_labels = np.bincount(data.worker, minlength=W)
-        quality = _quality(scores, K, W, s.quality_prior_labels)
+        quality = _quality(scores, K, W, s.quality_prior_labels, s.negative_kappa_labels)
         sig = adjust_signals(signals)
         weights = sig["signal"].map(s.signal_weights).fillna(0.0).to_numpy()
         p_adj = sig["p_adj"].to_numpy()
@@ -241,16 +246,19 @@ def _col(scores: pd.DataFrame, name: str, n: int, default: float) -> np.ndarray:
     return np.full(n, default)
 
 
-def _quality(scores: pd.DataFrame, K: int, W: int, prior_labels: float = 5.0) -> np.ndarray:
+def _quality(scores: pd.DataFrame, K: int, W: int, prior_labels: float = 5.0,
+             negative_labels: float = 100.0) -> np.ndarray:
     """Chance-corrected reliability in [0, 1]: the mean of the available components.
 
     - *kappa with the consensus*: (a_w - c_w) / (1 - c_w), Cohen's kappa form, where a_w is
       the leave-one-out agreement and c_w the agreement expected by chance from the worker's
       own label mix (``loo_chance``), so a constant answerer on imbalanced data scores ~0
-      rather than the majority share. Shrunk towards the population median by
+      rather than the majority share. Below chance it stays negative, scaled by
+      n / (n + ``negative_labels``); then shrunk towards the population median by
       n / (n + ``prior_labels``) so that a handful of labels neither condemns nor clears.
     - *informativeness*: sqrt of the Raykar-Yu spammer score (Youden's J for two classes),
-      set to 0 for workers flagged adversarial.
+      set to 0 for workers flagged adversarial or whose shrunk kappa is below 0 (their
+      information points away from the crowd).
     - *agreement*: (a_w - 1/K) / (1 - 1/K), the plain agreement a quality manager knows; it
       keeps a majority-class answerer above a random clicker, though both are flagged.
     - *gold*: (gold accuracy - 1/K) / (1 - 1/K) when there is enough gold.
@@ -264,6 +272,8 @@ def _quality(scores: pd.DataFrame, K: int, W: int, prior_labels: float = 5.0) ->
     kappa = np.clip(kappa, -1, 1)
     ok = np.isfinite(kappa)
     median = float(np.median(kappa[ok & (n >= 10)])) if (ok & (n >= 10)).any() else 0.5
+    # below-chance agreement counts against a worker only with enough labels behind it
+    kappa = np.where(kappa < 0, kappa * n / (n + negative_labels), kappa)
     kappa = np.where(ok, (n * kappa + prior_labels * median) / (n + prior_labels), np.nan)
     informative = np.sqrt(np.clip(_col(scores, "spammer_score", W, np.nan), 0, 1))
     # information that points away from the crowd (below-chance agreement) is not informative

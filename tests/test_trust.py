@@ -103,3 +103,16 @@ def test_below_chance_agreement_ranks_under_a_label_blind_answerer():
     flipper, blind, honest = q
     assert flipper < blind - 0.1 and blind < honest     # the clipped form left them 0.02 apart
     assert 0.0 <= flipper
+
+
+def test_a_few_labels_below_chance_do_not_condemn_a_weak_worker():
+    """On a hard four-class task (zheng_relevance) honest but weak workers scatter just below
+    chance on a few dozen labels; they must not fall under a constant answerer."""
+    from analytics.trust import _quality
+
+    scores = pd.DataFrame({
+        "loo_agreement": [0.33, 0.30, 0.60], "loo_chance": [0.35, 0.30, 0.30], "loo_n": [30, 30, 200],
+        "spammer_score": [0.05, 0.0, 0.4],
+    })
+    weak, constant, _ = _quality(scores, K=4, W=3)
+    assert weak > constant

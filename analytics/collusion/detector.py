@@ -142,7 +142,9 @@ class CollusionDetector:
     (planted 5-label sybils side with the swarm on 5 of 5 items; honest workers attached to a
     ring mostly side with the outsiders)"""
     swarm_min_items: int = 5
-    """... of at least this many shared items."""
+    """... of at least this many shared items. Such a member also survives the pruning of a large
+    community to its core, and its signal fires with matches ``min_excess_ratio`` times the
+    expected count even below ``min_excess_matches`` (a 5-label account cannot show more)."""
     min_items_against: int = 6
     """A community member's signal fires when they sided with the group against the other
     workers on at least this many items, or (for low-volume swarms) when the excess below holds.
@@ -245,7 +247,7 @@ class CollusionDetector:
         self.communities_, member = score_communities(
             data, ref, pairs, comms, self.min_community_size, self.community_alpha, self.edge_alpha,
             self.min_outsider_disagreement, self.max_community_share, self.prune_alpha,
-            prune_above=self.prune_above)
+            prune_above=self.prune_above, swarm=(self.swarm_member_disagreement, self.swarm_min_items))
 
         # ---- per-worker scores ---------------------------------------------------------------
         sig_co = pairs["coerror_p"].to_numpy() < self.edge_alpha
@@ -356,8 +358,11 @@ class CollusionDetector:
             obs = np.array([member[int(wk)]["observed"] for wk in midx], dtype=float)
             exp = np.array([member[int(wk)]["expected"] for wk in midx], dtype=float)
             items = np.array([member[int(wk)]["n_items"] for wk in midx], dtype=float)
-            enough = (items >= self.min_items_against) | (
-                (obs >= self.min_excess_ratio * exp) & (obs - exp >= self.min_excess_matches))
+            swarm = np.array([member[int(wk)]["member_disagreement"] >= self.swarm_member_disagreement
+                              for wk in midx], dtype=bool) & (items >= self.swarm_min_items)
+            excess = obs >= self.min_excess_ratio * exp
+            enough = (items >= self.min_items_against) | (excess & (obs - exp >= self.min_excess_matches)) | (
+                excess & swarm)
             in_suspect = np.array([member[int(wk)]["suspect"] for wk in midx], dtype=bool)
             parts.append(make_signals(midx, "community", comm_score[midx], comm_p[midx],
                                       (in_suspect | (comm_p[midx] < self.signal_alpha)) & enough, reasons, ev))

@@ -106,7 +106,8 @@ def community_member_tests(data, ref: Reference, members: np.ndarray):
 def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[list[int]],
                       min_size: int, alpha: float, edge_alpha: float,
                       min_disagreement: float, max_share: float = 0.5, prune_alpha: float = 0.2,
-                      prune_rounds: int = 5, prune_above: int = 10) -> tuple[pd.DataFrame, dict]:
+                      prune_rounds: int = 5, prune_above: int = 10,
+                      swarm: tuple[float, int] = (0.8, 5)) -> tuple[pd.DataFrame, dict]:
     """One row per community of at least ``min_size`` members, plus per-member test results.
 
     A community holding ``max_share`` of all workers or more is the crowd itself: its
@@ -121,7 +122,8 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
 
     A remaining community larger than ``prune_above`` members (collusion groups are typically
     3-10 accounts) is pruned to its *core*: up to ``prune_rounds`` times, members whose
-    own p-value is at least ``prune_alpha`` are dropped and the rest re-tested against everyone
+    own p-value is at least ``prune_alpha`` are dropped, unless they side with the group against
+    the outsiders on a share ``swarm[0]`` of at least ``swarm[1]`` shared items (swarm accounts) and the rest re-tested against everyone
     else (Louvain also attaches honest workers that share a few chance edges with a ring). The
     community p-value pools the core members' statistics (variance doubled), Bonferroni over
     the two statistics. ``suspect`` = a core of at least ``min_size`` members, not a cohort, and
@@ -192,14 +194,17 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
         core, st, kap = np.asarray(c), t, kappa
         cohort = t[2] < min_disagreement
         if len(c) < n_max and (len(c) > prune_above or cohort):
-            p = member_p(st[0], kappa)
+            # kept: strong own evidence, or a swarm account that sided with the whole community
+            # against the outsiders on its items (judged once, on the whole community)
+            items = t[1]
+            protected = (items[0] >= swarm[0] * np.maximum(items[1], 1.0)) & (items[0] >= swarm[1])
+            keep = (member_p(st[0], kappa) < prune_alpha) | protected
             for _ in range(prune_rounds):
-                keep = p < prune_alpha
                 if keep.all() or keep.sum() < min_size:
                     break
-                core = core[keep]
+                core, protected = core[keep], protected[keep]
                 st = community_member_tests(data, ref, core)
-                p = member_p(st[0], kappa)
+                keep = (member_p(st[0], kappa) < prune_alpha) | protected
             rest = ~np.isin(np.asarray(c), core)
             if cohort and (core.size == len(c) or st[2] < min_disagreement):
                 core, st = np.asarray(c), t                  # still a cohort

@@ -82,8 +82,8 @@ class TrustSettings:
     quality_prior_labels: float = 5.0
     """Pseudo-labels pulling a worker's kappa with the consensus towards the population median."""
     negative_kappa_labels: float = 100.0
-    """Labels at which below-chance agreement (negative kappa) counts half against a worker:
-    the negative part is scaled by n / (n + this). Honest but weak workers on hard tasks
+    """Labels at which below-chance agreement counts half against a worker. The negative part
+    of kappa is scaled by n / (n + this). Honest but weak workers on hard tasks
     (zheng_relevance) scatter below chance on few labels; class-biased flippers (zheng_product)
     sit below chance on hundreds."""
     suspicion_weight: float = 0.95

@@ -122,6 +122,12 @@ def connect(ws: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             raise SchemaTooNewError(
                 f"workspace {ws} has schema version {version}, newer than this CrowdTrust ({SCHEMA_VERSION}); "
                 "upgrade CrowdTrust to open it")
+        if version < SCHEMA_VERSION:
+            # written by an older CrowdTrust: migrate once (a short write), then read as usual
+            con.close()
+            with write_workspace(ws, create=False):
+                pass
+            con = duckdb.connect(str(db), read_only=True)
         yield con
     finally:
         con.close()

@@ -253,3 +253,24 @@ def test_analysis_requires_a_name(fixture_ws, tmp_path):
     at.button(key="overview_analyze").click().run()
     assert_clean(at)
     assert any("Enter your name" in w.value for w in at.warning)
+
+
+def test_workspace_of_an_older_version_is_migrated_on_first_read(demo_ws, tmp_path):
+    """A schema-1 workspace (before runs recorded their process) opens in the app: the first
+    read migrates it instead of failing on the new columns."""
+    import duckdb
+
+    from analytics.store import DB_NAME, SCHEMA_VERSION
+
+    old = tmp_path / "old"
+    shutil.copytree(demo_ws, old)
+    con = duckdb.connect(str(old / DB_NAME))
+    con.execute("ALTER TABLE runs DROP COLUMN host")
+    con.execute("ALTER TABLE runs DROP COLUMN pid")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+    at = app(old, "settings", "reviews-simulated")
+    assert_clean(at)
+    con = duckdb.connect(str(old / DB_NAME), read_only=True)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    con.close()

@@ -54,6 +54,24 @@ def load(name: str):
     return from_frame(lab, gold=gold), n_dup
 
 
+def label_blind_honest(data, margin: float = 0.2, min_gold: int = 10) -> tuple[int, int]:
+    """(gold-honest original workers, those among them who gave the same answer on every label).
+
+    Honest by issue 4's rule (gold accuracy >= 1/K + margin on >= min_gold gold items). A planted
+    constant answerer of that class cannot be told from them by their labels.
+    """
+    g = data.gold_vector()[data.task]
+    has = g >= 0
+    W, K = data.n_workers, data.n_classes
+    n_g = np.bincount(data.worker[has], minlength=W)
+    acc = np.bincount(data.worker[has], weights=(data.label[has] == g[has]), minlength=W) / np.maximum(n_g, 1)
+    honest = (n_g >= min_gold) & (acc >= 1.0 / K + margin)
+    per = np.zeros((W, K))
+    np.add.at(per, (data.worker, data.label), 1.0)
+    single = (per > 0).sum(axis=1) == 1
+    return int(honest.sum()), int((honest & single).sum())
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -85,6 +103,18 @@ def _kinds(col: pd.Series) -> str:
             k, _, v = part.rpartition(":")
             tot[k] = tot.get(k, 0) + int(v)
     return ", ".join(f"{k} {v}" for k, v in sorted(tot.items(), key=lambda kv: -kv[1])) or "–"
+
+
+def blind_note(data, summ: pd.DataFrame) -> str:
+    n_h, n_blind = label_blind_honest(data)
+    if not n_blind:
+        return ""
+    row = summ[summ["attack"] == "constant"]
+    p = float(row["n_planted"].iloc[0]) if len(row) else float("nan")
+    return (f"**Ceiling:** {n_blind} of the {n_h} gold-honest original workers gave the same answer on every "
+            f"label. A planted constant answerer writes exactly such labels, so any score computed from the "
+            f"labels ties them; with {p:.0f} planted constants the PR-AUC of the constant attack cannot "
+            f"reliably exceed about {p / (p + n_blind):.2f} here, whatever the detector.\n\n")
 
 
 def verdict(summary: pd.DataFrame) -> pd.DataFrame:
@@ -198,8 +228,8 @@ def main() -> int:
             f"{data.n_classes} classes, gold on {data.gold_task.size:,} items"
             + (f" ({n_dup} duplicate (task, worker) rows dropped, last kept)" if n_dup else "")
             + f"; {time_note}. Workers flagged suspect on the unmodified data: **{flagged:.1%}**. "
-            f"Wall time {secs:.0f} s.\n\n"
-            f"### Detection (worker level)\n\n{md(verdict(summ))}\n\n{md(tab)}\n\n"
+            f"Wall time {secs:.0f} s.\n\n" + blind_note(data, summ)
+            + f"### Detection (worker level)\n\n{md(verdict(summ))}\n\n{md(tab)}\n\n"
             f"### Downstream\n\n{md(down)}\n\n"
             f"Planted and honest-original workers per seed (mean), and which verdict caught the planted ones:"
             f"\n\n{md(counts)}\n")

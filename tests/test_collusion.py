@@ -16,6 +16,7 @@ from analytics.collusion.tails import poisson_tail, quasi_poisson_tail
 from analytics.dataset import from_frame
 from analytics.errors import UserError
 from analytics.evidence import SIGNAL_COLUMNS
+from tests.conftest import ROOT
 
 
 def _synthetic(seed=0, n_items=400, n_honest=40, per_item=5, acc=0.85, ring=6, ring_items=60,
@@ -150,3 +151,22 @@ def test_bad_settings_are_user_errors(fitted):
         CollusionDetector(edge_alpha=2.0).fit(data, cons)
     with pytest.raises(UserError, match="max_workers_per_item"):
         CollusionDetector(max_workers_per_item=1).fit(data, cons)
+
+
+def test_one_ring_inside_a_large_busy_community_is_found():
+    """The 1M-label benchmark (benchmarks/collusion_1m.py): the ring lands in a 49-member
+    community of busy honest workers and is pruned to a core. Tested against the level of the
+    members pruned away alone (1.7x the model, inflated by their matches with the ring) it was
+    missed (p = 0.03); that level is capped by the level of all cores."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("collusion_1m", ROOT / "benchmarks" / "collusion_1m.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data = bench.make()
+    det = CollusionDetector(seed=0).fit(data, aggregate(data, "ds"))
+    ring = set(range(data.n_workers - 8, data.n_workers))
+    bots = set(range(data.n_workers - 30, data.n_workers - 25))
+    low = set(det.signals_.loc[det.signals_["p_value"] < 1e-4, "worker"])
+    assert ring <= low and bots <= low
+    assert not (low - ring - bots)

@@ -122,9 +122,13 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
 
     A remaining community larger than ``prune_above`` members (collusion groups are typically
     3-10 accounts) is pruned to its *core*: up to ``prune_rounds`` times, members whose
-    own p-value is at least ``prune_alpha`` are dropped, unless they side with the group against
-    the outsiders on a share ``swarm[0]`` of at least ``swarm[1]`` shared items (swarm accounts) and the rest re-tested against everyone
-    else (Louvain also attaches honest workers that share a few chance edges with a ring). The
+    own p-value is at least ``prune_alpha`` are dropped (unless they side with the group against
+    the outsiders on a share ``swarm[0]`` of at least ``swarm[1]`` shared items: swarm accounts)
+    and the rest re-tested against everyone else (Louvain also attaches honest workers that
+    share a few chance edges with a ring). A cohort is pruned the same way and stays a cohort
+    unless its core disagrees with the outsiders. A core tested after pruning most of its
+    community away uses the larger null factor of the members pruned away (capped by that of
+    all cores). The
     community p-value pools the core members' statistics (variance doubled), Bonferroni over
     the two statistics. ``suspect`` = a core of at least ``min_size`` members, not a cohort, and
     that p-value below ``alpha`` / (number of such ring candidates tested; cohorts and the crowd
@@ -177,23 +181,18 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
         e = float(st[k, 1][rest].sum())
         return float(st[k, 0][rest].sum()) / e if e > 0 else 1.0
 
-    # prune large candidate rings to their cores. A core is selected for strong member evidence
-    # from its community, so it is tested against that community's own level of agreement
-    # (kappa at least the pooled observed/expected of the members pruned away, measured within
-    # the whole community): the core must stand out from the community it was found in. This
-    # applies when most of the community was pruned away; a ring with a few attached workers
-    # keeps the global null. That level is capped by the level of all cores (below): either
-    # alone fails. Calibrating on all cores only let planted rings set their own null once
-    # pruning had reduced the large honest communities to a few members (zheng_relevance with
-    # 15 planted rings of 5); the pruned-away members alone hid the one ring of the 1M-label
-    # benchmark, whose busy honest neighbours match it 1.7x the model.
-    # A cohort (agreeing with the outsiders as a whole) is pruned too: a sybil swarm that Louvain
-    # merged with a few busy honest workers is a cohort by its majority (the honest members share
-    # hundreds of items, the swarm five), and only its core shows the swarm. It stays a cohort
-    # unless the core itself disagrees with the outsiders.
-    cores, core_tests, core_kappa = [], [], []
+    # Prune large candidate rings (and cohorts) to their cores. A core is selected for strong
+    # member evidence from its community, so it must stand out from the members pruned away:
+    # its null factor is their pooled observed/expected within the community, capped by the
+    # factor of all cores. Either alone fails: calibrating on all cores let 15 planted rings of
+    # 5 set their own null on zheng_relevance (the large honest communities were pruned to a
+    # few members); the pruned-away members alone hid the one ring of the 1M-label benchmark,
+    # whose busy honest neighbours match it 1.7x the model. A ring with only a few attached
+    # workers keeps the global factor. Cohorts are pruned because Louvain merged a sybil swarm
+    # with a few busy honest workers into one: a cohort by its majority, a swarm in its core.
+    cores, core_tests, rest_levels = [], [], []
     for c, t in zip(kept, tests, strict=True):
-        core, st, kap = np.asarray(c), t, kappa
+        core, st, level = np.asarray(c), t, None
         cohort = t[2] < min_disagreement
         if len(c) < n_max and (len(c) > prune_above or cohort):
             # kept: strong own evidence, or a swarm account that sided with the whole community
@@ -210,16 +209,13 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
             rest = ~np.isin(np.asarray(c), core)
             if cohort and (core.size == len(c) or st[2] < min_disagreement):
                 core, st = np.asarray(c), t                  # still a cohort
-            elif rest.sum() >= core.size:       # else the community is the ring plus a few hangers-on
-                kap = np.array([ratio(t[0], k, rest) for k in range(2)])
+            elif rest.sum() >= core.size:
+                level = np.array([ratio(t[0], k, rest) for k in range(2)])
         cores.append(core)
         core_tests.append(st)
-        core_kappa.append(kap)
-    # the rest's level is itself biased upwards (Louvain attached those workers to the core for
-    # their matches): a pruned core's null is capped by the level of all cores (the previous
-    # calibration), which a single ring among many honest communities cannot move
+        rest_levels.append(level)
     kappa_cores = calibrate(cores, core_tests, kappa)
-    core_kappa = [kap if kap is kappa else np.maximum(kappa, np.minimum(kap, kappa_cores)) for kap in core_kappa]
+    core_kappa = [kappa if lv is None else np.maximum(kappa, np.minimum(lv, kappa_cores)) for lv in rest_levels]
 
     rows, member_info = [], {}
     rings = [cores[j].size >= min_size and core_tests[j][2] >= min_disagreement and len(c) < n_max

@@ -276,9 +276,10 @@ class CollusionDetector:
             own = info["p"]
             # a low-volume swarm account cannot carry much evidence of its own; it inherits when it
             # sided with the group against the outsiders on nearly all of enough shared items
-            swarm = (info["member_disagreement"] >= self.swarm_member_disagreement
-                     and info["n_items"] >= self.swarm_min_items)
-            inherit = (own < self.member_alpha or swarm) and info["member_disagreement"] >= self.min_outsider_disagreement
+            info["swarm"] = (info["member_disagreement"] >= self.swarm_member_disagreement
+                             and info["n_items"] >= self.swarm_min_items)
+            inherit = ((own < self.member_alpha or info["swarm"])
+                       and info["member_disagreement"] >= self.min_outsider_disagreement)
             comm_p[wk] = info["community_p"] if inherit else max(own, info["community_p"])
             comm_score[wk] = -np.log10(max(comm_p[wk], 1e-300))
 
@@ -358,8 +359,7 @@ class CollusionDetector:
             obs = np.array([member[int(wk)]["observed"] for wk in midx], dtype=float)
             exp = np.array([member[int(wk)]["expected"] for wk in midx], dtype=float)
             items = np.array([member[int(wk)]["n_items"] for wk in midx], dtype=float)
-            swarm = np.array([member[int(wk)]["member_disagreement"] >= self.swarm_member_disagreement
-                              for wk in midx], dtype=bool) & (items >= self.swarm_min_items)
+            swarm = np.array([member[int(wk)]["swarm"] for wk in midx], dtype=bool)
             excess = obs >= self.min_excess_ratio * exp
             enough = (items >= self.min_items_against) | (excess & (obs - exp >= self.min_excess_matches)) | (
                 excess & swarm)

@@ -219,7 +219,7 @@ class WorkerVerdict:
         suspicion = np.where(adversarial | gold_bad, np.maximum(suspicion, 0.9), suspicion)
         trust = np.clip(quality * (1.0 - s.suspicion_weight * suspicion), 0.0, 1.0)
         reasons = _reasons(sig, W, quality, low_quality, adversarial, gold_bad, scores, s)
-        kind = _kinds(sig, W, low_quality, adversarial, gold_bad)
+        kind = _kinds(sig, W, low_quality, adversarial, gold_bad, s.advisory_signals)
         self.table_ = pd.DataFrame({
             "n_labels": n_labels, "quality": quality, "suspicion": suspicion, "trust": trust,
             "suspect": suspect, "reasons": reasons, "kind": kind,
@@ -307,13 +307,20 @@ def _reasons(sig, W, quality, low_quality, adversarial, gold_bad, scores, s) -> 
     return np.array(["; ".join(t) for t in texts], dtype=object)
 
 
-def _kinds(sig, W, low_quality, adversarial, gold_bad) -> np.ndarray:
-    """The strongest significant signal per worker, as a short kind label for charts."""
+def _kinds(sig, W, low_quality, adversarial, gold_bad, advisory=()) -> np.ndarray:
+    """A short kind label per worker for charts: what made them suspect, strongest first.
+
+    The strongest significant non-advisory signal; else low quality or low gold accuracy; else
+    the strongest advisory signal (which lowers trust but flags nobody on its own).
+    """
     kind = np.full(W, "", dtype=object)
     fired = sig[sig["significant"]].sort_values("strength")
-    kind[fired["worker"].to_numpy(np.int64)] = fired["signal"].to_numpy()
-    kind[low_quality & (kind == "")] = "low_quality"
-    kind[gold_bad & (kind == "")] = "gold_low"
+    is_adv = fired["signal"].isin(set(advisory)).to_numpy()
+    for part in (fired[is_adv], fired[~is_adv]):       # later assignment wins
+        kind[part["worker"].to_numpy(np.int64)] = part["signal"].to_numpy()
+    weak = np.isin(kind, list(advisory)) | (kind == "")
+    kind[low_quality & weak] = "low_quality"
+    kind[gold_bad & weak & ~low_quality] = "gold_low"
     kind[adversarial] = "adversarial"
     return kind
 

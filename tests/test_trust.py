@@ -117,3 +117,15 @@ def test_a_few_labels_below_chance_do_not_condemn_a_weak_worker():
     q = _quality(scores, K=4, W=5)
     weak, constant = q[0], q[1]
     assert weak > constant       # counted at full strength, kappa -0.11 on 30 labels put it under
+
+
+def test_kind_names_what_made_the_worker_suspect():
+    """An advisory signal (no calibrated null) never names the kind of a worker flagged for
+    low quality, and a flagging signal wins over a stronger advisory one."""
+    from analytics.trust import _kinds
+
+    sig = pd.DataFrame({"worker": [0, 1, 1], "signal": ["spammer", "spammer", "burst"],
+                        "strength": [0.5, 0.5, 0.45], "significant": [True, True, True]})
+    kind = _kinds(sig, 3, np.array([True, False, False]), np.zeros(3, bool), np.zeros(3, bool),
+                  advisory=("spammer",))
+    assert kind.tolist() == ["low_quality", "burst", ""]

@@ -31,7 +31,13 @@ import pandas as pd  # noqa: E402
 from analytics.dataset import from_frame  # noqa: E402
 from analytics.redteam.attacks import strip_gold  # noqa: E402
 from analytics.redteam.grid import sweep  # noqa: E402
-from analytics.redteam.scorecard import evaluate, format_table, pipeline_analyzer, summarize  # noqa: E402
+from analytics.redteam.scorecard import (  # noqa: E402
+    evaluate,
+    format_table,
+    gold_honest_workers,
+    pipeline_analyzer,
+    summarize,
+)
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 BASE = ["zheng_product", "zheng_sentiment", "act_CF_amt", "act_SP_amt"]
@@ -54,19 +60,11 @@ def load(name: str):
     return from_frame(lab, gold=gold), n_dup
 
 
-def label_blind_honest(data, margin: float = 0.2, min_gold: int = 10) -> tuple[int, int]:
-    """(gold-honest original workers, those among them who gave the same answer on every label).
-
-    Honest by issue 4's rule (gold accuracy >= 1/K + margin on >= min_gold gold items). A planted
-    constant answerer of that class cannot be told from them by their labels.
-    """
-    g = data.gold_vector()[data.task]
-    has = g >= 0
-    W, K = data.n_workers, data.n_classes
-    n_g = np.bincount(data.worker[has], minlength=W)
-    acc = np.bincount(data.worker[has], weights=(data.label[has] == g[has]), minlength=W) / np.maximum(n_g, 1)
-    honest = (n_g >= min_gold) & (acc >= 1.0 / K + margin)
-    per = np.zeros((W, K))
+def label_blind_honest(data) -> tuple[int, int]:
+    """(gold-honest original workers by issue 4's rule, those among them who gave the same answer
+    on every label). A planted constant answerer of that class cannot be told from them."""
+    honest = gold_honest_workers(data)
+    per = np.zeros((data.n_workers, data.n_classes))
     np.add.at(per, (data.worker, data.label), 1.0)
     single = (per > 0).sum(axis=1) == 1
     return int(honest.sum()), int((honest & single).sum())

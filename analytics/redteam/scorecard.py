@@ -55,6 +55,7 @@ Several seeds (:func:`summarize`): mean with a Student-t 95% interval over seeds
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -132,6 +133,38 @@ def _curves(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     return float(roc_auc_score(y, s)), float(average_precision_score(y, s))
 
 
+def gold_honest_workers(data: LabelArrays, settings: ScoreSettings = ScoreSettings(),
+                        strict: bool = False) -> np.ndarray:
+    """Boolean per worker code: gold accuracy >= 1/K + ``honest_margin`` on >= ``min_gold``
+    gold items (``strict``: the balanced accuracy too; see :func:`honest_originals`)."""
+    gold = data.gold_vector()
+    g = gold[data.task]
+    has = g >= 0
+    W, K = data.n_workers, data.n_classes
+    w, y, z = data.worker[has], data.label[has], g[has]
+    n_g = np.bincount(w, minlength=W)
+    acc = np.bincount(w, weights=(y == z), minlength=W) / np.maximum(n_g, 1)
+    bar = 1.0 / K + settings.honest_margin
+    good = (n_g >= settings.min_gold) & (acc >= bar)
+    if strict:
+        n_wc = np.bincount(w * K + z, minlength=W * K).reshape(W, K)
+        ok_wc = np.bincount(w * K + z, weights=(y == z), minlength=W * K).reshape(W, K)
+        seen = n_wc > 0
+        bal = (ok_wc / np.maximum(n_wc, 1)).sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
+        good &= bal >= bar
+    return good
+
+
+def _as_dict(ev) -> dict:
+    """A signal's evidence as a dict (stored runs hold it as JSON text)."""
+    if isinstance(ev, str):
+        try:
+            ev = json.loads(ev)
+        except ValueError:
+            return {}
+    return ev if isinstance(ev, dict) else {}
+
+
 def honest_originals(attacked: Attacked, settings: ScoreSettings = ScoreSettings(),
                      strict: bool = False) -> pd.Series:
     """Boolean per key row: an unmodified original worker that gold shows to be honest.
@@ -144,24 +177,9 @@ def honest_originals(attacked: Attacked, settings: ScoreSettings = ScoreSettings
     data = attacked.clean
     key = attacked.key
     original = ~key["planted"].to_numpy(bool)
-    gold = data.gold_vector()
-    if not (gold >= 0).any():
+    if not (data.gold_vector() >= 0).any():
         return pd.Series(original, index=key.index)
-    g = gold[data.task]
-    has = g >= 0
-    W, K = data.n_workers, data.n_classes
-    w, y, z = data.worker[has], data.label[has], g[has]
-    n_g = np.bincount(w, minlength=W)
-    ok = np.bincount(w, weights=(y == z), minlength=W)
-    acc = ok / np.maximum(n_g, 1)
-    bar = 1.0 / K + settings.honest_margin
-    good = (n_g >= settings.min_gold) & (acc >= bar)
-    if strict:
-        n_wc = np.bincount(w * K + z, minlength=W * K).reshape(W, K)
-        ok_wc = np.bincount(w * K + z, weights=(y == z), minlength=W * K).reshape(W, K)
-        seen = n_wc > 0
-        bal = (ok_wc / np.maximum(n_wc, 1)).sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
-        good &= bal >= bar
+    good = gold_honest_workers(data, settings, strict)
     good_ids = set(np.asarray(data.worker_ids, dtype=object)[good].astype(str))
     return pd.Series(original & key["worker"].isin(good_ids).to_numpy(), index=key.index)
 
@@ -179,14 +197,7 @@ def _gold_accuracy(data: LabelArrays, labels: pd.Series) -> float:
 
 def _drift_positions(ev) -> tuple[float, float]:
     """(onset index, alarm index) from a drift signal's evidence dict (NaN where absent)."""
-    if isinstance(ev, str):
-        import json
-        try:
-            ev = json.loads(ev)
-        except ValueError:
-            ev = {}
-    if not isinstance(ev, dict):
-        return float("nan"), float("nan")
+    ev = _as_dict(ev)
 
     def first(*names):
         for n in names:
@@ -340,10 +351,7 @@ def _burst_delays(blind: LabelArrays, analysis, bots: pd.Series) -> dict[str, fl
     for b in bots.astype(str):
         t = times[blind.worker == code[b]]
         t = np.sort(t[np.isfinite(t)])
-        e = ev.get(b)
-        if isinstance(e, str):
-            import json
-            e = json.loads(e)
+        e = _as_dict(ev.get(b))
         if e and t.size and e.get("window_end") and e.get("window_seconds"):
             end = pd.Timestamp(e["window_end"]).timestamp()
             delays.append(max(end - t[0], 0.0) / float(e["window_seconds"]))

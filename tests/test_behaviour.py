@@ -249,7 +249,7 @@ def test_burst_bots_are_found_and_honest_workers_left_alone():
     assert honest_fire_rate(det, "burst", honest) <= 0.08
     ev = sig.loc[b[0], "evidence"]
     assert ev["count"] >= 8 and ev["window_start"] <= ev["window_end"] and ev["items"]
-    assert "their usual rate" in sig.loc[b[0], "reason"]
+    assert "pace" in sig.loc[b[0], "reason"] and "x the expected" in sig.loc[b[0], "reason"]
 
 
 # --------------------------------------------------------------------------- too fast

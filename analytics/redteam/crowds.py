@@ -38,8 +38,9 @@ The generative model (all vectorised, seeded):
   effect, noise) and an exponential pause g_k. Session starts follow ``schedule``: "anytime"
   (uniform over ``days``), "timezones" (local evening in one of 17 time-zone offsets),
   "office" (09:00-17:00 weekdays, one session a day), "shifts" (one of three 8-hour shifts)
-  or "rush" (09:00 plus an exponential delay with mean ``rush_mean_s``). A worker's sessions
-  never overlap.
+  or "rush" (09:00 plus an exponential delay with mean ``rush_mean_s``; sessions that start in
+  the first hour work ``rush_speedup`` times faster, racing for the fresh batch). A worker's
+  sessions never overlap.
 * **Items.** ``serving`` = "random" (any item, redundancy ``redundancy`` distinct workers per
   item), "in_order" (labels sorted by time take the next item in the queue, ``redundancy``
   consecutive labels per item) or "daily_batch" (each day's labels take items of that day's
@@ -93,6 +94,7 @@ class CrowdShape:
     duration_s: float = 20.0                         #: typical time on one item
     pause_s: float = 4.0                             #: mean pause between labels in a session
     rush_mean_s: float = 2.0 * HOUR
+    rush_speedup: float = 2.5                        #: sessions in the first hour of a rush work this much faster
     fast_share: float = 0.0
     fast_accuracy: float = 0.93
     fast_speedup: float = 4.0
@@ -274,6 +276,11 @@ def _times(spec: CrowdShape, worker: np.ndarray, vol: np.ndarray, rng) -> tuple[
     first_sess = np.r_[0, np.cumsum(np.bincount(sess_worker, minlength=W))[:-1]]
     sess_index = np.arange(sess_worker.shape[0]) - first_sess[sess_worker]
     starts = _session_starts(spec, sess_worker, sess_index, rng)
+    if spec.schedule == "rush" and spec.rush_speedup != 1.0:
+        # sessions that start in the first hour after 09:00 race for the fresh batch
+        early = np.mod(starts - 9 * HOUR, DAY) < HOUR
+        step = np.where(early[sess], step / spec.rush_speedup, step)
+        dur = np.where(early[sess], dur / spec.rush_speedup, dur)
     offset = segmented_cumsum(step, new) - step        # time since the session start
     length = np.bincount(sess, weights=step)
     # sessions of one worker in start order, never overlapping: s'_k = max(s_k, s'_{k-1} + L_{k-1} + break)

@@ -16,7 +16,10 @@ state.flash()
 
 # -- audit chain status ------------------------------------------------------------------------
 chain = state.q("audit:verify", str(c.ws / ANCHOR_NAME))
-if chain.ok:
+if chain.ok and chain.warning:
+    st.warning(f"Audit log chain intact ({chain.n_entries:,} entries), but {chain.warning}.",
+               icon=":material/warning:")
+elif chain.ok:
     st.success(f"Audit log intact: {chain.n_entries:,} entries, head `{chain.head_hash[:12]}`.",
                icon=":material/verified:")
 else:

@@ -66,7 +66,10 @@ m[0].metric("Labels", f"{stats['labels']:,}", help="Final answers: the latest an
 m[1].metric("Workers", f"{stats['workers']:,}")
 m[2].metric("Items", f"{stats['tasks']:,}")
 acc = run["accuracy"]
-m[3].metric("Label accuracy", "—" if acc is None else f"{acc:.1%}", help=f"Source: {run['accuracy_kind']}.")
+measured = run["accuracy_kind"] == "on gold items"
+m[3].metric("Label accuracy" if measured else "Label accuracy (estimated)", "—" if acc is None else f"{acc:.1%}",
+            help="Measured on the gold items." if measured else
+            f"No gold answers to measure it: this is an estimate ({run['accuracy_kind']}), not a measurement.")
 m[4].metric("Krippendorff's α", fmt_interval(run["alpha"], None, None),
             help="Chance-corrected agreement between workers (1 = perfect, 0 = chance)."
             + (f" 95% interval {fmt_interval(run['alpha'], run['alpha_lo'], run['alpha_hi'])}."
@@ -88,7 +91,8 @@ with left:
                         key="labels_time")
     else:
         st.info("No timestamps in this project: the labels-over-time chart and the timing detectors "
-                "(bursts, speed, drift) are off. Ingest a file with submit times to switch them on.")
+                "(bursts, co-timing) are off; drift is followed in the order of the file instead of in time. "
+                "Ingest a file with submit times to switch them on.")
 with right:
     st.plotly_chart(charts.trust_histogram(state.q("trust_histogram", c.run_id, c.project_id)), key="trust_hist")
 

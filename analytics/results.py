@@ -190,9 +190,10 @@ def projects(con) -> pd.DataFrame:
         r AS (SELECT project_id, max(run_id) AS latest_run FROM runs WHERE status = 'complete' GROUP BY project_id)
         SELECT p.project_id, p.name, coalesce(a.labels, 0) AS labels, coalesce(a.workers, 0) AS workers,
                coalesce(a.tasks, 0) AS tasks, coalesce(g.gold, 0) AS gold, a.first_at, a.last_at,
-               r.latest_run, p.created_at
+               r.latest_run, p.created_at, coalesce(p.kind, 'single') AS kind
         FROM projects p LEFT JOIN a USING (project_id) LEFT JOIN g USING (project_id)
         LEFT JOIN r USING (project_id)
+        WHERE p.deleted_at IS NULL
         ORDER BY p.project_id""")
 
 
@@ -1041,7 +1042,7 @@ def ingest_history(con, project_id: int | None = None, limit: int = 200) -> pd.D
                i.rows_read, i.rows_loaded, i.rows_quarantined, i.rows_duplicate, i.rows_updates, i.gold_loaded,
                i.actor, i.loaded_at
         FROM ingests i JOIN projects p USING (project_id)
-        WHERE $pid IS NULL OR i.project_id = $pid
+        WHERE ($pid IS NULL OR i.project_id = $pid) AND p.deleted_at IS NULL AND i.withdrawn_at IS NULL
         ORDER BY i.ingest_id DESC LIMIT $limit""", {"pid": project_id, "limit": int(limit)})
 
 

@@ -166,6 +166,9 @@ class MultiLabel(Encoding):
             units, r"\1 \2 option judgements", regex=True)
         result.signals["reason"] = result.signals["reason"].fillna("").str.replace(
             units, r"\1 \2 option judgements", regex=True)
+        for frame, col in ((result.workers, "reasons"), (result.signals, "reason")):
+            frame[col] = frame[col].str.replace(r"\bof ([\d,]+) items where\b", r"of \1 option judgements where",
+                                                regex=True)
         # per-option agreement and prevalence
         per_option = []
         for o in sorted(pd.unique(opt_of)):

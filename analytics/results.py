@@ -1110,3 +1110,29 @@ def attribute_docs(cls) -> dict[str, str]:
                 and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
             docs[prev.target.id] = " ".join(node.value.value.split())
     return docs
+
+
+# -- acting from the tables ------------------------------------------------------------------
+
+def worker_tasks(con, project_id: int, workers: tuple[str, ...] | list[str]) -> list[str]:
+    """Every item the given workers answered (final answers), to re-queue them."""
+    return [r[0] for r in con.execute(f"""
+        WITH {_final(con, project_id, 'AND list_contains($workers::TEXT[], worker)')}
+        SELECT DISTINCT task FROM final ORDER BY task""", {"pid": project_id, "workers": list(workers)}).fetchall()]
+
+
+def audit_status(con, workspace_path: str, project_id: int | None = None) -> dict:
+    """One line of audit facts for the Overview: chain intact (and anchored), entries, the last decision."""
+    from pathlib import Path
+
+    from analytics import audit
+
+    res = audit.verify(con, anchor=Path(workspace_path) / audit.ANCHOR_NAME)
+    last = con.execute("""SELECT action, target, actor, created_at FROM actions
+                          WHERE $pid IS NULL OR project_id = $pid ORDER BY seq DESC LIMIT 1""",
+                       {"pid": project_id}).fetchall()
+    decisions = con.execute("""SELECT count(*) FILTER (WHERE action = 'ban'), count(*) FILTER (WHERE action = 'requeue')
+                               FROM actions WHERE project_id = ?""", [project_id]).fetchall()[0]
+    return {"ok": res.ok, "warning": res.warning, "message": res.message, "entries": res.n_entries,
+            "first_bad": res.first_bad_seq, "last": last[0] if last else None,
+            "bans": int(decisions[0] or 0), "requeues": int(decisions[1] or 0)}

@@ -324,3 +324,40 @@ def community_timing(df: pd.DataFrame) -> go.Figure:
                        labels={"spread": x_title, "answer": ""})
     return _layout(fig, "Timing: how close together members answered the items they share",
                    x_title, "shared items", height=300)
+
+
+def option_profile(df: pd.DataFrame, worker: str) -> go.Figure:
+    """A worker's sensitivity and specificity per option (option, sensitivity, specificity, items, ticked)."""
+    title = f"{worker} per option: sensitivity and specificity"
+    if df.empty:
+        return empty(title, "No answers of this worker on options with a posterior")
+    d = df.astype({"option": str}).melt(id_vars=["option", "items", "ticked"],
+                                        value_vars=["sensitivity", "specificity"], var_name="measure", value_name="v")
+    d["measure"] = d["measure"].map({"sensitivity": "sensitivity: ticks it when it applies",
+                                     "specificity": "specificity: leaves it when it does not"})
+    fig = px.bar(d, x="v", y="option", color="measure", barmode="group", orientation="h",
+                 color_discrete_sequence=["#4a78a8", "#9bb7d4"], hover_data={"items": True, "ticked": True},
+                 labels={"v": "rate (0–1)", "option": "option", "measure": ""})
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_layout(legend={"orientation": "h", "y": -0.15})
+    return _layout(fig, title, "rate (0–1, weighted by the consensus posterior)", "option",
+                   height=max(300, 34 * len(df) + 140))
+
+
+def option_agreement(df: pd.DataFrame) -> go.Figure:
+    """Per option: Krippendorff's alpha of the yes/no judgements and the share of items it applies to."""
+    title = "Agreement per option (multi-select answers, each option a yes/no judgement)"
+    if df.empty:
+        return empty(title, "No per-option results in this run")
+    d = df.astype({"option": str}).melt(id_vars=["option", "items", "items_chosen"],
+                                        value_vars=["alpha", "prevalence"], var_name="measure", value_name="v")
+    d["measure"] = d["measure"].map({"alpha": "Krippendorff's α (agreement beyond chance)",
+                                     "prevalence": "share of items it applies to"})
+    fig = px.bar(d, x="v", y="option", color="measure", barmode="group", orientation="h",
+                 color_discrete_sequence=["#4a78a8", "#f0a202"], hover_data={"items": True, "items_chosen": True},
+                 labels={"v": "value", "option": "option", "measure": ""})
+    fig.update_xaxes(range=[min(-0.2, float(df["alpha"].min(skipna=True) or 0) - 0.05), 1])
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_layout(legend={"orientation": "h", "y": -0.12})
+    return _layout(fig, title, "value", "option", height=max(320, 34 * len(df) + 160))

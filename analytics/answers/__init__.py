@@ -43,4 +43,17 @@ def load(con, project_id: int, exclude_workers: list[str] | None = None):
     return load_project(con, project_id, exclude_workers=exclude_workers), SingleChoice()
 
 
-__all__ = ["Encoding", "SingleChoice", "load"]
+def order_blind(kind: str) -> tuple[str, ...]:
+    """Detectors whose signals do not count in the verdict for this kind of answers."""
+    if kind == "multilabel":
+        from analytics.answers.multilabel import MultiLabel
+
+        return MultiLabel.order_blind
+    if kind == "item-specific":
+        from analytics.answers.itemspecific import ItemSpecific
+
+        return ItemSpecific.order_blind
+    return ()
+
+
+__all__ = ["Encoding", "SingleChoice", "load", "order_blind"]

@@ -216,13 +216,13 @@ MIGRATIONS: list[str] = [
     # 2 -> 3: the kind of answers a project holds (single choice, multi-select, worded per item),
     # and undoable ingests and project deletions (held back until the user confirms them).
     """
-    ALTER TABLE projects ADD COLUMN kind TEXT;             -- NULL/'single' | 'multilabel' | 'item-specific'
-    ALTER TABLE projects ADD COLUMN kind_options JSON;     -- e.g. {"options": [...], "separator": "|"}
-    ALTER TABLE projects ADD COLUMN deleted_at TIMESTAMPTZ;  -- deletion pending: hidden, restorable until confirmed
-    ALTER TABLE ingests ADD COLUMN withdrawn_at TIMESTAMPTZ; -- undone: its rows wait in trash_* until confirmed
-    CREATE TABLE trash_annotations AS SELECT * FROM annotations LIMIT 0;
-    CREATE TABLE trash_quarantine AS SELECT * FROM quarantine LIMIT 0;
-    CREATE TABLE trash_gold AS SELECT * FROM gold LIMIT 0;
+    ALTER TABLE projects ADD COLUMN IF NOT EXISTS kind TEXT;             -- NULL/'single' | 'multilabel' | 'item-specific'
+    ALTER TABLE projects ADD COLUMN IF NOT EXISTS kind_options JSON;     -- e.g. {"options": [...], "separator": "|"}
+    ALTER TABLE projects ADD COLUMN IF NOT EXISTS deleted_at TIMESTAMPTZ;  -- deletion pending: hidden, restorable until confirmed
+    ALTER TABLE ingests ADD COLUMN IF NOT EXISTS withdrawn_at TIMESTAMPTZ; -- undone: its rows wait in trash_* until confirmed
+    CREATE TABLE IF NOT EXISTS trash_annotations AS SELECT * FROM annotations LIMIT 0;
+    CREATE TABLE IF NOT EXISTS trash_quarantine AS SELECT * FROM quarantine LIMIT 0;
+    CREATE TABLE IF NOT EXISTS trash_gold AS SELECT * FROM gold LIMIT 0;
     """,
 ]
 

@@ -36,6 +36,8 @@ _RULES: list[tuple[re.Pattern, str]] = [
      rf"set the {_F} picker to canonical and choose the \1 column in the {_M} pickers"),
     (re.compile(r"(?:name it with|use)\s+--map\s+(\w+)=\S+"), rf"choose the \1 column in the {_M} pickers"),
     (re.compile(r"--map\s+(\w+)=\S+"), rf"the {_M} picker for \1"),
+    (re.compile(r"load it again with a label mapping \(--map-labels FILE\)"),
+     f"give a **{PICKERS['map_labels']}** in the reading options before loading"),
     (re.compile(r"--map-labels(?:\s+FILE)?"), f"a **{PICKERS['map_labels']}**"),
     (re.compile(r"--map\b"), f"the {_M} pickers"),
     (re.compile(r"(?:pass |use )?--delimiter\s+('[^']*'|\S+)"), rf"set the {_D} picker to \1"),

@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 
@@ -104,7 +105,9 @@ def _target(uploads) -> tuple[str | None, bool]:
     where = st.radio(PICKERS["project"], [NEW, EXISTING], key="up_where", horizontal=True,
                      disabled=not projects, help="Files never go into a project you did not choose.")
     if where == NEW or not projects:
-        stem = Path(uploads[0].name).stem[:40] if uploads else ""
+        stems = [Path(u.name).stem for u in uploads]
+        stem = os.path.commonprefix(stems).rstrip("_- .0123456789") if len(stems) > 1 else stems[0]
+        stem = (stem or stems[0])[:40]
         if st.session_state.get("_up_stem") != stem:
             st.session_state["_up_stem"] = stem
             st.session_state["up_new_name"] = stem
@@ -123,7 +126,8 @@ def upload_tab() -> None:
     st.markdown("Load annotation logs: canonical CSV/TSV/Parquet/JSONL, MTurk batch results, Toloka results, "
                 "Label Studio JSON or CrowdFlower full reports. Several files at once are fine. Each file is "
                 "checked before anything is written.")
-    uploads = st.file_uploader("Annotation files", key="upload_files", type=TYPES, accept_multiple_files=True)
+    uploads = st.file_uploader("Annotation files", key=f"upload_files_{st.session_state.get('_up_round', 0)}",
+                               type=TYPES, accept_multiple_files=True)
     if not uploads:
         _show_last_summary()
         return
@@ -161,22 +165,33 @@ def _upload_form(uploads, tmp: Path) -> None:
         st.session_state["_up_suggested"] = previews[0]["label_field"]
     for p in previews:
         st.markdown("✔ " + _describe(p))
-        if p["kind"] == "item-specific" and not opts["rules_text"]:
-            st.info("These answers are worded per item (each item offers its own sentences), so there are no "
-                    "shared classes. Either give a **Label mapping** in the reading options to turn them into "
-                    "shared classes, or load them as they are: they are then analysed with per-item options "
-                    "(one-coin reliability and agreement with each item's consensus).", icon=":material/info:")
-        if p["gold_source"]:
-            st.caption(f"Gold: {p['gold_source']} — {p['gold_items']:,} items with a golden answer in this file"
-                       + ("" if p["gold_items"] else " (empty here; nothing to load as gold)") + ".")
         for w in p["warnings"]:
             st.caption(f"Note: {for_form(w)}")
+    if any(p["kind"] == "item-specific" for p in previews) and not opts["rules_text"]:
+        st.info("These answers are worded per item (each item offers its own sentences), so there are no shared "
+                "classes. Either give a **Label mapping** in the reading options to turn them into shared classes, "
+                "or load them as they are: they are then analysed with per-item options (one-coin reliability and "
+                "agreement with each item's consensus).", icon=":material/info:")
+    if any(p["kind"] == "multilabel" for p in previews):
+        st.info("Multi-select answers: each answer is read as a set of options and analysed per option (each "
+                "option a yes/no judgement on each item).", icon=":material/checklist:")
+    for src in sorted({p["gold_source"] for p in previews if p["gold_source"]}):
+        n = sum(p["gold_items"] for p in previews if p["gold_source"] == src)
+        st.caption(f"Gold offered by the files: {src} — {n:,} items with a golden answer"
+                   + ("" if n else " (empty in these files: nothing to load as gold)") + ".")
     if target is None:
         st.warning("Choose where these labels go: a new project (give it a name) or an existing one.")
         return
     differences = []
     if not is_new:
         pid = int(state.q("project_id", target))
+        loaded = state.q("ingest_history", pid, 10_000)
+        again = [u.name for u in uploads if hashlib.sha256(u.getbuffer()).hexdigest() in set(loaded["sha256"])]
+        if again and not st.session_state.get("up_force"):
+            st.error(f"{', '.join(again)} {'is' if len(again) == 1 else 'are'} already loaded into {target}; remove "
+                     f"{'it' if len(again) == 1 else 'them'} from the upload, or tick **{PICKERS['force']}** below.")
+            st.checkbox(PICKERS["force"], key="up_force")
+            return
         for p in previews:
             differences += state.q("ingest.preview:compare_with_project", pid, p)
     if differences:
@@ -224,7 +239,8 @@ def _ingest_all(uploads, paths, tmp: Path, target: str, opts: dict, gold, force:
         return
     st.session_state["_last_ingest"] = done
     st.session_state["_project_switch"] = target
-    for k in ("upload_files", "up_existing", "up_confirm_diff", "up_rules"):
+    st.session_state["_up_round"] = st.session_state.get("_up_round", 0) + 1   # a fresh, empty uploader
+    for k in ("up_existing", "up_confirm_diff", "up_rules"):
         st.session_state.pop(k, None)
     if auto:
         state.run_analysis(dataclasses.replace(c, project=target))

@@ -17,7 +17,8 @@ Verdicts (one per worker, shown in one colour everywhere, see :data:`VERDICTS`):
 - ``suspect`` the run's trust verdict marked the worker suspect;
 - ``watch``   not suspect, but at least one detector fired on the worker (the combined
   evidence did not reach the suspect threshold of :mod:`analytics.trust`), or their trust
-  is below :data:`LOW_TRUST` (the reason then says "low trust"), so a worker shown
+  is below :data:`LOW_TRUST` and half the crowd's median trust (the reason then says "low
+  trust"), so a worker shown
   ``trusted`` never has lower trust than one on ``watch`` unless that one's reason (a fired
   detector) is shown beside it;
 - ``trusted`` everything else.
@@ -40,6 +41,13 @@ VERDICTS: tuple[str, ...] = ("banned", "suspect", "watch", "trusted")
 #: rather than ``trusted``: trust is chance-corrected agreement with the consensus (times one
 #: minus the suspicion), and below 0.5 a worker agrees with it only moderately beyond chance.
 LOW_TRUST: float = 0.5
+#: ...or below this share of the crowd's median trust, whichever is lower: on a hard task where
+#: the whole crowd sits below 0.5 the rule would describe the crowd, not single workers.
+LOW_TRUST_OF_MEDIAN: float = 0.5
+
+# The low-trust cutoff of a run (the lower of the two rules above).
+_LOW_TRUST_SQL = (f"least({LOW_TRUST}, {LOW_TRUST_OF_MEDIAN} * (SELECT median(trust) FROM run_workers "
+                  "WHERE run_id = $rid))")
 
 # Score names written by the detectors that the workers table shows under a fixed column.
 # The first candidate present in a run wins; a column is left empty when none is present.
@@ -102,15 +110,16 @@ banned AS (
 
 _VERDICT_SQL = f"""CASE WHEN b.worker IS NOT NULL THEN 'banned'
      WHEN w.suspect THEN 'suspect'
-     WHEN coalesce(fs.n_fired, 0) > 0 OR w.trust < {LOW_TRUST} THEN 'watch'
+     WHEN coalesce(fs.n_fired, 0) > 0 OR w.trust < {_LOW_TRUST_SQL} THEN 'watch'
      ELSE 'trusted' END"""
 
 # The reasons shown with a verdict: the run's sentence, with what put a worker on watch first
 # when the run gave none (low trust, or the names of the detectors that fired).
 _REASONS_SQL = f"""CASE
      WHEN b.worker IS NULL AND NOT coalesce(w.suspect, false) AND coalesce(fs.n_fired, 0) = 0
-          AND w.trust < {LOW_TRUST}
-     THEN printf('low trust %.2f (below {LOW_TRUST:.2f}): agrees with the consensus little beyond chance', w.trust)
+          AND w.trust < {_LOW_TRUST_SQL}
+     THEN printf('low trust %.2f (below %.2f, the lower of {LOW_TRUST:.1f} and half the crowd''s median): agrees '
+                 'with the consensus little beyond chance', w.trust, {_LOW_TRUST_SQL})
           || coalesce('; ' || nullif(w.reasons, ''), '')
      WHEN nullif(w.reasons, '') IS NULL AND coalesce(fs.n_fired, 0) > 0 THEN 'detector fired: ' || fs.fired_signals
      ELSE w.reasons END"""

@@ -25,7 +25,7 @@ with st.container(border=True):
                                 placeholder="all verdicts",
                                 help="banned: banned in the audit log · suspect: the evidence is conclusive · "
                                      "watch: a detector fired but the evidence is not conclusive, or trust is "
-                                     f"below {LOW_TRUST:.1f} · trusted: the rest")
+                                     f"below {LOW_TRUST:.1f} and half the crowd's median · trusted: the rest")
     search = f[1].text_input("Worker id contains", key="w_search", placeholder="e.g. A1B2")
     min_labels = f[2].number_input("Min. labels", min_value=0, value=0, step=5, key="w_min")
     signal = f[3].selectbox("Detector fired", ["any"] + signals, key="w_signal")

@@ -86,6 +86,8 @@ def restore_ingest(ws: Workspace, ingest_id: int, actor: str) -> dict:
     iid, pid, name, withdrawn, project, _, _ = _ingest(ws.con, ingest_id)
     if withdrawn is None:
         raise UserError(f"ingest {iid} ({name}) is not undone; there is nothing to restore")
+    if _purged(ws.con, iid):
+        raise UserError(f"the undo of ingest {iid} ({name}) was confirmed, so its rows are gone; load the file again")
     with ws.transaction() as con:
         counts = _move(con, iid, back=True)
         con.execute("UPDATE ingests SET withdrawn_at = NULL WHERE ingest_id = ?", [iid])
@@ -94,6 +96,12 @@ def restore_ingest(ws: Workspace, ingest_id: int, actor: str) -> dict:
                      scope="project", reason="restored an undone ingest", evidence={"ingest_id": iid, **counts})
     audit.write_anchor(ws.path, ws.con)
     return {"ingest_id": iid, "file_name": name, "project": project, **counts}
+
+
+def _purged(con, ingest_id: int) -> bool:
+    row = first_row(con.execute("SELECT coalesce((options->>'purged')::BOOLEAN, false) FROM ingests "
+                                "WHERE ingest_id = ?", [ingest_id]))
+    return bool(row and row[0])
 
 
 def _unused_files(con, shas: list[str]) -> list[str]:
@@ -117,11 +125,14 @@ def purge_ingest(ws: Workspace, ingest_id: int, actor: str) -> dict:
     iid, pid, name, withdrawn, project, _, sha = _ingest(ws.con, ingest_id)
     if withdrawn is None:
         raise UserError(f"ingest {iid} ({name}) is not undone; undo it first, then confirm")
+    if _purged(ws.con, iid):
+        raise UserError(f"the undo of ingest {iid} ({name}) is already confirmed")
     with ws.transaction() as con:
         counts = {}
         for live, trash in _HELD:
             counts[live] = int(con.execute(f"DELETE FROM {trash} WHERE ingest_id = ?", [iid]).fetchall()[0][0])
-        con.execute("UPDATE ingests SET stored_path = NULL WHERE ingest_id = ?", [iid])
+        con.execute("UPDATE ingests SET stored_path = NULL, options = json_merge_patch(coalesce(options, '{}'), "
+                    "'{\"purged\": true}') WHERE ingest_id = ?", [iid])
         gone = _unused_files(con, [sha])
         audit.append(con, actor=actor, action="purge_ingest", project_id=pid, target_kind="file", target=name,
                      scope="project", reason="confirmed the undo of an ingest",
@@ -199,10 +210,7 @@ def pending(con) -> dict[str, pd.DataFrame]:
         "ingests": con.execute(
             "SELECT i.ingest_id, p.name AS project, i.file_name, i.rows_loaded, i.withdrawn_at FROM ingests i "
             "JOIN projects p USING (project_id) WHERE i.withdrawn_at IS NOT NULL AND p.deleted_at IS NULL "
-            "AND EXISTS (SELECT 1 FROM trash_annotations t WHERE t.ingest_id = i.ingest_id "
-            "UNION ALL SELECT 1 FROM trash_gold g WHERE g.ingest_id = i.ingest_id "
-            "UNION ALL SELECT 1 FROM trash_quarantine q WHERE q.ingest_id = i.ingest_id) "
-            "ORDER BY i.ingest_id DESC").df(),
+            "AND NOT coalesce((i.options->>'purged')::BOOLEAN, false) ORDER BY i.ingest_id DESC").df(),
         "projects": con.execute(
             "SELECT p.project_id, p.name AS project, p.deleted_at, "
             "(SELECT count(*) FROM annotations a WHERE a.project_id = p.project_id) AS labels "

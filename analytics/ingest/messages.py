@@ -25,6 +25,8 @@ _RULES: list[tuple[re.Pattern, str]] = [
     (re.compile(r"check --format, --label-field and --map"), f"check the {_F}, {_L} and {_M} pickers"),
     (re.compile(r"\s*\(or leave --format out to detect it\)"), f" (or leave the {_F} picker on automatic)"),
     (re.compile(r"\s*\(or --format to pick the right reader\)"), ""),
+    (re.compile(r"choose the column that holds the answers with --label-field"),
+     f"choose the column that holds the answers in the {_L} picker"),
     (re.compile(r"say which one is the label with --label-field(?:,\s+e\.g\.\s+--label-field\s+\S+)?"),
      f"choose it in the {_L} picker"),
     (re.compile(r"(?:use|with|pass|choose it with|name the answer column with)\s+--label-field"

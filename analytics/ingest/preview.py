@@ -117,3 +117,39 @@ def compare_with_project(con, project_id: int, preview: dict) -> list[str]:
             shown = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
             out.append(f"{len(new)} of its {len(mine)} labels never occur in the project ({shown})")
     return out
+
+
+def likely_label_field(path: str | os.PathLike, name: str | None = None, format: str | None = None) -> str | None:
+    """The answer column a reader would ask the user to choose among several, picked by
+    :func:`analytics.ingest.vocabulary.likely_label` (None when there is no choice to make)."""
+    from analytics.ingest.answers import onehot_groups
+    from analytics.ingest.base import read_tabular
+    from analytics.ingest.vocabulary import suggest_label_column
+
+    shown = name or Path(path).name
+    s = sniff(path, shown)
+    fmt = normalize_format(format) if format else detect_format(path, shown)
+    if fmt not in ("mturk", "crowdflower", "toloka") or s.kind != "text":
+        return None
+    con = duckdb.connect()
+    try:
+        src, columns = read_tabular(con, path, s, shown, None, expected_delim="\t" if fmt == "toloka" else ",")
+        groups: dict[str, list[str]] = {}
+        if fmt == "mturk":
+            groups = onehot_groups(columns, "Answer.")
+            grouped = {c for cs in groups.values() for c in cs}
+            cands = [c for c in columns if c.startswith("Answer.") and c not in grouped] + list(groups)
+            task = "HITId"
+        elif fmt == "toloka":
+            cands, task = [c for c in columns if c.startswith("OUTPUT:")], "ASSIGNMENT:task_id"
+        else:
+            with_gold = [c for c in columns if not c.startswith("_") and f"{c}_gold" in columns]
+            cands = with_gold or [c for c in columns if not c.startswith("_") and not c.endswith("_gold")]
+            task = "_unit_id"
+        if len(cands) < 2:
+            return None
+        return suggest_label_column(con, src, task if task in columns else None, cands, groups)
+    except (duckdb.Error, UserError):
+        return None
+    finally:
+        con.close()

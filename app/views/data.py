@@ -40,6 +40,18 @@ def _preview(digest: str, path: str, name: str, fmt, label_field, mapping: tuple
                         delimiter=delimiter, rules=rules, kind=kind)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _likely(digest: str, path: str, name: str):
+    from analytics.ingest.preview import likely_label_field
+
+    return likely_label_field(path, name)
+
+
+def _suggested(path: Path, name: str) -> str | None:
+    """The answer column the reader would ask for, preselected in the Label field picker."""
+    return _likely(hashlib.sha256(path.read_bytes()).hexdigest(), str(path), name)
+
+
 def _options_form(info: dict, suggested: str | None) -> dict:
     """The reading options (format, label field, delimiter, kind, column and label mapping)."""
     from analytics.ingest import FORMATS
@@ -143,8 +155,7 @@ def _upload_form(uploads, tmp: Path) -> None:
         st.error(for_form(str(exc)))
         return
     target, is_new = _target(uploads)
-    suggested = st.session_state.get("_up_suggested")
-    opts = _options_form(info, suggested)
+    opts = _options_form(info, _suggested(paths[0], uploads[0].name))
     previews, problems = [], []
     for u, p in zip(uploads, paths, strict=True):
         digest = hashlib.sha256(u.getbuffer()).hexdigest()
@@ -161,8 +172,6 @@ def _upload_form(uploads, tmp: Path) -> None:
         st.caption("Nothing has been loaded. Fix the reading options above; the check runs again at once.")
         return
     st.session_state["_up_needs_options"] = False
-    if previews and previews[0]["label_field"] and opts["label_field"] is None:
-        st.session_state["_up_suggested"] = previews[0]["label_field"]
     for p in previews:
         st.markdown("✔ " + _describe(p))
         for w in p["warnings"]:

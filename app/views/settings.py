@@ -40,6 +40,12 @@ with st.form("settings_form"):
     methods = list(MODELS)
     method = st.radio("Model", methods, index=methods.index(current.method) if current.method in methods else 0,
                       format_func=lambda m: f"{m} — {MODELS[m]}", key="s_method")
+    kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
+    if kind == "item-specific":
+        st.caption("This project's answers are worded per item: it is always analysed with the one-coin model "
+                   "on per-item options (models with shared classes have nothing to estimate here).")
+    elif kind == "multilabel":
+        st.caption("This project's answers are multi-select: the model runs on each option as a yes/no judgement.")
     st.subheader("Verdict thresholds")
     values = {}
     cols = st.columns(2)

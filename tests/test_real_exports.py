@@ -147,3 +147,23 @@ def test_answer_spellings_of_other_exports(tmp_path, workspace):
     got = {r[0] for r in workspace.con.execute(
         "SELECT DISTINCT label FROM annotations WHERE ingest_id = ?", [s.ingest_id]).fetchall()}
     assert got == {"sports", "politics|sports"}
+
+
+def test_checkboxes_and_reports_of_the_wrong_kind(tmp_path, workspace):
+    cb = tmp_path / "Batch_3_batch_results.csv"
+    rows = ["HITId,WorkerId,AssignmentId,Answer.cat.on,Answer.dog.on,Answer.fox.on"]
+    for i in range(20):
+        for w in range(3):
+            rows.append(f"H{i},W{w},C{i}{w},true,{'true' if (i + w) % 2 else 'false'},false")
+    cb.write_text("\n".join(rows) + "\n")
+    s = ingest_file(workspace, cb, "pets")                 # the only answer field: the checkbox group
+    assert s.label_field == "Answer.checked" and s.project_kind == "multilabel"
+    agg = tmp_path / "f123_aggregated.csv"
+    agg.write_text("_unit_id,_golden,_unit_state,_trusted_judgments,_last_judgment_at,sentiment,sentiment:confidence\n"
+                   "1,false,finalized,3,7/13/2014 13:48:35,pos,0.9\n")
+    with pytest.raises(UserError, match="aggregated report"):
+        ingest_file(workspace, agg, "agg")
+    hits = tmp_path / "input.csv"
+    hits.write_text("HITId,Input.text\nH1,hello\n")
+    with pytest.raises(UserError, match="MTurk input file"):
+        ingest_file(workspace, hits, "hits")

@@ -53,20 +53,35 @@ def answer_sql(expr: str, newline_sets: bool = False) -> str:
     return f"(CASE {' '.join(parts)} ELSE {v} END)"
 
 
+#: The group of stand-alone checkboxes ``Answer.<option>.on`` (crowd-checkbox outside a named group).
+CHECKED = "checked"
+
+
 def onehot_groups(columns: list[str], prefix: str) -> dict[str, list[str]]:
-    """Groups of one-hot columns ``<prefix><group>.<option>`` with at least two options."""
+    """Groups of one-hot columns ``<prefix><group>.<option>`` with at least two options; checkboxes
+    written as ``<prefix><option>.on`` form the group ``<prefix>checked``."""
     groups: dict[str, list[str]] = {}
     for c in columns:
-        if c.startswith(prefix) and "." in c[len(prefix):]:
-            group = c.rsplit(".", 1)[0]
-            groups.setdefault(group, []).append(c)
+        rest = c[len(prefix):] if c.startswith(prefix) else None
+        if rest is None or "." not in rest:
+            continue
+        if rest.endswith(".on") and "." not in rest[:-3]:
+            groups.setdefault(prefix + CHECKED, []).append(c)
+        else:
+            groups.setdefault(c.rsplit(".", 1)[0], []).append(c)
     return {g: cs for g, cs in groups.items() if len(cs) >= 2}
 
 
+def option_name(col: str) -> str:
+    """The option a one-hot column stands for: the part after the last dot (before ``.on``)."""
+    base = col[:-3] if col.endswith(".on") else col
+    return base.rsplit(".", 1)[-1]
+
+
 def onehot_sql(cols: list[str]) -> str:
-    """The stored label of a one-hot group: the options (column name after the last dot) set to true."""
+    """The stored label of a one-hot group: the options whose column is set to true."""
     truthy = ", ".join(lit(t) for t in _TRUE)
     opts = ", ".join(
-        f"CASE WHEN lower(trim(coalesce({ident(c)}, ''))) IN ({truthy}) THEN {lit(c.rsplit('.', 1)[1])} END"
+        f"CASE WHEN lower(trim(coalesce({ident(c)}, ''))) IN ({truthy}) THEN {lit(option_name(c))} END"
         for c in cols)
     return _set_text(f"[{opts}]")

@@ -195,11 +195,6 @@ def verify(con, anchor: str | os.PathLike | None = None) -> VerifyResult:
             warning = (f"the audit anchor {Path(anchor).name} is missing, so the chain cannot show whether its "
                        "newest entries were deleted; restore the file from a backup, or re-anchor the current "
                        "head with the next action")
-    if not n:
-        ingests = con.execute("SELECT count(*) FROM ingests").fetchall()[0][0]
-        if ingests:
-            warning = (f"the audit log is empty although the workspace holds {ingests} ingests, each of which "
-                       "wrote an entry; the log may have been deleted")
     msg = f"audit chain intact: {n} entries, head {prev_hash[:12]}" if n else "audit log is empty"
     if warning:
         msg += f" (warning: {warning})"

@@ -33,14 +33,6 @@ def test_missing_anchor_is_warned_about(workspace, capsys):
     assert "warning:" in err and "anchor" in err
 
 
-def test_an_emptied_log_is_warned_about(workspace):
-    ws = _ws(workspace)
-    ws.con.execute("DELETE FROM actions")
-    (ws.path / audit.ANCHOR_NAME).unlink()
-    res = audit.verify(ws.con, anchor=ws.path / audit.ANCHOR_NAME)
-    assert res.warning and "empty" in res.warning
-
-
 def test_audit_help_names_log_and_log_prints_no_nan(workspace, capsys):
     help_text = build_parser().format_help()
     assert "audit log" in help_text and "verify or list" not in help_text

@@ -321,7 +321,7 @@ def current_state_encoded(con, project_id: int):
     from analytics.aggregate import aggregate
     from analytics.pipeline import latest_run, project_settings
 
-    settings = project_settings(con, project_id)
+    settings = project_settings(con, project_id).trust
     data, enc = answers.load(con, project_id, exclude_workers=actions.banned_workers(con, project_id))
     consensus = aggregate(data, enc.method(settings.method), use_gold=settings.use_gold)
     run = latest_run(con, project_id)

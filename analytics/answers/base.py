@@ -21,14 +21,13 @@ class Encoding:
     order_blind: tuple[str, ...] = ()
 
     def adjust(self, settings):
-        """The verdict settings for this coding: :attr:`order_blind` signals weighted 0 (a copy)."""
-        if not self.order_blind:
-            return settings
-        import copy
+        """The analysis settings for this coding: :attr:`order_blind` signals weighted 0 (a copy)."""
+        from analytics.settings import as_settings
 
-        out = copy.deepcopy(settings)
-        out.signal_weights = {**out.signal_weights, **{k: 0.0 for k in self.order_blind}}
-        return out
+        s = as_settings(settings)
+        if not self.order_blind:
+            return s
+        return s.replace(signal_weights={**s.trust.signal_weights, **{k: 0.0 for k in self.order_blind}})
 
     def evidence(self, data) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         """Extra (scores, signals) of detectors that only make sense for this kind, or None."""

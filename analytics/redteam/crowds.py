@@ -22,6 +22,8 @@ heavy_tail          Pareto-distributed volumes: a few workers do most of the wor
 imbalanced          85/15 classes and class-biased honest workers (skew, straight-lining, quality)
 hard_items          4 classes, a fifth of the items with one shared plausible wrong answer
                     (co-error, collusion communities)
+mixed_skill         accuracies from 0.6 to 0.95 on an 85/15 prior: weak but honest workers
+                    (a low-quality rule without a test against chance)
 small_team          5 in-house annotators, every item labelled by 3 of them (small-sample tests)
 ==================  ===========================================================================
 
@@ -116,6 +118,8 @@ SHAPES: dict[str, CrowdShape] = {
     "imbalanced": CrowdShape(n_workers=800, prior=(0.85, 0.15), bias_concentration=0.3, serving="random"),
     "hard_items": CrowdShape(n_workers=600, n_classes=4, redundancy=5, hard_share=0.2, hard_pull=0.3,
                              serving="random"),
+    "mixed_skill": CrowdShape(n_workers=800, min_margin=0.1, max_accuracy=0.95, prior=(0.85, 0.15),
+                              serving="random"),
     "small_team": CrowdShape(n_workers=5, redundancy=3, volume="equal", schedule="office", serving="random",
                              session_labels=300.0, days=60.0),
 }

@@ -73,7 +73,13 @@ d = state.q("item_detail", c.run_id, task)
 st.subheader(f"Item {task}" + ("  :red-badge[at risk]" if d.get("suspect") else ""))
 act.requeue_bar(c, [task], key="id_rq")
 k = st.columns(3)
-k[0].metric("Consensus options" if kind == "multilabel" else "Consensus label", str(d["label"]))
+if kind == "multilabel":
+    chosen = [o for o in str(d["label"]).split("|") if o]
+    k[0].metric("Options chosen by the consensus", len(chosen) if d["label"] != "(no option)" else 0)
+    st.markdown("**Consensus:** " + (" · ".join(f"`{o}`" for o in chosen) if d["label"] != "(no option)"
+                                     else "no option applies"))
+else:
+    k[0].metric("Consensus label", str(d["label"]))
 k[1].metric("Confidence", f"{d['confidence']:.2f}" if d["confidence"] is not None else "—")
 k[2].metric("Labels", d["n_labels"])
 if d.get("reasons"):

@@ -25,7 +25,7 @@ from analytics import results  # noqa: E402
 from analytics.ingest import ingest_file  # noqa: E402
 from analytics.pipeline import analyze  # noqa: E402
 
-PAGES = ["overview", "workers", "items", "collusion", "agreement", "actions", "export", "data", "settings"]
+PAGES = ["overview", "workers", "items", "collusion", "agreement", "actions", "export", "redteam", "data", "settings"]
 CF = [("crowdflower_medical_relations", f"raw/RelDir_batch_0{i}.csv") for i in (1, 2, 3)]
 
 

@@ -107,7 +107,8 @@ def _calibrate(p0_pool: np.ndarray, delta: float, p1_max: float, arl0: float, n_
     Returns (levels, hazard[s], h, s_ref): per-label hazard of max S crossing each level,
     the alarm level reaching ARL0, and the highest level with >= 20 simulated crossings.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(int(seed))
+    n_sim, sim_length = int(n_sim), int(sim_length)
     S = np.zeros(n_sim)
     top = np.zeros(n_sim)
     for _ in range(sim_length):
@@ -266,9 +267,12 @@ class DriftDetector:
         # item-level in-control disagreement of a typical worker
         e = np.clip(1.0 - ctx.expected[np.arange(data.n), cons], lo, hi)[ctx.order]
         allw = self._streams(x, e, g, W, np.zeros(W))
-        levels, hazard, h, s_ref = _calibrate(
-            allw["p0"][tested[g]], float(self.delta), float(self.p1_max), float(self.arl0),
-            int(self.n_sim), int(self.sim_length), int(self.seed))
+        # the simulation draws from every tested worker's p0 values (in the crowd's worker order)
+        levels, hazard, h, s_ref = ctx.crowd.stat(
+            "drift.calibration", _calibrate,
+            (allw["p0"][tested[g]], float(self.delta), float(self.p1_max), float(self.arl0),
+             int(self.n_sim), int(self.sim_length), int(self.seed)),
+            ("concat",) + ("max",) * 6)
         self.threshold_ = h
 
         def pvalue(st):

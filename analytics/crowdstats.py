@@ -90,6 +90,12 @@ def combine_recorded(parts: list[dict]) -> dict:
 
 
 def _reduce(op, xs):
+    """Elementwise reduction; 1-d arrays of different lengths (bins counted from a partition's own
+    span before the crowd's span is known) are zero-padded to the longest."""
+    xs = [np.asarray(x) for x in xs]
+    if all(x.ndim == 1 for x in xs) and len({x.shape[0] for x in xs}) > 1:
+        n = max(x.shape[0] for x in xs)
+        xs = [np.pad(x, (0, n - x.shape[0])) for x in xs]
     acc = np.array(xs[0], copy=True)
     for x in xs[1:]:
         acc = op(acc, x)
@@ -137,6 +143,12 @@ def center_scale(values: np.ndarray) -> tuple[float, float, float]:
 
 def ratio_of_sums(num: np.ndarray, den: np.ndarray) -> float:
     return float(num) / float(den) if float(den) else float("nan")
+
+
+def fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` cut or zero-padded to length ``n`` (bin totals of a pass that used an earlier span)."""
+    x = np.asarray(x)
+    return x[:n] if x.shape[0] >= n else np.pad(x, (0, n - x.shape[0]))
 
 
 def identity(*x):

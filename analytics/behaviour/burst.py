@@ -74,7 +74,7 @@ from analytics.behaviour.context import (
     robust_z,
 )
 from analytics.consensus import Consensus
-from analytics.crowdstats import Crowd, median_or
+from analytics.crowdstats import Crowd, fit_length, median_or
 from analytics.dataset import LabelArrays
 from analytics.errors import UserError
 from analytics.evidence import empty_signals, make_signals
@@ -345,7 +345,7 @@ class _Pace:
         S, n_b = crowd.stat(f"burst.bins.{tau:g}", _pad_sums,
                             (np.bincount(bbin, weights=x, minlength=nb), np.bincount(bbin, minlength=nb).astype(float)),
                             "sum")
-        S, n_b = S[:nb], n_b[:nb]
+        S, n_b = fit_length(S, nb), fit_length(n_b, nb)
         others = n_b[bbin] - 1
         loo = (S[bbin] - x) / np.maximum(others, 1)
         return np.exp(others * loo / (others + prior_workers))

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from analytics.collusion.tails import quasi_poisson_tail
-from analytics.crowdstats import Crowd, identity
+from analytics.crowdstats import Crowd, fit_length, identity
 
 
 def _span(first: np.ndarray, last: np.ndarray) -> tuple[float, float]:
@@ -131,6 +131,7 @@ def _null_rate(times, task, la, lb, tight, timed, window_s, period_s, prior_pair
         "cotiming.periods", identity,
         (np.bincount(period, weights=item_pairs, minlength=n_periods), np.bincount(period, weights=item_tight,
                                                                                   minlength=n_periods)), "sum")
+    per_pairs, per_tight = fit_length(per_pairs, n_periods), fit_length(per_tight, n_periods)
     tot_tight, tot_pairs = crowd.stat("cotiming.totals", identity, (np.array(item_tight.sum()),
                                                                     np.array(item_pairs.sum())), "sum")
     overall = (tot_tight + 0.5) / (tot_pairs + 1.0)

@@ -31,8 +31,10 @@ MAX_PASSES: int = 8
 STATIC = ("task", "worker", "label", "submitted_at", "started_at", "duration_s", "n_edits", "gold")
 
 
-def bounds(n_w: np.ndarray, target: int = PARTITION_LABELS) -> np.ndarray:
-    """Worker-code boundaries [b_0 = 0, ..., b_m = W] of ranges holding about ``target`` labels."""
+def bounds(n_w: np.ndarray, target: int | None = None) -> np.ndarray:
+    """Worker-code boundaries [b_0 = 0, ..., b_m = W] of ranges holding about ``target`` labels
+    (default :data:`PARTITION_LABELS`)."""
+    target = PARTITION_LABELS if target is None else target
     cum = np.concatenate([[0], np.cumsum(n_w)])
     part = cum[:-1] // max(int(target), 1)
     starts = np.flatnonzero(np.r_[True, part[1:] != part[:-1]])
@@ -138,8 +140,7 @@ def _nth(pieces: list, j: int) -> dict:
 
 # -- detectors on a worker partition ------------------------------------------------------------
 
-def fit_behaviour(wp: WorkerPart, consensus, settings, soft: np.ndarray, given: dict, record: bool,
-                  polish=None):
+def fit_behaviour(wp: WorkerPart, consensus, settings, soft: np.ndarray, polish, given: dict, record: bool):
     """Every enabled behaviour detector on one partition (scores and signals in global worker codes)."""
     from analytics.behaviour import DETECTORS, BehaviourContext, collect
 

@@ -373,12 +373,15 @@ def save_project_settings(ws, project: str, settings: AnalysisSettings | TrustSe
 
 
 def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None = None, method: str | None = None,
-            actor: str = "cli", progress: Progress | None = None, force: bool = False) -> int:
+            actor: str = "cli", progress: Progress | None = None, force: bool = False, engine: str = "memory",
+            engine_options: dict | None = None) -> int:
     """Analyse one project of a workspace and store the results; return the run id.
 
     Banned workers (analytics.actions) are left out of the input. A complete run with the
     same input fingerprint, settings and analysis code (:func:`analytics.code_version`, a
-    digest of the package's source) is returned as it is unless ``force``.
+    digest of the package's source) is returned as it is unless ``force``. ``engine="dask"``
+    runs the analysis partitioned on a Dask cluster (:mod:`analytics.engine`; ``engine_options``:
+    cluster, n_workers, memory_limit).
     """
     from analytics import audit
 
@@ -389,6 +392,11 @@ def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None 
     if method and method != settings.method:
         settings = settings.replace(method=method)
     banned, trusted = _overrides(con, pid)
+    if engine == "dask":
+        from analytics.engine.workspace import analyze_partitioned_run
+
+        return analyze_partitioned_run(ws, pid, settings, banned, trusted, actor, progress, force,
+                                       engine_options or {})
     progress(0.0, "reading labels")
     data, encoding = answers.load(con, pid, exclude_workers=banned)
     if encoding.method(settings.method) != settings.method:

@@ -31,6 +31,9 @@ def connect(address: str | None = None, n_workers: int = N_WORKERS, memory_limit
 
     dask.config.set({"distributed.worker.daemon": False, "distributed.comm.timeouts.connect": "30s",
                      "distributed.scheduler.allowed-failures": 3, "logging.distributed": "error"})
+    if address is not None and not isinstance(address, str):     # a Client the caller owns
+        yield address
+        return
     if address:
         try:
             client = Client(address, timeout="30s")

@@ -144,7 +144,7 @@ def fit_behaviour(wp: WorkerPart, consensus, settings, soft: np.ndarray, polish,
     """Every enabled behaviour detector on one partition (scores and signals in global worker codes)."""
     from analytics.behaviour import DETECTORS, BehaviourContext, collect
 
-    given = dict(given)
+    given = dict(given, worker_offset=wp.w_lo)
     if polish is not None:
         mu, a, b = polish
         given["fast.polish"] = (mu, a[wp.w_lo:wp.w_lo + wp.data.n_workers], b[wp.task_global])

@@ -46,6 +46,13 @@ class Crowd:
     given: dict = field(default_factory=dict)
     record: bool = False
     recorded: dict = field(default_factory=dict)
+    missing: int = 0
+
+    @property
+    def provisional(self) -> bool:
+        """True while recording with some statistic not yet given: the detector's numbers are
+        provisional, so it may skip writing its reasons (the engine runs it again)."""
+        return self.record and self.missing > 0
 
     def stat(self, key: str, fn: Callable, inputs: Sequence, combine: str | Sequence[str] = "concat"):
         """``fn(*inputs)`` over the whole crowd; ``combine`` says how partitions' inputs join."""
@@ -54,6 +61,8 @@ class Crowd:
             self.recorded[key] = (fn, [np.asarray(x) for x in inputs], combine)
         if key in self.given:
             return self.given[key]
+        if self.record:
+            self.missing += 1
         return fn(*inputs)
 
     def value(self, key: str, compute: Callable):

@@ -177,7 +177,8 @@ class BurstDetector:
         self.dispersion_ = {float(tau): r["phi"] for tau, r in zip(self.windows_s, per_tau, strict=True)}
         best = self._combine(per_tau, W)
         self._score(best, tested)
-        self._explain(data, ctx, pos, t, best, tested, pace.days)
+        if not crowd.provisional:                    # reasons only once the crowd's numbers are final
+            self._explain(data, ctx, pos, t, best, tested, pace.days)
         return self
 
     def _window(self, t, g, W, tau, pace: _Pace, span: tuple[float, float], crowd: Crowd) -> dict:

@@ -301,6 +301,8 @@ class DriftDetector:
         n = ctx.order.shape[0]
         v["onset_time"] = t_s[np.minimum(v["onset_pos"], n - 1)] if t_s is not None else np.full(W, np.nan)
         self._score(v, allw, tested, h, ctx.starts)
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         self._explain(data, ctx, v, allw, cls, tested, h, x, g)
         return self
 

@@ -175,6 +175,8 @@ class StraightLining:
         sc.loc[tested, "straightline_expected_entropy"] = exp_ent[tested]
         sc.loc[tested, "straightline_p"] = p[tested]
 
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         workers = np.flatnonzero(tested)
         t_s = ctx.time_sorted
         reasons, evidence = [], []
@@ -294,6 +296,8 @@ class RepeatingPattern:
         sc.loc[tested, "pattern_expected_share"] = exp_share[tested]
         sc.loc[tested, "pattern_z"] = z[tested]
         sc.loc[tested, "pattern_p"] = p[tested]
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         workers = np.flatnonzero(tested)
         reasons, evidence = [], []
         for w in workers:

@@ -137,6 +137,8 @@ class LabelSkewDetector:
         sc.loc[tested, "skew_p"] = p[tested]
         sc.loc[tested, "skew_top_observed"] = obs_share[tested]
         sc.loc[tested, "skew_top_expected"] = exp_share[tested]
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         workers = np.flatnonzero(tested)
         reasons, evidence = [], []
         for w in workers:

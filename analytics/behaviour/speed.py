@@ -170,6 +170,8 @@ class TooFastDetector:
         sc.loc[tested, "fast_expected_agreement"] = exp_acc[tested]
         sc.loc[tested, "fast_p"] = p[tested]
 
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         workers = np.flatnonzero(tested)
         rows_ok = np.flatnonzero(ok)
         fast_rows = rows_ok[fast]
@@ -276,6 +278,8 @@ class FastSubmitRule:
         sc["toloka_fast_max"] = np.where(tested, best, np.nan)
         sc["toloka_fast_total"] = np.where(tested, total, np.nan)
         sc["toloka_fast_threshold_s"] = np.where(tested, T, np.nan)
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         workers = np.flatnonzero(tested)
         t_s = ctx.time_sorted
         reasons, evidence = [], []

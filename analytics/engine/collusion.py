@@ -119,6 +119,10 @@ def _member_parts(part, ref, members):
     return member_test_parts(part.data, ref, members)
 
 
+def _member_parts_many(part, ref, communities):
+    return [member_test_parts(part.data, ref, c) for c in communities]
+
+
 def fit(eng: Engine, parts: list, q: list, cons, detector, progress=None):
     """The fitted :class:`~analytics.collusion.CollusionDetector` over item partitions."""
     det = dataclasses.replace(detector)
@@ -170,8 +174,18 @@ def fit(eng: Engine, parts: list, q: list, cons, detector, progress=None):
     progress(0.7, "collusion: communities")
     comms = louvain(evidence_graph(pairs), det.seed, det.louvain_resolution)
 
+    # every community's first test in one pass over the partitions; the pruned cores one by one
+    kept = [np.asarray(c, dtype=np.int64) for c in comms if len(c) >= det.min_community_size]
+    cache = {}
+    if kept:
+        got = eng.gather(eng.map(_member_parts_many, PerPart(refs), kept, parts=parts))
+        for j, c in enumerate(kept):
+            cache[tuple(c)] = combine_member_parts([g[j] for g in got])
+
     def member_tests(members):
         mem = np.asarray(members, dtype=np.int64)
+        if tuple(mem) in cache:
+            return cache[tuple(mem)]
         return combine_member_parts(eng.gather(eng.map(_member_parts, PerPart(refs), mem, parts=parts)))
 
     shell = _Shell(W)

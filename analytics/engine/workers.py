@@ -104,13 +104,18 @@ class TaskIds:
         return self.shape[0]
 
     def __getitem__(self, idx):
-        table = TaskIds._cache.get(self.path)
-        if table is None:
-            import pyarrow.parquet as pq
+        if getattr(self, "_ids", None) is None:        # the partition's ids, read once
+            table = TaskIds._cache.get(self.path)
+            if table is None:
+                import pyarrow.parquet as pq
 
-            TaskIds._cache.clear()
-            table = TaskIds._cache[self.path] = pq.read_table(self.path, columns=["id"]).column("id")
-        return np.asarray(table.take(self.codes[np.asarray(idx)]).to_numpy(zero_copy_only=False), dtype=object)
+                TaskIds._cache.clear()
+                table = TaskIds._cache[self.path] = pq.read_table(self.path, columns=["id"]).column("id")
+            self._ids = np.asarray(table.take(self.codes).to_numpy(zero_copy_only=False), dtype=object)
+        return self._ids[idx]
+
+    def __getstate__(self):
+        return {"path": self.path, "codes": self.codes, "shape": self.shape}
 
 
 def shuffle(eng: Engine, columns_futs: list, wb: np.ndarray, worker_ids: np.ndarray, base: list | None = None

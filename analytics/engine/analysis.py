@@ -216,9 +216,8 @@ def analyze_partitioned(eng: Engine, settings: AnalysisSettings, out_dir: Path, 
     polish = None
     if "fast" in beh.enabled and any(eng.gather(eng.map(_has_durations))):
         polish = _polish(eng, wparts, beh.fast, W, T)
-    out = eng.gather(ew.settle(eng, ew.fit_behaviour, wparts, shell_cons, beh, soft,
-                               eng.broadcast(polish) if polish is not None else None, label="behaviour detectors"))
-    beh_scores, beh_signals = _concat_frames(out, W)
+    out = ew.behaviour(eng, wparts, shell_cons, beh, soft, eng.broadcast(polish) if polish is not None else None)
+    beh_scores, beh_signals = _concat_frames([o for o in out if o[1] is not None], W)
     beh_scores = beh_scores.reindex(range(W))
 
     step("collusion detectors", 0.7)

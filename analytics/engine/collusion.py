@@ -61,8 +61,15 @@ def _evidence(part, ref, det, crowd_given: dict, record: bool, buckets: int):
     d = part.data
     W = d.n_workers
     crowd = Crowd(given=crowd_given, record=record)
-    sums = worker_sums(d, ref, det.chunk_rows)
     rows = enumerate_pairs(d.task, d.worker, det.max_workers_per_item, det.seed, row_offset=part.row_offset)
+    times = _times(part)
+    cot = None
+    if times is not None:
+        cot = cotiming_sums(times, d.task, d.worker, rows.la, rows.lb, W, det.cotiming_window_s,
+                            det.cotiming_period_s, det.cotiming_prior_pairs, crowd)
+        if crowd.provisional:               # the co-timing periods are not the crowd's yet: nothing else to do
+            return (None, None), crowd.recorded
+    sums = worker_sums(d, ref, det.chunk_rows)
     stats = pair_row_stats(rows, d, ref, det.chunk_rows)
     key = d.worker[rows.la].astype(np.int64) * W + d.worker[rows.lb]
     uniq, inv = np.unique(key, return_inverse=True)
@@ -70,10 +77,8 @@ def _evidence(part, ref, det, crowd_given: dict, record: bool, buckets: int):
         ("n_shared", np.ones(inv.size)), ("co", stats["coerr"].astype(np.float64)), ("eco", stats["q_co"]),
         ("ag", stats["agree"].astype(np.float64)), ("eag", stats["q_agree"]),
         ("vag", stats["q_agree"] * (1.0 - stats["q_agree"])))}
-    times = _times(part)
-    if times is not None:
-        tight, qr, obs, E, V = cotiming_sums(times, d.task, d.worker, rows.la, rows.lb, W, det.cotiming_window_s,
-                                             det.cotiming_period_s, det.cotiming_prior_pairs, crowd)
+    if cot is not None:
+        tight, qr, obs, E, V = cot
         cols["PO"] = np.bincount(inv, weights=tight, minlength=uniq.size)
         cols["PE"] = np.bincount(inv, weights=qr, minlength=uniq.size)
         sums.update({"cot_obs": obs, "cot_E": E, "cot_V": V, "timed": np.array([1])})

@@ -145,23 +145,68 @@ def _nth(pieces: list, j: int) -> dict:
 
 # -- detectors on a worker partition ------------------------------------------------------------
 
-def fit_behaviour(wp: WorkerPart, consensus, settings, soft: np.ndarray, polish, given: dict, record: bool):
-    """Every enabled behaviour detector on one partition (scores and signals in global worker codes)."""
-    from analytics.behaviour import DETECTORS, BehaviourContext, collect
+def fit_detectors(wp: WorkerPart, consensus, settings, soft: np.ndarray, polish, names: list[str],
+                  given: dict, record: bool = True):
+    """The behaviour detectors ``names`` on one partition, each with its own crowd statistics
+    (``given[name]``); returns ({name: (scores, signals)} in global worker codes, {name: recorded})."""
+    from analytics.behaviour import BehaviourContext
 
-    given = dict(given, worker_offset=wp.w_lo)
-    if polish is not None:
-        mu, a, b = polish
-        given["fast.polish"] = (mu, a[wp.w_lo:wp.w_lo + wp.data.n_workers], b[wp.task_global])
-    crowd = Crowd(given=given, record=record)
-    ctx = BehaviourContext.from_parts(wp.data, wp.cols["loo"], soft, crowd=crowd)
-    dets = []
-    for name in (n for n in DETECTORS if n in settings.enabled):
+    ctx = BehaviourContext.from_parts(wp.data, wp.cols["loo"], soft)
+    out, recorded = {}, {}
+    for name in names:
+        g = dict(given.get(name, {}), worker_offset=wp.w_lo)
+        if polish is not None and name == "fast":
+            mu, a, b = polish
+            g["fast.polish"] = (mu, a[wp.w_lo:wp.w_lo + wp.data.n_workers], b[wp.task_global])
+        crowd = Crowd(given=g, record=record)
         proto = getattr(settings, name)
         det = type(proto)(**{f.name: getattr(proto, f.name) for f in fields(proto) if f.init})
-        dets.append(det.fit(wp.data, consensus, context=ctx))
-    scores, signals = collect(dets)
-    return _globalise(scores, signals, wp.w_lo), crowd.recorded
+        det.fit(wp.data, consensus, context=dataclasses.replace(ctx, crowd=crowd))
+        out[name] = _globalise(det.scores_, det.signals_, wp.w_lo)
+        recorded[name] = crowd.recorded
+    return out, recorded
+
+
+def behaviour(eng: Engine, wparts: list, consensus, settings, soft: np.ndarray, polish) -> list:
+    """Every enabled detector on every worker partition, each detector re-run until its own
+    crowd statistics settle (see :func:`settle`); per partition (scores, signals)."""
+    from analytics.behaviour import DETECTORS
+
+    pending = [n for n in DETECTORS if n in settings.enabled]
+    given: dict = {n: {} for n in pending}
+    done: dict = {}
+    for i in range(MAX_PASSES):
+        if not pending:
+            break
+        eng.progress(0.0, f"pass {i + 1}: {', '.join(pending)}")
+        res = eng.map(fit_detectors, consensus, settings, soft, polish, pending, {n: given[n] for n in pending},
+                      parts=wparts)
+        recorded = eng.gather(eng.item(res, 1))
+        outs = eng.item(res, 0)
+        still = []
+        for n in pending:
+            new = combine_recorded([r[n] for r in recorded])
+            if same_values(new, given[n]):
+                done[n] = eng.gather([eng.client.submit(_pick, o, n, pure=False) for o in outs])
+            else:
+                given[n] = new
+                still.append(n)
+        eng.release(res, outs)
+        pending = still
+    if pending:
+        raise RuntimeError(f"behaviour detectors {pending}: crowd statistics did not settle in {MAX_PASSES} passes")
+    names = [n for n in DETECTORS if n in done]
+    results = []
+    for j in range(len(wparts)):
+        frames = [done[n][j] for n in names]
+        scores = pd.concat([f[0] for f in frames], axis=1) if frames else pd.DataFrame()
+        sigs = [f[1] for f in frames if len(f[1])]
+        results.append((scores, pd.concat(sigs, ignore_index=True) if sigs else frames[0][1] if frames else None))
+    return results
+
+
+def _pick(d: dict, key):
+    return d[key]
 
 
 def fit_reliability(wp: WorkerPart, consensus, reliability, given: dict, record: bool, loo_col: str = "loo"):

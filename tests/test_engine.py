@@ -199,3 +199,31 @@ def test_analyze_in_a_workspace_stores_the_same_run(project, client):
         assert analyze(ws, "p", engine="dask", engine_options={"cluster": client}) == r_dask   # reused
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("method", ["ds", "mv", "cbds"])
+def test_partitioned_em_equals_the_in_memory_model(project, client, method, tmp_path):
+    """E-step per item partition, M-step from summed statistics: the in-memory fit, step for step."""
+    from analytics.aggregate import MODELS, aggregate
+    from analytics.dataset import load_project
+    from analytics.engine import em
+    from analytics.engine import layout as lay
+    from analytics.engine.core import Engine
+    from analytics.store import open_workspace
+
+    if method not in MODELS:
+        pytest.skip(f"{method} is not an aggregation model of this version")
+    tmp, _, _ = project
+    ws = open_workspace(tmp / "ws")
+    pid = ws.project_id("p")
+    data = load_project(ws.con, pid)
+    layout = lay.from_workspace(ws.con, pid, tmp_path / "layout", partition_labels=data.n // 7 + 1)
+    ws.close()
+    ref = aggregate(data, method=method)
+    c = em.fit(Engine(client=client, layout=layout), method)
+    q = np.concatenate(client.gather(c.q))
+    assert np.abs(q - ref.probas).max() < 1e-9
+    assert (q.argmax(axis=1) == ref.labels).mean() >= 0.999
+    if ref.errors is not None:
+        assert np.abs(c.errors - ref.errors).max() < 1e-9
+    assert np.allclose(c.priors, ref.priors, atol=1e-12)

@@ -42,22 +42,27 @@ MEM_BYTES_PER_LABEL = 840        # measured: 10M labels in memory peaked at 8.4 
 MACHINE_BYTES = 24 * 2**30
 
 
+def workers_for(n_labels: int) -> int:
+    return WORKERS if n_labels >= 5_000_000 else 5_000
+
+
 def generate(folder: Path, n_labels: int, seed: int = 0) -> None:
     """Write the crowd as Parquet chunks of CHUNK_ITEMS items (see the module docstring)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    acc = rng.uniform(0.6, 0.95, WORKERS)
-    spam = rng.random(WORKERS) < 0.005
-    wid = np.array([f"w{i:06d}" for i in range(WORKERS)], dtype=object)
+    W = workers_for(n_labels)
+    acc = rng.uniform(0.6, 0.95, W)
+    spam = rng.random(W) < 0.005
+    wid = np.array([f"w{i:06d}" for i in range(W)], dtype=object)
     cls = np.array([f"c{k}" for k in range(K)], dtype=object)
     n_items = n_labels // PER_ITEM
     t0 = pd.Timestamp("2026-06-01", tz="UTC").value // 1000          # microseconds
     for c, lo in enumerate(range(0, n_items, CHUNK_ITEMS)):
         m = min(CHUNK_ITEMS, n_items - lo)
         truth = rng.integers(0, K, m)
-        start = rng.integers(0, WORKERS, m)
-        stride = rng.integers(1, WORKERS // PER_ITEM, m)
-        w = (start[:, None] + stride[:, None] * np.arange(PER_ITEM)[None, :]) % WORKERS
+        start = rng.integers(0, W, m)
+        stride = rng.integers(1, W // PER_ITEM, m)
+        w = (start[:, None] + stride[:, None] * np.arange(PER_ITEM)[None, :]) % W
         w = w.ravel()
         t = np.repeat(truth, PER_ITEM)
         right = rng.random(w.size) < acc[w]
@@ -174,7 +179,7 @@ def main(argv=None) -> int:
         RESULTS.write_text(_header())
     for size in args.sizes:
         n = int(size)
-        data = base / f"crowd_{n}"
+        data = base / f"crowd_{n}_{workers_for(n)}w"
         if not data.exists():
             t = time.perf_counter()
             generate(data, n)
@@ -209,8 +214,8 @@ def _header() -> str:
 
 Machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, 24 GiB, shared with
 other engineers while it ran (the load average before -> after each run is in its row; above 2 the
-runs competed for the two cores). Data: items with 5 labels from distinct workers, 50,000 workers,
-4 classes, 0.5% random spammers, random submit times over 30 days and durations (`generate()`),
+runs competed for the two cores). Data: items with 5 labels from distinct workers, 50,000 workers
+(5,000 at 1M labels), 4 classes, 0.5% random spammers, random submit times over 30 days and durations (`generate()`),
 as a folder of Parquet files. Command per row: `python -m analytics run DATA --out DIR` (memory:
 ingest into a throw-away workspace, then the in-memory pipeline) or with
 `--engine dask --workers 2 --memory-limit L` (DuckDB writes the item-partitioned layout from the

@@ -58,7 +58,7 @@ class Crowd:
         """``fn(*inputs)`` over the whole crowd; ``combine`` says how partitions' inputs join."""
         combine = (combine,) * len(inputs) if isinstance(combine, str) else tuple(combine)
         if self.record:
-            self.recorded[key] = (fn, [np.asarray(x) for x in inputs], combine)
+            self.recorded[key] = (fn, [_compact(x, how) for x, how in zip(inputs, combine, strict=True)], combine)
         if key in self.given:
             return self.given[key]
         if self.record:
@@ -86,6 +86,8 @@ def combine_recorded(parts: list[dict]) -> dict:
             xs = [p[1][i] for p in present]
             if how == "concat":
                 args.append(np.concatenate([np.atleast_1d(x) for x in xs]))
+            elif how == "values":
+                args.append(_merge_counts(xs))
             elif how == "sum":
                 args.append(_reduce(np.add, xs))
             elif how == "min":
@@ -96,6 +98,39 @@ def combine_recorded(parts: list[dict]) -> dict:
                 raise ValueError(f"unknown combine {how!r}")
         out[key] = fn(*args)
     return out
+
+
+def _compact(x, how: str):
+    """What a partition sends for one input: the array, or for ``"values"`` (a multiset whose
+    order does not matter, e.g. the input of a median) its distinct values and their counts."""
+    x = np.asarray(x)
+    if how == "values":
+        u, c = np.unique(x, return_counts=True)
+        return (u, c)
+    return x
+
+
+def _merge_counts(parts) -> Counts:
+    u = np.concatenate([p[0] for p in parts])
+    c = np.concatenate([p[1] for p in parts])
+    order = np.argsort(u, kind="stable")
+    return Counts(u[order], c[order])
+
+
+@dataclass
+class Counts:
+    """A sorted multiset as distinct values and counts (what ``"values"`` inputs become)."""
+
+    values: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.counts.sum())
+
+    def at(self, ranks: np.ndarray) -> np.ndarray:
+        """The values at 0-based ``ranks`` of the sorted multiset."""
+        return self.values[np.searchsorted(np.cumsum(self.counts), np.asarray(ranks), side="right")]
 
 
 def _reduce(op, xs):
@@ -137,7 +172,14 @@ def quantile_or(values: np.ndarray, q: float, default: float) -> float:
     return float(np.quantile(values, q)) if values.size else default
 
 
-def median_or(values: np.ndarray, default: float) -> float:
+def median_or(values, default: float) -> float:
+    """np.median of ``values`` (an array, or a :class:`Counts` multiset: the same number)."""
+    if isinstance(values, Counts):
+        n = values.size
+        if n == 0:
+            return default
+        a, b = values.at(np.array([(n - 1) // 2, n // 2]))
+        return float(np.mean(np.array([a, b]))) if n % 2 == 0 else float(a)
     return float(np.median(values)) if values.size else default
 
 

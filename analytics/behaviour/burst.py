@@ -340,7 +340,7 @@ class _Pace:
         cell, shrunk towards 1 with ``prior_workers`` pseudo-workers."""
         crowd = crowd or Crowd()
         rel = bcount / np.maximum(tau * self.rate[bw], 1e-9)
-        med = crowd.stat(f"burst.cell_median.{tau:g}", median_or, (rel, np.nan), ("concat", "max"))
+        med = crowd.stat(f"burst.cell_median.{tau:g}", median_or, (rel, np.nan), ("values", "max"))
         x = np.log(np.clip(rel / max(float(med), 1e-9), 1.0 / cap, cap))
         # the crowd's totals per bin (bins are global: they start at the crowd's first label)
         S, n_b = crowd.stat(f"burst.bins.{tau:g}", _pad_sums,

@@ -258,7 +258,7 @@ class FastSubmitRule:
         T = self.fast_submit_threshold_s
         if T is None:
             T = self.auto_fraction * ctx.crowd.stat("toloka_fast.median_duration", median_or,
-                                                    (d[np.isfinite(d)], np.nan), ("concat", "max"))
+                                                    (d[np.isfinite(d)], np.nan), ("values", "max"))
         check_positive("fast_submit_threshold_s", T)
         self.threshold_s_ = T
         ds = d[ctx.order]

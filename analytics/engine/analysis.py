@@ -92,19 +92,16 @@ def _reliability(eng, wparts, shell_cons, reliability, label):
 def _polish(eng, wparts, det, W: int, T: int):
     """The two-way median polish of log durations (:func:`analytics.behaviour.speed.median_polish`):
     item effects on item partitions, worker effects on worker partitions, medians on the client."""
+    from analytics.crowdstats import _merge_counts, median_or
+
     y_parts = eng.gather(eng.map(_durations_items, det.min_duration_s))
-    y_all = np.concatenate([y[0] for y in y_parts]) if y_parts else np.zeros(0)
+    y_all = _merge_counts([y[0] for y in y_parts])          # distinct values and counts: an exact median
     if y_all.size == 0:
         return None
-    mu = float(np.median(y_all))
-    del y_all
-    seen_c = np.zeros(T, bool)
-    for y in y_parts:
-        seen_c[y[1]] = True
-    seen_r = np.zeros(W, bool)
-    for y in y_parts:
-        seen_r[y[2]] = True
-    del y_parts
+    mu = median_or(y_all, np.nan)
+    seen_c = np.concatenate([y[1] for y in y_parts])
+    seen_r = np.logical_or.reduce([y[2] for y in y_parts])
+    del y_parts, y_all
     a = np.zeros(W)
     b = np.zeros(T)
     for _ in range(det.n_iter):
@@ -130,10 +127,13 @@ def _log_durations(data, min_s):
 
 
 def _durations_items(part, min_s):
+    """The partition's log durations (distinct values, counts) and which tasks and workers have one."""
     y, ok = _log_durations(part.data, min_s)
+    d = part.data
     if y is None:
-        return np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return y, part.data.task[ok].astype(np.int64) + part.task_lo, part.data.worker[ok].astype(np.int64)
+        return (np.zeros(0), np.zeros(0, np.int64)), np.zeros(part.n_tasks, bool), np.zeros(d.n_workers, bool)
+    return (np.unique(y, return_counts=True), np.bincount(d.task[ok], minlength=part.n_tasks) > 0,
+            np.bincount(d.worker[ok], minlength=d.n_workers) > 0)
 
 
 def _b_step(part, mu, a, min_s):

@@ -45,6 +45,9 @@ def connect(address: str | None = None, n_workers: int = N_WORKERS, memory_limit
         finally:
             client.close()
         return
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from auth_support import me  # noqa: E402
 
 import tests.test_ingest as basic
 import tests.test_ingest_bad as bad
 from analytics.ingest import ingest_file
+
+ADMIN = me("admin")
 
 
 @pytest.fixture
@@ -28,7 +31,7 @@ def large_path(monkeypatch):
 def loaded(large_path, workspace, tmp_path):
     p = tmp_path / "seed.csv"
     p.write_text(bad.GOOD)
-    ingest_file(workspace, p, "seed")
+    ingest_file(workspace, p, "seed", actor=ADMIN)
     return workspace
 
 
@@ -77,7 +80,7 @@ def test_many_reader_threads_keep_file_order(workspace, tmp_path):
     ) TO '{path}' (HEADER)""")
     con.close()
     assert path.stat().st_size > 24 * 1024 * 1024
-    s = ingest_file(workspace, path, "big")
+    s = ingest_file(workspace, path, "big", actor=ADMIN)
     bad_workers = len(range(7, n, 100003))
     bad_times = len(range(11, n, 200003))
     assert s.rows_read == n + 2

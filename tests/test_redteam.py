@@ -400,10 +400,10 @@ def _rows_hash(ws, pid):
     return h.hexdigest()
 
 
-def test_inject_project_copies_and_leaves_original_untouched(workspace, base):
+def test_inject_project_copies_and_leaves_original_untouched(workspace, base, users):
     pid = _fill_workspace(workspace, base)
     before = _rows_hash(workspace, pid)
-    name = inject_project(workspace, "proj", "disguised", 0.1, 7, gamma=0.5)
+    name = inject_project(workspace, "proj", "disguised", 0.1, 7, gamma=0.5, actor=users["analyst"])
     assert name == "proj~rt-disguised-s7"
     assert _rows_hash(workspace, pid) == before
     new_pid, parent = workspace.con.execute("SELECT project_id, parent_project_id FROM projects WHERE name = ?",
@@ -417,7 +417,7 @@ def test_inject_project_copies_and_leaves_original_untouched(workspace, base):
     key = load_key(workspace, name)
     assert key["attack"] == "disguised" and key["n_planted"] == int(att.key["planted"].sum())
     assert {r["worker"] for r in key["key"]} == set(att.key.loc[att.key["planted"], "worker"])
-    assert inject_project(workspace, "proj", "disguised", 0.1, 7, gamma=0.5) == name + "-2"
+    assert inject_project(workspace, "proj", "disguised", 0.1, 7, gamma=0.5, actor=users["analyst"]) == name + "-2"
     acts = workspace.con.execute("SELECT count(*) FROM actions WHERE action = 'redteam'").fetchall()[0][0]
     assert acts == 2
 

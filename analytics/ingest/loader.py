@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from analytics import audit
+from analytics.access import Identity, requires
 from analytics.errors import UserError
 from analytics.ingest import canonical, crowdflower, labelstudio, mturk, toloka
 from analytics.ingest.base import ReadOptions, Source, duckdb_read_error
@@ -151,6 +152,7 @@ def _writable(ws: Workspace) -> None:
         raise UserError(f"workspace {ws.path} is open read-only; open it for writing to ingest files")
 
 
+@requires("ingest")
 def ingest_file(
     ws: Workspace,
     path,
@@ -162,7 +164,7 @@ def ingest_file(
     gold_path=None,
     label_set: list[str] | None = None,
     force: bool = False,
-    actor: str = "cli",
+    actor: Identity | None = None,
     file_name: str | None = None,
     delimiter: str | None = None,
     gold_file_name: str | None = None,
@@ -194,13 +196,14 @@ def ingest_file(
     background = os.path.getsize(path) >= BACKGROUND_HASH_MIN_BYTES
     pool = ThreadPoolExecutor(max_workers=1) if background else None
     if pool is not None:
-        stored_future = pool.submit(store_file, path, ws.files_dir, shown, s.kind != "parquet")
+        stored_future = pool.submit(store_file, path, ws.files_dir, shown, s.kind != "parquet", ws.sealer)
     else:
-        stored_now = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet")
+        stored_now = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet", sealer=ws.sealer)
     gold_info = None
     if gold_path is not None:
         gname = gold_file_name or Path(gold_path).name
-        gsha, gsize, gstored = store_file(gold_path, ws.files_dir, gname, check_utf8=sniff(gold_path).kind != "parquet")
+        gsha, gsize, gstored = store_file(gold_path, ws.files_dir, gname, check_utf8=sniff(gold_path).kind != "parquet",
+                                          sealer=ws.sealer)
         gold_info = {"file": gname, "sha256": gsha, "size_bytes": gsize, "stored_path": gstored}
     opts = ReadOptions(label_field=label_field, mapping=dict(mapping or {}), delimiter=delimiter)
     con = ws.con
@@ -268,7 +271,7 @@ def ingest_file(
                        "delimiter": delimiter, "label_set": declared, "force": force, "gold_file": gold_info,
                        **source.options}
             _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt=fmt,
-                    counts=counts, actor=actor, stored=stored, options=options)
+                    counts=counts, actor=actor.name, stored=stored, options=options)
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
@@ -277,7 +280,8 @@ def ingest_file(
                          label_field=source.label_field, **counts)
 
 
-def ingest_gold(ws: Workspace, path, project: str, actor: str = "cli", *, file_name: str | None = None,
+@requires("ingest")
+def ingest_gold(ws: Workspace, path, project: str, actor: Identity | None = None, *, file_name: str | None = None,
                 force: bool = False) -> IngestSummary:
     """Load a gold file (columns task, label) into ``project`` (created if needed).
 
@@ -287,7 +291,7 @@ def ingest_gold(ws: Workspace, path, project: str, actor: str = "cli", *, file_n
     _writable(ws)
     shown = file_name or Path(path).name
     s = sniff(path, shown)
-    sha, size, stored = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet")
+    sha, size, stored = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet", sealer=ws.sealer)
     con = ws.con
     with ws.transaction():
         project_id = ws.project_id(project, create=True)
@@ -302,7 +306,7 @@ def ingest_gold(ws: Workspace, path, project: str, actor: str = "cli", *, file_n
         counts = {"rows_read": n, "rows_loaded": 0, "rows_quarantined": 0, "rows_duplicate": 0,
                   "rows_updates": 0, "gold_loaded": n}
         _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt="gold",
-                counts=counts, actor=actor, stored=stored, options={"format": "gold", "force": force})
+                counts=counts, actor=actor.name, stored=stored, options={"format": "gold", "force": force})
     return IngestSummary(ingest_id=ingest_id, project=project, file_name=shown, format="gold", sha256=sha,
                          size_bytes=size, project_id=project_id, **counts)
 

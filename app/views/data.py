@@ -27,6 +27,10 @@ def upload_tab() -> None:
     if not state.has_module("ingest"):
         st.warning("The ingest engine is not installed in this build (analytics.ingest is missing).")
         return
+    if not c.can("ingest"):
+        st.info("Loading files is for analysts, managers and admins; your role can read the history, gold and "
+                "label set.", icon=":material/visibility:")
+        return
     from analytics.ingest import FORMATS, ingest_file
 
     st.markdown("Load an annotation log: canonical CSV/TSV/Parquet/JSONL, MTurk batch results, Toloka results, "
@@ -158,7 +162,7 @@ def gold_tab() -> None:
         st.caption("No gold answers in this project yet.")
     else:
         st.dataframe(g, hide_index=True)
-    if not state.has_module("ingest"):
+    if not state.has_module("ingest") or not c.can("ingest"):
         return
     from analytics.ingest import ingest_gold
 

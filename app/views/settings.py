@@ -34,12 +34,16 @@ with st.container(border=True):
 
 current = state.q("pipeline:project_settings", c.project_id)
 docs = attribute_docs(TrustSettings)
+admin = c.can("settings")
+if not admin:
+    st.caption("Only an admin changes the model, thresholds and weights; these are the values in force. "
+               "You can re-analyse with them below.")
 
 with st.form("settings_form"):
     st.subheader("Aggregation model")
     methods = list(MODELS)
     method = st.radio("Model", methods, index=methods.index(current.method) if current.method in methods else 0,
-                      format_func=lambda m: f"{m} — {MODELS[m]}", key="s_method")
+                      format_func=lambda m: f"{m} — {MODELS[m]}", key="s_method", disabled=not admin)
     st.subheader("Verdict thresholds")
     values = {}
     cols = st.columns(2)
@@ -51,22 +55,23 @@ with st.form("settings_form"):
         help_text = f"`{f.name}` — {doc}" if doc else f.name
         col = cols[i % 2]
         if isinstance(val, bool):
-            values[f.name] = col.checkbox(label, value=val, help=help_text, key=f"s_{f.name}")
+            values[f.name] = col.checkbox(label, value=val, help=help_text, key=f"s_{f.name}", disabled=not admin)
         elif isinstance(val, int):
-            values[f.name] = int(col.number_input(label, value=val, step=1, help=help_text, key=f"s_{f.name}"))
+            values[f.name] = int(col.number_input(label, value=val, step=1, help=help_text, key=f"s_{f.name}",
+                                                  disabled=not admin))
         elif isinstance(val, float):
             values[f.name] = float(col.number_input(label, value=val, step=0.01, format="%.3f", help=help_text,
-                                                    key=f"s_{f.name}"))
+                                                    key=f"s_{f.name}", disabled=not admin))
     st.subheader("Detector weights")
     st.caption(docs.get("signal_weights", "Weight of each detector in the suspicion score; 0 switches it off."))
     weights = {}
     wcols = st.columns(4)
     for i, (name, w) in enumerate(sorted(current.signal_weights.items())):
         weights[name] = float(wcols[i % 4].number_input(name, value=float(w), min_value=0.0, step=0.1,
-                                                        format="%.2f", key=f"s_w_{name}"))
+                                                        format="%.2f", key=f"s_w_{name}", disabled=not admin))
     b1, b2, _ = st.columns([1, 1.4, 3])
-    save = b1.form_submit_button("Save settings", icon=":material/save:")
-    go = b2.form_submit_button("Save and re-analyse", type="primary", icon=":material/play_arrow:")
+    save = b1.form_submit_button("Save settings", icon=":material/save:", disabled=not admin)
+    go = b2.form_submit_button("Save and re-analyse", type="primary", icon=":material/play_arrow:", disabled=not admin)
 
 if save or go:
     if state.need_actor(c, "settings change and analysis"):
@@ -75,7 +80,7 @@ if save or go:
             from analytics.pipeline import save_project_settings
 
             with state.write_workspace(c.ws, create=False) as ws:
-                save_project_settings(ws, c.project, new)
+                save_project_settings(ws, c.project, new, c.actor)
         except UserError as exc:
             st.error(str(exc))
             st.stop()
@@ -98,3 +103,30 @@ with right:
         "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "finished_at": st.column_config.DatetimeColumn("finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "duration_s": st.column_config.NumberColumn("seconds", format="%.1f")})
+
+if admin:
+    st.divider()
+    with st.expander(f"Delete project {c.project}", icon=":material/delete_forever:"):
+        st.markdown("Deletes the project's labels, quarantine, gold, ingests and analysis runs, and stored files no "
+                    "other project uses. The audit log keeps its decisions and records the deletion.")
+        with st.form("delete_project"):
+            why = st.text_input("Reason (required, kept in the audit log)", key="del_reason")
+            sure = st.text_input(f"Type the project name ({c.project}) to confirm", key="del_confirm")
+            gone = st.form_submit_button("Delete project", icon=":material/delete_forever:")
+        if gone:
+            if sure.strip() != c.project:
+                st.error("Type the project's name exactly to confirm the deletion.")
+            else:
+                from analytics.projects import delete_project
+
+                try:
+                    with state.write_workspace(c.ws) as ws:
+                        counts = delete_project(ws, c.project, why, c.actor)
+                except UserError as exc:
+                    st.error(str(exc))
+                else:
+                    st.session_state["_flash"] = (f"Deleted project {c.project}: {counts.get('annotations', 0):,} "
+                                                  "labels and its runs.")
+                    st.session_state.pop("project", None)
+                    st.query_params.pop("project", None)
+                    st.rerun()

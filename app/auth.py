@@ -43,6 +43,14 @@ def _client() -> str | None:
         return None
 
 
+def _cookie_token() -> str | None:
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # noqa: BLE001  (no request context)
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 def oidc_providers() -> list[str | None]:
     """The OpenID Connect providers configured in secrets.toml ``[auth]`` ([] when none)."""
     try:
@@ -85,7 +93,7 @@ def _record_end(ws: Path, who: Identity, reason: str) -> None:
 
 def current(ws: Path) -> Identity | None:
     """The identity of this browser session on ``ws``, refreshed from the workspace; None when signed out."""
-    token = st.session_state.get("_token") or st.context.cookies.get(COOKIE)
+    token = st.session_state.get("_token") or _cookie_token()
     who, expired = sessions().resume(token, str(ws), SETTINGS.session_idle_s)
     if expired:
         _end(f"Your session ended after {SETTINGS.session_idle_s / 60:.0f} minutes without activity; sign in again.")
@@ -135,6 +143,7 @@ def sign_in_page(ws: Path) -> None:
     note = st.session_state.pop("_signin_note", None)
     if note:
         st.info(note, icon=":material/info:")
+    failed = st.session_state.pop("_signin_error", None)
     if not (ws / state.DB_NAME).exists():
         st.warning(f"There is no workspace at `{ws}` yet. Create it with its first admin: "
                    f"`python -m analytics users add NAME --role admin --workspace {ws}` (or `make demo`).")
@@ -154,6 +163,8 @@ def sign_in_page(ws: Path) -> None:
             st.login(provider) if provider else st.login()
     st.caption("Ten wrong passwords in a row lock an account; an admin unlocks it. Sessions end when the browser "
                f"closes or after {SETTINGS.session_idle_s / 60:.0f} minutes without activity.")
+    if failed:
+        st.error(failed, icon=":material/lock:")
     if not go:
         return
     client = _client()
@@ -161,13 +172,12 @@ def sign_in_page(ws: Path) -> None:
         client_throttle().check(client)
         with state.write_workspace(ws) as handle:
             who = signin.authenticate(handle, name, password, SETTINGS, client=client)
-    except signin.SignInError as exc:
-        client_throttle().failed(client)
-        st.error(str(exc), icon=":material/lock:")
-        return
     except UserError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return
+        if isinstance(exc, signin.SignInError):
+            client_throttle().failed(client)
+        st.session_state["_signin_error"] = str(exc)
+        st.session_state.pop("signin_password", None)       # an empty password field for the next try
+        st.rerun()
     _start(ws, who)
     st.rerun()
 

@@ -64,6 +64,21 @@ def build_pages(user: Identity) -> dict[str, list]:
     return pages
 
 
+def gate_pages(render, title: str, icon: str) -> list:
+    """Before sign-in (or before a one-time password is replaced) every page's address shows
+    ``render()``, so a bookmark or a reload lands on it and, afterwards, on the page it names."""
+
+    def page_for(slug: str):
+        def page() -> None:
+            render()
+        page.__name__ = f"gate_{slug}"
+        return page
+
+    slugs = sorted(p.stem for p in VIEWS.glob("*.py") if p.stem != "overview")
+    return [st.Page(page_for("overview"), title=title, icon=icon, default=True),
+            *[st.Page(page_for(slug), title=title, icon=icon, url_path=slug) for slug in slugs]]
+
+
 def sidebar(user: Identity) -> state.Ctx:
     ws = state.current_ws()
     auth.sidebar_block(ws, user)
@@ -121,14 +136,14 @@ def main() -> None:
         auth.cookie_update()
         if user is None:
             st.session_state["_ctx"] = state.Ctx(ws=ws, exists=False, actor=None)
-            st.navigation([st.Page(lambda: auth.sign_in_page(ws), title="Sign in", icon=":material/login:",
-                                   url_path="signin")], position="hidden").run()
+            st.navigation(gate_pages(lambda: auth.sign_in_page(ws), "Sign in", ":material/login:"),
+                          position="hidden").run()
             return
         if user.must_change:
             st.session_state["_ctx"] = state.Ctx(ws=ws, exists=False, actor=user)
             auth.sidebar_block(ws, user)
-            st.navigation([st.Page(lambda: auth.change_password_page(ws, user), title="Choose your password",
-                                   icon=":material/password:", url_path="password")], position="hidden").run()
+            st.navigation(gate_pages(lambda: auth.change_password_page(ws, user), "Choose your password",
+                                     ":material/password:"), position="hidden").run()
             return
         nav = st.navigation(build_pages(user), position="sidebar")
         run_page(nav, user)

@@ -147,7 +147,8 @@ def check(ws, actor, permission: str, self_target: str | None = None) -> Identit
                            f"(`python -m analytics users passwd {who.name}`)")
     if not role_can(who.role, permission):
         need = PERMISSIONS[permission]
-        raise AccessDenied(f"{who.name} is a {who.role} and may not {WHAT.get(permission, permission)}; "
+        article = "an" if who.role[0] in "aeiou" else "a"
+        raise AccessDenied(f"{who.name} is {article} {who.role} and may not {WHAT.get(permission, permission)}; "
                            f"that needs the {need} role (ask an admin)")
     return who
 

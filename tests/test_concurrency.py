@@ -151,7 +151,7 @@ def test_cli_analyze_while_another_process_reads_and_bans(tmp_path):
     through (waiting at most for the short read and write phases), and nothing is lost."""
     path = _crowd_workspace(tmp_path / "ws", 300)
     env = {**os.environ, "CROWDTRUST_USER": "analyst", "CROWDTRUST_PASSWORD": PASSWORDS["analyst"]}
-    proc = subprocess.Popen([sys.executable, "-m", "analytics", "analyze", "--workspace", str(path), "--method", "glad"],
+    proc = subprocess.Popen([sys.executable, "-m", "analytics", "analyze", "--workspace", str(path)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     banned, reads, saw_running = [], 0, False
     deadline = time.monotonic() + 600

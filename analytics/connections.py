@@ -278,8 +278,7 @@ def _connect_plain(db: Path, read_only: bool) -> tuple[duckdb.DuckDBPyConnection
             raise EncryptionKeyError(f"workspace {db.parent} is encrypted: give its key in CROWDTRUST_KEY "
                                      "or with --key-file FILE") from None
         if isinstance(exc, duckdb.IOException) and is_lock(exc):
-            raise Busy(f"workspace {db.parent} is in use by another process (close the other CrowdTrust window "
-                       "or command and try again)") from None
+            raise Busy(f"workspace {db.parent} is in use by another process") from None
         if isinstance(exc, duckdb.IOException):
             raise UserError(f"cannot open workspace {db.parent}: {msg.splitlines()[0]}") from None
         raise UserError(f"{db} is not a CrowdTrust workspace file ({msg.splitlines()[0]})") from None

@@ -466,8 +466,9 @@ def _attempts(what: Callable, wait_s: float, on_wait: Callable[[float, str], Non
         except connections.Busy as exc:
             waited = time.monotonic() - t0
             if waited >= wait_s:
-                raise WorkspaceLockedError(str(exc) + ("" if wait_s <= 0 else f"; gave up after {wait_s:.0f} s")) \
-                    from None
+                waited_for = "" if wait_s <= 0 else f" (waited {wait_s:.0f} s)"
+                raise WorkspaceLockedError(f"{exc}{waited_for}: let the other CrowdTrust window or command finish "
+                                           "and try again") from None
             if on_wait is not None:
                 on_wait(waited, str(exc))
             time.sleep(min(delay, max(wait_s - waited, 0.0)))

@@ -116,7 +116,7 @@ def current(ws: Path) -> Identity | None:
 
 def _oidc_session(ws: Path) -> Identity | None:
     """Map a provider identity (st.login) to the workspace account registered for it."""
-    if not oidc_providers() or not st.user.is_logged_in:
+    if not oidc_providers() or not st.user.get("is_logged_in", False):
         return None
     subject = st.user.get("email") or st.user.get("sub")
     try:

@@ -210,3 +210,43 @@ def test_ten_wrong_passwords_lock_the_account_and_are_audited(server, browser):
         assert ws.con.execute("SELECT locked_at IS NOT NULL, failed_count FROM accounts WHERE name = 'analyst'"
                               ).fetchall() == [(True, 10)]
         assert audit.verify(ws.con, ws_path / audit.ANCHOR_NAME).ok
+
+
+def test_a_ban_waits_for_another_process_and_says_busy_retrying(server, browser):
+    """A command-line writer holds the workspace: the dashboard says "busy, retrying" and the
+    ban lands when it is released, instead of a lock error."""
+    import subprocess
+    import textwrap
+
+    url, ws_path, flippers = server
+    worker = flippers[2]
+    pg = _page(browser)
+    pg.goto(url + "/actions")
+    sign_in(pg, "manager", PASSWORDS["manager"])
+    pg.locator("h1", has_text="Actions").first.wait_for()
+    settle(pg)
+    pg.get_by_label("Workers to act on", exact=True).click()
+    pg.get_by_role("option").filter(has_text=worker).first.click()
+    pg.keyboard.press("Escape")
+    settle(pg)
+    pg.get_by_role("button", name="Preview impact").click()
+    settle(pg)
+    pg.get_by_label("Reason (required, kept in the audit log)").fill("while the CLI writes")
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time, duckdb
+        con = duckdb.connect({str(ws_path / 'workspace.duckdb')!r})
+        print("ready", flush=True)
+        time.sleep(8)
+        con.close()
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        pg.get_by_role("button", name="Ban 1 worker(s)").click()
+        pg.get_by_text("Busy, retrying").first.wait_for(timeout=30_000)
+        pg.screenshot(path=str(SHOTS / "busy_retrying.png"), full_page=True)
+        pg.get_by_text("banned 1 worker").first.wait_for(timeout=90_000)
+    finally:
+        holder.wait(timeout=60)
+    settle(pg)
+    check_clean(pg, "actions after waiting")
+    pg.context.close()

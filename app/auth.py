@@ -116,14 +116,17 @@ def current(ws: Path) -> Identity | None:
 
 def _oidc_session(ws: Path) -> Identity | None:
     """Map a provider identity (st.login) to the workspace account registered for it."""
-    if not oidc_providers() or not st.user.get("is_logged_in", False):
+    if not oidc_providers() or not st.user.get("is_logged_in", False) or not (ws / state.DB_NAME).exists():
         return None
     subject = st.user.get("email") or st.user.get("sub")
+    if st.session_state.get("_oidc_refused") == subject:
+        return None             # refused once in this session: say it once, do not audit every rerun
     try:
         with state.write_workspace(ws) as handle:
             who = signin.oidc_identity(handle, subject, issuer=st.user.get("iss"))
     except UserError as exc:
-        st.session_state["_signin_note"] = str(exc)
+        st.session_state["_oidc_refused"] = subject
+        st.session_state["_signin_error"] = str(exc)
         return None
     _start(ws, who)
     return who
@@ -152,15 +155,22 @@ def sign_in_page(ws: Path) -> None:
         st.warning("This workspace has no accounts yet. Create its first admin on the command line: "
                    f"`python -m analytics users add NAME --role admin --workspace {ws}`.")
         return
+    providers = oidc_providers()
+    if providers:              # an OpenID Connect provider is configured: it replaces the password form
+        if failed:
+            st.error(failed, icon=":material/lock:")
+        for provider in providers:
+            label = f"Sign in with {provider}" if provider else "Sign in with single sign-on"
+            if st.button(label, key=f"oidc_{provider}", type="primary", icon=":material/key:"):
+                st.login(provider) if provider else st.login()
+        st.caption("Your identity is checked by the organisation's sign-in provider; an admin maps it to an account "
+                   "of this workspace (`users add NAME --role ROLE --oidc EMAIL`).")
+        return
     with st.form("signin", border=True):
         name = st.text_input("Account", key="signin_name", autocomplete="username")
         password = st.text_input("Password", type="password", key="signin_password",
                                  autocomplete="current-password")
         go = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
-    for provider in oidc_providers():
-        label = f"Sign in with {provider}" if provider else "Sign in with single sign-on"
-        if st.button(label, key=f"oidc_{provider}", icon=":material/key:"):
-            st.login(provider) if provider else st.login()
     st.caption("Ten wrong passwords in a row lock an account; an admin unlocks it. Sessions end when the browser "
                f"closes or after {SETTINGS.session_idle_s / 60:.0f} minutes without activity.")
     if failed:

@@ -164,4 +164,32 @@ def test_single_sign_on_is_offered_when_configured(ws):
                           "client_id": "id", "client_secret": "s",
                           "server_metadata_url": "https://idp.example.org/.well-known/openid-configuration"}
     at.run()
+    assert not at.exception, at.exception
     assert any(b.label == "Sign in with single sign-on" for b in at.button)
+    assert not at.text_input                                               # instead of the password form
+
+
+def test_a_provider_identity_maps_to_its_account_and_strangers_see_nothing(ws):
+    with open_workspace(ws) as h:
+        access.add_account(h, "dora", "viewer", me("admin"), oidc="dora@example.org")
+    secrets = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32, "client_id": "id",
+               "client_secret": "s", "server_metadata_url": "https://idp.example.org/.well-known/openid-configuration"}
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["workspace_path"] = str(ws)
+    at.secrets["auth"] = secrets
+    at.user = {"is_logged_in": True, "email": "dora@example.org", "iss": "https://idp.example.org"}
+    at.run()
+    assert not at.exception, at.exception
+    assert "fixture" in at.title[0].value and any("dora" in m.value for m in at.sidebar.markdown)
+    assert _events(ws, "dora")[-1][0] == "sign-in"
+    at.sidebar.button(key="signout").click().run()                          # st.logout as well
+    assert "Sign in" in at.title[0].value
+    stranger = AppTest.from_file(APP, default_timeout=60)
+    stranger.session_state["workspace_path"] = str(ws)
+    stranger.secrets["auth"] = secrets
+    stranger.user = {"is_logged_in": True, "email": "eve@example.org"}
+    stranger.run()
+    assert "Sign in" in stranger.title[0].value and not stranger.dataframe
+    assert any("has no account in this workspace" in e.value for e in stranger.error)
+    stranger.run()                                                          # refused once, not audited on every rerun
+    assert _events(ws, "eve@example.org") == [("sign-in-failed", "identity not registered")]

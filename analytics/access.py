@@ -319,7 +319,8 @@ def set_disabled(ws, name: str, actor: Identity, disabled: bool = True) -> None:
     """Disable an account (it can no longer sign in or act), or enable it again."""
     if disabled and name == actor.name:
         raise UserError("you cannot disable your own account")
-    if disabled and _other_admins(ws.con, name) == 0 and (_account(ws.con, name) or [None, ""])[1] == "admin":
+    row = _account(ws.con, name)
+    if disabled and row is not None and row[1] == "admin" and _other_admins(ws.con, name) == 0:
         raise UserError(f"{name} is the only active admin; make another account admin first")
     _change(ws, actor, name, "UPDATE accounts SET disabled = ?, changed_at = now() WHERE name = ?", [bool(disabled)],
             "account-disable" if disabled else "account-enable", None, {})

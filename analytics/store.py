@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -471,8 +472,9 @@ def _attempts(what: Callable, wait_s: float, on_wait: Callable[[float, str], Non
                                            "and try again") from None
             if on_wait is not None:
                 on_wait(waited, str(exc))
-            time.sleep(min(delay, max(wait_s - waited, 0.0)))
-            delay = min(delay * 1.5, 0.5)
+            # jittered and capped, so two writers that keep coming back both get their turns
+            time.sleep(min(delay * (0.5 + random.random()), max(wait_s - waited, 0.0)))
+            delay = min(delay * 1.5, 0.2)
 
 
 def _connect_any(db: Path, read_only: bool, candidates: list) -> tuple:

@@ -183,7 +183,7 @@ processes take turns on DuckDB's file lock (`open_workspace(wait_s=120)`).
 | measure | value |
 |---|---:|
 | analysis wall time (subprocess, including start-up) | {b['wall']:.1f} s |
-| run | {b['status']} |
+| run | {b['status'][0][0]}, {b['status'][0][1]:.1f} s of analysis |
 | reads by the other process during it | {len(b['reads'])}; wait median / max {q(b['reads'], 50):.2f} / {b['reads'].max():.2f} s |
 | bans by the other process during it | {len(b['bans'])}; wait median / max {q(b['bans'], 50):.2f} / {(b['bans'].max() if len(b['bans']) else float('nan')):.2f} s |
 | `audit verify` afterwards | {'intact' if b['ok'] else 'BROKEN'} |

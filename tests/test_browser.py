@@ -54,9 +54,10 @@ def page(server):
         pg.set_default_timeout(30_000)
         url, demo = server
         pg.goto(url)
+        pg.get_by_label("Account", exact=True).wait_for(timeout=90_000)
         settle(pg)
         SHOTS.mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(SHOTS / "signin.png"), full_page=True)
+        pg.screenshot(path=str(SHOTS / "signin_demo.png"), full_page=True)
         assert "reviews-simulated" not in pg.locator('[data-testid="stApp"]').inner_text()   # no data before sign-in
         sign_in(pg, demo.admin, demo.password, expect_ok=False)
         pg.get_by_text("Choose your password").first.wait_for()

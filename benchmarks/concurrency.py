@@ -154,10 +154,12 @@ def main() -> int:
         b = analyze_while_others_work(Path(tmp))
         print(f"analyze: {b['out']}; reads {len(b['reads'])}, bans {len(b['bans'])}, ok={b['ok']}", flush=True)
     load = os.getloadavg()[0]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip() or "?"
     q = lambda x, p: float(np.percentile(x, p)) if len(x) else float("nan")   # noqa: E731
     md = f"""# Several writers on one workspace
 
-{date.today().isoformat()} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()} · load average {load:.1f} at the end (shared machine)
+{date.today().isoformat()} · commit {commit} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()} · load average {load:.1f} at the end (shared machine)
 
 Command: `.venv/bin/python benchmarks/concurrency.py --per-process {args.per_process}`
 
@@ -174,6 +176,9 @@ processes take turns on DuckDB's file lock (`open_workspace(wait_s=120)`).
 | `audit verify` | {'intact' if a['ok'] else 'BROKEN: ' + a['message']} |
 | wall time | {a['wall']:.1f} s |
 | one ban (open + ban + close), median / 95th pct / max | {q(a['lat'], 50):.2f} / {q(a['lat'], 95):.2f} / {a['lat'].max():.2f} s |
+
+The tail is waiting, not work: both processes poll the file lock (jittered back-off up to
+0.2 s), so one can win several turns in a row while the other waits; nothing is lost.
 
 ## `python -m analytics analyze` while another process reads and bans
 

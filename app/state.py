@@ -277,7 +277,7 @@ def link(page: str, label: str, icon: str | None = None) -> None:
 #: what a page asks for -> the permission it needs (analytics.access.PERMISSIONS)
 _NEEDS = {"ban": "ban", "unban": "ban", "ingest": "ingest", "gold upload": "ingest", "export": "export",
           "red-team copy": "redteam", "analysis": "analyze", "settings change and analysis": "settings",
-          "settings change": "settings"}
+          "settings change": "settings", "undo": "ingest", "deletion": "delete", "re-queue": "requeue"}
 
 
 def need_actor(c: Ctx, what: str, permission: str | None = None) -> bool:

@@ -52,6 +52,9 @@ EXEMPT = {
     "analytics.encryption.write_sidecar": "writes the key salt when an encrypted workspace is created or re-keyed",
     "analytics.ingest.provenance.store_file": "stores an original for the guarded ingest",
     "analytics.ingest.validate.load": "loads the rows of the guarded ingest_file, inside its transaction",
+    "analytics.ingest.kinds.settle_kind": "records the answer kind inside the guarded ingest's transaction",
+    "analytics.ingest.kinds.recompute_kind": "re-derives the answer kind inside a guarded undo or restore",
+    "analytics.ingest.provenance.files_kept_on_success": "removes a failed guarded ingest's own new files",
     "analytics.store.sealer_for": "reads the key salt; only creating a workspace (not this) writes it",
 }
 
@@ -66,8 +69,11 @@ EXPECTED = {
     "analytics.export.write_export": "export", "analytics.pipeline.save_project_settings": "settings",
     "analytics.access.add_account": "accounts", "analytics.access.set_role": "accounts",
     "analytics.access.set_password": "accounts", "analytics.access.set_disabled": "accounts",
-    "analytics.access.unlock": "accounts", "analytics.projects.delete_project": "delete",
+    "analytics.access.unlock": "accounts",
     "analytics.rekey.rotate_key": "keys",
+    "analytics.lifecycle.withdraw_ingest": "ingest", "analytics.lifecycle.restore_ingest": "ingest",
+    "analytics.lifecycle.purge_ingest": "delete", "analytics.lifecycle.delete_project": "delete",
+    "analytics.lifecycle.restore_project": "delete", "analytics.lifecycle.purge_project": "delete",
 }
 
 ROLE_OF = {"viewer": 0, "analyst": 1, "manager": 2, "admin": 3}

@@ -145,16 +145,19 @@ def test_admin_manages_accounts_on_the_accounts_page(ws):
     assert "account-role" in set(at.dataframe[-1].value["action"])          # the sign-in history table
 
 
-def test_admin_deletes_a_project(ws):
-    at = _signed_in(ws, "admin", "settings")
+def test_only_an_admin_deletes_a_project(ws):
+    at = _signed_in(ws, "analyst", "data")
+    assert not [b for b in at.button if b.key == "del_go"]
+    at = _signed_in(ws, "admin", "data")
+    at.selectbox(key="del_pick").set_value("untimed")
     at.text_input(key="del_reason").input("test data")
-    at.text_input(key="del_confirm").input("fixture")
-    at.button(key="FormSubmitter:delete_project-Delete project").click().run()
+    at.run()
+    at.button(key="del_go").click().run()
     assert not at.exception, at.exception
     with open_workspace(ws, read_only=True) as h:
-        assert h.project_names() == ["untimed"]
-        row = h.con.execute("SELECT actor, target, reason FROM actions WHERE action = 'delete-project'").fetchall()
-    assert row == [("admin", "fixture", "test data")]
+        row = h.con.execute("SELECT actor, target, reason FROM actions WHERE action = 'delete_project'").fetchall()
+        assert h.con.execute("SELECT deleted_at IS NOT NULL FROM projects WHERE name = 'untimed'").fetchall() == [(True,)]
+    assert row == [("admin", "untimed", "test data")]
 
 
 def test_single_sign_on_is_offered_when_configured(ws):

@@ -150,10 +150,13 @@ def test_upload_ingests_and_shows_quarantine(server, page, tmp_path):
                  "t2,carol,dog,2026-05-01T10:03:00Z\n")
     _open(page, server, "data", "Data")
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(f))
-    page.get_by_text("detected format").first.wait_for()
+    page.get_by_text("would be quarantined").first.wait_for()      # the dry run, before anything is written
     settle(page)
-    page.get_by_label("Project (existing or new)", exact=True).fill("uploaded")
-    page.get_by_role("button", name="Ingest").click()
+    name = page.get_by_label("New project name", exact=True)
+    name.fill("uploaded")
+    name.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Load into new project uploaded").click()
     try:
         page.get_by_text("Rows read").first.wait_for()
     except Exception:

@@ -89,7 +89,7 @@ def test_state_changing_commands_refuse_without_credentials(tmp_path, cli):
     assert cli("users", "add", "root", "--role", "admin", "--password-stdin", "--workspace", ws,
                stdin="root-password-1\n")[0] == 0
     for argv in (("ingest", LABELS, "--project", "p"), ("analyze",), ("ban", "w1", "--reason", "x"),
-                 ("export", "labels", "--out", tmp_path / "x.csv"), ("delete-project", "p", "--reason", "x"),
+                 ("export", "labels", "--out", tmp_path / "x.csv"), ("project", "delete", "p", "--reason", "x"),
                  ("users", "list"), ("rotate-key", "--new-key-file", tmp_path / "nokey")):
         rc, _, err = cli(*argv, "--workspace", ws)
         assert rc == 2 and err.count("\n") == 1, (argv, err)

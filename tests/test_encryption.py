@@ -161,7 +161,9 @@ def test_encrypted_workspace_end_to_end(tmp_path, keys, capsys, monkeypatch):
         assert all((Path(ws) / s).exists() for s in stored)
         assert handle.read_private(f"redteam/{handle.project_names()[-1]}.json").startswith(b"{")
         assert "key-rotate" in [r[0] for r in handle.con.execute("SELECT action FROM actions").fetchall()]
-    assert run("delete-project", "p", "--reason", "done", *new)[0] == 0
+    assert run("project", "delete", "p", "--reason", "done", *new)[0] == 0
+    assert run("project", "purge", "p", *new)[0] == 0
+    assert _plaintext_hits(Path(ws), needles) == {}
 
 
 def test_rotate_key_encrypts_a_plain_workspace(tmp_path, keys, capsys, monkeypatch):

@@ -51,6 +51,12 @@ if admin:
         methods = list(MODELS)
         method = st.radio("Model", methods, index=methods.index(trust.method) if trust.method in methods else 0,
                           format_func=lambda m: f"{m} — {MODELS[m]}", key="s_method")
+        kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
+        if kind == "item-specific":
+            st.caption("This project's answers are worded per item: it is always analysed with the one-coin model "
+                       "on per-item options (models with shared classes have nothing to estimate here).")
+        elif kind == "multilabel":
+            st.caption("This project's answers are multi-select: the model runs on each option as a yes/no judgement.")
         st.subheader("Verdict")
         trust_values = field_inputs(trust, "s_trust", skip=("method",))
         with st.expander("Detector weights in the suspicion score (0 switches a signal off)"):
@@ -110,30 +116,3 @@ with right:
         "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "finished_at": st.column_config.DatetimeColumn("finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "duration_s": st.column_config.NumberColumn("seconds", format="%.1f")})
-
-if admin:
-    st.divider()
-    with st.expander(f"Delete project {c.project}", icon=":material/delete_forever:"):
-        st.markdown("Deletes the project's labels, quarantine, gold, ingests and analysis runs, and stored files no "
-                    "other project uses. The audit log keeps its decisions and records the deletion.")
-        with st.form("delete_project"):
-            why = st.text_input("Reason (required, kept in the audit log)", key="del_reason")
-            sure = st.text_input(f"Type the project name ({c.project}) to confirm", key="del_confirm")
-            gone = st.form_submit_button("Delete project", icon=":material/delete_forever:")
-        if gone:
-            if sure.strip() != c.project:
-                st.error("Type the project's name exactly to confirm the deletion.")
-            else:
-                from analytics.projects import delete_project
-
-                try:
-                    with state.write_workspace(c.ws) as ws:
-                        counts = delete_project(ws, c.project, why, c.actor)
-                except UserError as exc:
-                    st.error(str(exc))
-                else:
-                    st.session_state["_flash"] = (f"Deleted project {c.project}: {counts.get('annotations', 0):,} "
-                                                  "labels and its runs.")
-                    st.session_state.pop("project", None)
-                    st.query_params.pop("project", None)
-                    st.rerun()

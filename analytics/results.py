@@ -290,7 +290,7 @@ def run_summary(con, run_id: int) -> dict:
     if isinstance(kci, list | tuple) and len(kci) == 2:
         klo, khi = kci
     out["kappa_lo"], out["kappa_hi"] = klo, khi
-    out["kappa_name"] = {"pairwise_cohen": "Cohen's κ (mean over worker pairs)",
+    out["kappa_name"] = {"pairwise_cohen": "Cohen's κ (pooled over worker pairs)",
                          "fleiss": "Fleiss' κ"}.get(s.get("kappa_kind"), "κ")
     acc = _summary_value(s, "gold_accuracy", "accuracy_gold")
     kind = "on gold items"

@@ -367,7 +367,7 @@ def test_grid_sweeps_share(base):
     assert list(summ["share"]) == [0.1, 0.3]
     assert summ.loc[summ["share"] == 0.3, "n_planted"].iloc[0] > summ.loc[summ["share"] == 0.1, "n_planted"].iloc[0]
     assert parse_grid("gamma=0,0.3,0.7") == ("gamma", [0, 0.3, 0.7])
-    from analytics.redteam.charts import accuracy_figure, detection_figure, success_figure
+    from app.charts import accuracy_figure, detection_figure, success_figure
     assert len(accuracy_figure(summ).data) == 3
     assert success_figure(summ) is not None and len(detection_figure(summ).data) == 2
 

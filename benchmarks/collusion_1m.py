@@ -102,11 +102,10 @@ def main(argv=None) -> int:
     n_suspect = int(comms["suspect"].sum()) if len(comms) else 0
     home = ""
     if len(comms) and {"members", "size"} <= set(comms.columns):
-        ids = set(data.worker_ids[sorted(ring)])
-        hit = comms[[bool(ids & set(map(str, m))) for m in comms["members"]]]
+        hit = comms[[bool(ring & set(m)) for m in comms["members"]]]          # members are worker codes
         if len(hit):
             r = hit.iloc[0]
-            core = len(r["core"]) if "core" in hit.columns and r["core"] is not None else None
+            core = len(r["core"]) if "core" in hit.columns and len(r["core"]) else None
             home = (f" The ring sits in a Louvain community of {int(r['size'])} members"
                     + (f", pruned to a core of {core} before it is tested" if core is not None else "")
                     + f"; that community is {'suspect' if bool(r.get('suspect', False)) else 'not suspect'}.")

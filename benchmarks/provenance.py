@@ -26,11 +26,13 @@ DATASETS = Path(os.environ.get("CROWDTRUST_DATASETS") or ROOT.parent / "shared" 
 
 
 def commit() -> str:
-    """Short hash of HEAD, marked when tracked files differ from it."""
+    """Short hash of HEAD, marked when tracked files other than the results differ from it (the
+    benchmarks run before this one in `make bench` have already rewritten their results)."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)benchmarks/results"], cwd=ROOT,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"

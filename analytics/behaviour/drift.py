@@ -158,7 +158,9 @@ class DriftDetector:
     p1_max : cap on p1
     n_sim, sim_length, seed : simulation size (chains, labels per chain) and seed
     min_labels : workers with fewer labels are not tested
-    alpha : fires when the CUSUM alarms and the exceedance p-value is below this
+    alpha : fires when the CUSUM alarms and the exceedance p-value is below this ...
+    min_increase : ... and disagreement from the onset to the end of the history is at least
+        this much higher than before it (a sustained change, not a bad streak)
     per_class : also run one CUSUM per consensus class (the worker's labels on items the
         crowd gives class c), Bonferroni over the K + 1 streams; None = only for two-class
         projects, where one-sided flips hide in the overall rate (on the multi-class sets
@@ -182,6 +184,7 @@ class DriftDetector:
     seed: int = 0
     min_labels: int = 20
     alpha: float = 0.01
+    min_increase: float = 0.15
     per_class: bool | None = None
     min_stream_labels: int = 10
     max_items: int = 20
@@ -328,7 +331,10 @@ class DriftDetector:
             ok = (k < over_pos.size) & (cand <= st["argmax"][gi]) & (st["argmax"][gi] >= 0)
             alarm[ws] = ok
             alarm_ctx[ws] = np.where(ok, cand if st is allw else st["so"][cand], -1)
-        fired = tested & alarm & (p < self.alpha)
+        # effect size: a sustained rise from the onset to the end of the history, not a bad streak
+        # (on 15,000-label histories a 3-point wobble is significant but is no takeover)
+        rise = np.nan_to_num(after - before, nan=0.0)
+        fired = tested & alarm & (p < self.alpha) & (rise >= self.min_increase)
 
         t_s = ctx.time_sorted
         onset_time = t_s[np.minimum(onset_pos, n - 1)] if t_s is not None else np.full(W, np.nan)

@@ -170,6 +170,10 @@ class CollusionDetector:
             raise UserError("no labels to analyse: the project is empty")
         if consensus.probas.shape != (data.n_tasks, data.n_classes):
             raise UserError("the consensus does not match these labels; re-run the analysis on the same project")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the settings' ranges (UserError naming the setting)."""
         for name in ("reference_prior_labels", "null_prior_labels", "cotiming_window_s"):
             if getattr(self, name) <= 0:
                 raise UserError(f"collusion setting {name} must be positive")

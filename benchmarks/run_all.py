@@ -35,6 +35,7 @@ BENCHMARKS = [
     ("ingest_10m.py", [], ["ingest_10m.md"], False, False),
     ("actions_1m.py", [], ["actions_1m.md"], False, False),
     ("page_render.py", [], ["page_render.md"], False, False),
+    ("honest_crowds.py", [], ["honest_crowds.md"], False, False),
     ("redteam_report.py", ["--relevance"], ["redteam_report.md", "redteam_report.csv"], True, True),
 ]
 

@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
-    return 0
+    return 1 if any("error" in r for r in results.values()) else 0     # a failed stage fails `make bench`
 
 
 if __name__ == "__main__":

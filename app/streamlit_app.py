@@ -45,23 +45,17 @@ def build_pages(user: Identity) -> dict[str, list]:
         _page("collusion.py", "Collusion", ":material/hub:"),
         _page("agreement.py", "Agreement", ":material/handshake:"),
     ]
-    act = []
-    # teammates' pages appear as soon as their files land
-    for file, title, icon, permission in (("actions.py", "Actions", ":material/gavel:", "read"),
-                                          ("export.py", "Export", ":material/download:", "export"),
-                                          ("redteam.py", "Red team", ":material/security:", "redteam")):
-        if (VIEWS / file).exists() and (permission == "read" or user.can(permission)):
-            act.append(_page(file, title, icon))
+    act = [_page("actions.py", "Actions", ":material/gavel:")]          # read-only below a manager
+    if user.can("export"):
+        act.append(_page("export.py", "Export", ":material/download:"))
+    if user.can("redteam"):
+        act.append(_page("redteam.py", "Red team", ":material/security:"))
     manage = [_page("data.py", "Data", ":material/upload_file:")]
     if user.can("analyze"):
         manage.append(_page("settings.py", "Settings", ":material/tune:"))
     if user.can("accounts"):
         manage.append(_page("accounts.py", "Accounts", ":material/manage_accounts:"))
-    pages = {"Review": review}
-    if act:
-        pages["Act"] = act
-    pages["Manage"] = manage
-    return pages
+    return {"Review": review, "Act": act, "Manage": manage}
 
 
 def gate_pages(render, title: str, icon: str) -> list:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from provenance import Provenance  # noqa: E402
 
 from analytics import actions, audit  # noqa: E402
 from analytics.access import Identity, add_account, bootstrap_admin  # noqa: E402
@@ -147,21 +147,17 @@ def main() -> int:
     ap.add_argument("--per-process", type=int, default=200)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    prov = Provenance()
     with tempfile.TemporaryDirectory(prefix="crowdtrust-conc-") as tmp:
         a = two_banners(Path(tmp), args.per_process)
         print(f"two processes: {a['bans']} bans, {a['entries']} new entries, verify ok={a['ok']}, "
               f"{a['wall']:.1f} s", flush=True)
         b = analyze_while_others_work(Path(tmp))
         print(f"analyze: {b['out']}; reads {len(b['reads'])}, bans {len(b['bans'])}, ok={b['ok']}", flush=True)
-    load = os.getloadavg()[0]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or "?"
     q = lambda x, p: float(np.percentile(x, p)) if len(x) else float("nan")   # noqa: E731
     md = f"""# Several writers on one workspace
 
-{date.today().isoformat()} · commit {commit} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()} · load average {load:.1f} at the end (shared machine)
-
-Command: `.venv/bin/python benchmarks/concurrency.py --per-process {args.per_process}`
+{prov.header()}
 
 ## Two processes issuing {args.per_process} bans each
 

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from analytics import actions, impact
+from analytics import actions
 from analytics.audit import ANCHOR_NAME
 from analytics.errors import UserError
 from app import state
@@ -106,12 +106,7 @@ preview = None
 if selection and st.session_state.get("act_preview_for") == (tuple(selection), bool(refit)):
     try:
         with st.spinner("Computing the impact…"):
-            if refit:
-                preview = state.q("impact:preview_workspace", c.project_id, tuple(selection), refit=True)
-            else:   # the fitted model is cached per workspace state; the one-step preview itself is fast
-                data, consensus, untrusted, settings = state.q("impact:current_state", c.project_id)
-                preview = impact.preview_ban(data, consensus, selection, settings.min_trusted_labels,
-                                             untrusted=[u for u in untrusted if u not in selection])
+            preview = state.impact_preview(c, selection, refit=refit)
     except UserError as exc:
         st.error(str(exc))
 if preview is not None:

@@ -172,7 +172,7 @@ def requires(permission: str, self_param: str | None = None):
         def guarded(*args, **kwargs):
             bound = sig.bind(*args, **kwargs)
             target = bound.arguments.get(self_param) if self_param else None
-            bound.arguments["actor"] = check(bound.arguments["ws"], bound.arguments["actor"], permission,
+            bound.arguments["actor"] = check(bound.arguments["ws"], bound.arguments.get("actor"), permission,
                                              self_target=target)
             return fn(*bound.args, **bound.kwargs)
 

@@ -133,12 +133,12 @@ def test_a_b_a_keeps_the_last_answer_in_file_order(workspace, tmp_path, times, e
                        "submitted_at": [*A_B_A_TIMES[times][:2], "2024-01-01 09:00:00", A_B_A_TIMES[times][2]]})
     if times == "missing":
         df = df.drop(columns="submitted_at")
-    s = ingest_file(workspace, write(tmp_path / f"aba{ext}", df), "p")
+    s = ingest_file(workspace, write(tmp_path / f"aba{ext}", df), "p", actor=ADMIN)
     assert (s.rows_read, s.rows_loaded, s.rows_duplicate, s.rows_updates) == (4, 4, 0, 2)
     final = load_project(workspace.con, s.project_id).to_frame().set_index(["task", "worker"])["label"]
     assert final[("t1", "w1")] == "a"
     # A file repeating the same three answers adds nothing and keeps a (a re-load: --force).
-    s2 = ingest_file(workspace, write(tmp_path / f"aba_again{ext}", df), "p", force=True)
+    s2 = ingest_file(workspace, write(tmp_path / f"aba_again{ext}", df), "p", force=True, actor=ADMIN)
     assert (s2.rows_loaded, s2.rows_duplicate) == (0, 4)
     final = load_project(workspace.con, s.project_id).to_frame().set_index(["task", "worker"])["label"]
     assert final[("t1", "w1")] == "a"
@@ -151,12 +151,12 @@ def test_a_b_a_across_files_keeps_the_newest_file(workspace, tmp_path, times):
     for i, label in enumerate("aba"):
         df = pd.DataFrame({"task": ["t1"], "worker": ["w1"], "label": [label],
                            "submitted_at": [A_B_A_TIMES[times][0]]})
-        s = ingest_file(workspace, write(tmp_path / f"step{i}.csv", df), "p", force=True)
+        s = ingest_file(workspace, write(tmp_path / f"step{i}.csv", df), "p", force=True, actor=ADMIN)
         assert (s.rows_loaded, s.rows_duplicate) == (1, 0)
         final = load_project(workspace.con, s.project_id).to_frame().set_index(["task", "worker"])["label"]
         assert final[("t1", "w1")] == label
     # The same a once more is a true repeat of the current answer: collapsed.
-    s = ingest_file(workspace, write(tmp_path / "step3.csv", df), "p", force=True)
+    s = ingest_file(workspace, write(tmp_path / "step3.csv", df), "p", force=True, actor=ADMIN)
     assert (s.rows_loaded, s.rows_duplicate) == (0, 1)
     final = load_project(workspace.con, s.project_id).to_frame().set_index(["task", "worker"])["label"]
     assert final[("t1", "w1")] == "a"

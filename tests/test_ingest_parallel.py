@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from auth_support import me  # noqa: E402
+from auth_support import add_accounts, me  # noqa: E402
 
 import tests.test_ingest as basic
 import tests.test_ingest_bad as bad
@@ -121,4 +121,5 @@ def test_duplicates_found_by_grouping_too(monkeypatch, workspace, tmp_path):
 
     for times in basic.A_B_A_TIMES:
         with open_workspace(tmp_path / times / "ws") as ws:
+            add_accounts(ws)
             basic.test_a_b_a_keeps_the_last_answer_in_file_order(ws, tmp_path / times, times, ".csv")

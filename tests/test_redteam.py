@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from auth_support import add_accounts, me
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from analytics.aggregate import aggregate
@@ -446,8 +447,9 @@ def test_cli_scores_the_real_analysis(tmp_path, monkeypatch, capsys):
     from analytics.trust import TrustSettings
 
     ws = open_workspace(tmp_path / "ws")
+    add_accounts(ws)
     _fill_workspace(ws, make_base(n_workers=25, n_tasks=150, seed=4))
-    pipeline.save_project_settings(ws, "proj", TrustSettings(method="mv"))
+    pipeline.save_project_settings(ws, "proj", TrustSettings(method="mv"), me("admin"))
     ws.close()
     calls = []
     real = pipeline.analyze_arrays

@@ -44,6 +44,31 @@ if len(suspects):
                                 "n_labels": st.column_config.NumberColumn("labels", format="%d"),
                                 "reasons": st.column_config.TextColumn("reasons", width="large")})
 
+
+def history() -> None:
+    """The decisions of this project, newest first (everyone may read them)."""
+    st.subheader("History")
+    hist = state.q("actions:history", c.project_id, limit=200)
+    if hist.empty:
+        st.caption("No decisions yet.")
+    else:
+        last = hist.iloc[0]
+        st.markdown(f"Latest entry **#{last['seq']}**: `{last['action']}` **{last['target']}** by {last['actor']} "
+                    f"at {last['created_at']:%Y-%m-%d %H:%M:%S} UTC"
+                    + (f" — “{last['reason']}”" if isinstance(last["reason"], str) and last["reason"] else ""))
+        view = hist[["seq", "created_at", "actor", "action", "target", "scope", "reason"]].copy()
+        view[["target", "scope", "reason"]] = view[["target", "scope", "reason"]].astype(object).fillna("")
+        view["created_at"] = pd.to_datetime(view["created_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
+        st.dataframe(view, hide_index=True, width="stretch", height=min(38 + 35 * len(view), 360),
+                     column_config={"reason": st.column_config.TextColumn(width="large")})
+
+
+if not c.can("ban"):
+    st.info(f"Your role ({c.actor.role}) can read the review queue and the decisions; a manager or admin records "
+            "bans, trust marks and re-queues.", icon=":material/visibility:")
+    history()
+    st.stop()
+
 all_workers = queue.loc[queue["status"] != "banned", "worker"].tolist()
 info = queue.set_index("worker")
 
@@ -156,7 +181,7 @@ with st.expander("Mark as trusted, or re-queue items by id"):
         tasks = st.text_input("Item ids to re-queue (comma separated)", key="act_tasks")
         reason2 = st.text_input("Reason (required)", key="act_reason2")
         go = st.form_submit_button("Record decision")
-    if go and state.need_actor(c, "decision"):
+    if go and state.need_actor(c, "decision", "requeue" if kind.startswith("Re-queue") else "trust"):
         try:
             with state.write_workspace(c.ws, create=False) as ws:
                 if kind.startswith("Re-queue"):
@@ -173,20 +198,7 @@ with st.expander("Mark as trusted, or re-queue items by id"):
             st.rerun()
 
 # -- history and undo --------------------------------------------------------------------------
-st.subheader("History")
-hist = state.q("actions:history", c.project_id, limit=200)
-if hist.empty:
-    st.caption("No decisions yet.")
-else:
-    last = hist.iloc[0]
-    st.markdown(f"Latest entry **#{last['seq']}**: `{last['action']}` **{last['target']}** by {last['actor']} "
-                f"at {last['created_at']:%Y-%m-%d %H:%M:%S} UTC"
-                + (f" — “{last['reason']}”" if isinstance(last["reason"], str) and last["reason"] else ""))
-    view = hist[["seq", "created_at", "actor", "action", "target", "scope", "reason"]].copy()
-    view[["target", "scope", "reason"]] = view[["target", "scope", "reason"]].astype(object).fillna("")
-    view["created_at"] = pd.to_datetime(view["created_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
-    st.dataframe(view, hide_index=True, width="stretch", height=min(38 + 35 * len(view), 360),
-                 column_config={"reason": st.column_config.TextColumn(width="large")})
+history()
 
 banned = state.q("actions:banned_workers", c.project_id)
 if banned:

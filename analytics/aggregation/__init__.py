@@ -8,6 +8,7 @@ against it on 1M labels (benchmarks/aggregation_speed.py):
 =========  =====================================================  ==========================
 name       model                                                  module
 =========  =====================================================  ==========================
+cbds       crowd-prior Bayesian Dawid-Skene (VB)                  :mod:`.cbds`
 mv         majority vote                                          :mod:`.votes`
 wawa       vote weighted by agreement with the majority           :mod:`.votes`
 zbs        Zero-Based Skill                                       :mod:`.votes`
@@ -48,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from analytics.aggregation.bwa import bwa
+from analytics.aggregation.cbds import cbds
 from analytics.aggregation.cost import MAX_BYTES, MAX_SECONDS, estimate_cost
 from analytics.aggregation.crowdkit_models import crowdkit_errors, run_crowdkit
 from analytics.aggregation.dawid_skene import dawid_skene, one_coin
@@ -65,7 +67,9 @@ __all__ = ["MODELS", "MAX_SECONDS", "MAX_BYTES", "aggregate", "estimate_cost", "
 
 #: Model names for the UI picker, in display order.
 MODELS: dict[str, str] = {
-    "ds": "Dawid-Skene: one confusion matrix per worker (EM). Default; best on most data.",
+    "cbds": "Crowd-prior Bayesian Dawid-Skene: each worker's confusion matrix, shrunk towards the crowd's "
+            "by how few labels they gave. Most accurate on average.",
+    "ds": "Dawid-Skene: one confusion matrix per worker (EM, maximum likelihood).",
     "mv": "Majority vote: every label counts once.",
     "wawa": "Wawa: majority vote weighted by each worker's agreement with the majority.",
     "zbs": "Zero-Based Skill: weighted majority vote with skills learned by gradient steps.",
@@ -147,7 +151,7 @@ def aggregate(
 
     ``probas`` is (n_tasks, K) in code order, ``labels`` the argmax with ties to the lowest
     class code, ``errors`` (W, K, K) with A_w[c, k] = P(y = k | z = c) for models with
-    confusion matrices (ds, onecoin, mace, ibcc, ebcc), ``skills`` the model's scalar worker
+    confusion matrices (cbds, ds, onecoin, mace, ibcc, ebcc), ``skills`` the model's scalar worker
     skill (confusion models: diagonal mass sum_c prior_c A_w[c, c]; mv/wawa: agreement with the
     aggregate; zbs: its skill; glad: ability alpha; mace: competence; bwa: relative precision),
     ``difficulty`` exp(-beta_i) for GLAD. Tasks without any label get the class prior; workers
@@ -187,6 +191,9 @@ def aggregate(
         return glad(data, n_iter=n_iter, tol=tol, init=params if params and "alpha" in params else None)
     if method == "mace":
         return mace(data, random_state=seed, init=params if params and "spamming" in params else None)
+    if method == "cbds":
+        strength = params.get("strength") if params else None
+        return cbds(data, init=p0, **({"strength": strength} if strength is not None else {}))
     if method == "ibcc":
         return ibcc(data, init=p0)
     if method == "ebcc":

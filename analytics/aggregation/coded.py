@@ -73,8 +73,17 @@ def fill_empty(probas: np.ndarray, priors: np.ndarray) -> np.ndarray:
     return probas
 
 
+def row_max(x: np.ndarray) -> np.ndarray:
+    """Row-wise max of a (n, K) array; column-by-column, which is much faster than ``max(axis=1)`` for small K."""
+    m = x[:, 0].copy()
+    for k in range(1, x.shape[1]):
+        np.maximum(m, x[:, k], out=m)
+    return m
+
+
 def softmax_rows(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
+    """Row-wise softmax (a new array)."""
+    z = logits - row_max(logits)[:, None]
     np.exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
     return z

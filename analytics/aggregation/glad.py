@@ -5,10 +5,18 @@ Model: worker w answers task i correctly with probability sigma(alpha_w * exp(be
 otherwise picks one of the K - 1 wrong classes uniformly; alpha_w ~ N(1, 1) is the worker's
 ability, exp(beta_i) with beta_i ~ N(1, 1) the task's inverse difficulty, and the class
 prior is uniform over the classes in use. EM: the E-step is the posterior of every task; the
-M-step maximises the expected complete log-likelihood Q plus the Gaussian log-priors over all
-(alpha, beta) at once with scipy's conjugate gradient (25 iterations, tolerance 1e-2, from the
-current point, as crowd-kit does); stop when Q per (label, class) row improves by less than
-``tol``. Per label, Q and its gradient need only q_i(y) = the posterior of the label the
+M-step raises the expected complete log-likelihood Q plus the Gaussian log-priors; stop when Q
+per (label, class) row improves by less than ``tol`` (crowd-kit's rule). Two M-steps:
+
+* ``m_step="cg"`` (default): scipy's conjugate gradient over all (alpha, beta) at once, 25
+  iterations, tolerance 1e-2, from the current point: crowd-kit's own M-step, which reproduces
+  its posteriors to ~1e-8 (tests/test_aggregation_models.py);
+* ``m_step="newton"``: two rounds of one Newton step per worker ability (Q is concave
+  in each alpha_w) and one Fisher-scoring step per task (beta_i), both capped at 1, each a couple
+  of ``bincount`` passes. EM with such partial M-steps (generalised EM, Dempster, Laird & Rubin
+  1977) climbs the same objective, about ten times cheaper per iteration; it agrees with crowd-kit
+  on the two-class files (99-100% of labels) but not on zheng_relevance, where crowd-kit's run
+  stops after two EM steps, so it is an option, not the default. Per label, Q and its gradient need only q_i(y) = the posterior of the label the
 worker gave: Q = sum_l q log sigma(x_l) + (1 - q)(log(1 - sigma(x_l)) - log(K - 1)) and
 dQ/dx_l = q - sigma(x_l), x_l = alpha_w exp(beta_i), so one evaluation is a few passes over
 the labels with ``bincount`` instead of crowd-kit's pandas joins on labels x classes.
@@ -30,16 +38,13 @@ _LOG_2PI = float(np.log(2 * np.pi))
 
 def _log_sig(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(log sigma(x), log(1 - sigma(x)), sigma(x)) with one exp and one log1p."""
-    e = np.exp(-np.abs(x))
-    l1p = np.log1p(e)
-    pos = x >= 0
-    log_s = np.where(pos, -l1p, x - l1p)
-    log_1ms = np.where(pos, -x - l1p, -l1p)
-    sig = np.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
-    return log_s, log_1ms, sig
+    l1p = np.log1p(np.exp(-np.abs(x)))
+    log_s = np.minimum(x, 0.0) - l1p
+    log_1ms = -np.maximum(x, 0.0) - l1p
+    return log_s, log_1ms, np.exp(log_s)
 
 
-def glad(data: LabelArrays, n_iter: int = 100, tol: float = 1e-5, m_step_max_iter: int = 25,
+def glad(data: LabelArrays, n_iter: int = 100, tol: float = 1e-5, m_step: str = "cg", m_step_max_iter: int = 25,
          m_step_tol: float = 1e-2, init: dict | None = None) -> Consensus:
     """Fit GLAD; ``init`` = {'alpha': (W,), 'beta': (T,)} from an earlier fit starts there."""
     T, W, K = data.n_tasks, data.n_workers, data.n_classes
@@ -77,19 +82,42 @@ def glad(data: LabelArrays, n_iter: int = 100, tol: float = 1e-5, m_step_max_ite
         gb = np.bincount(t, weights=r * a[w] * eb, minlength=T) - db
         return val, np.concatenate([ga, gb])
 
+    def newton(a: np.ndarray, b: np.ndarray, qy: np.ndarray, rounds: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        for _ in range(rounds):
+            eb = np.exp(b[t])
+            _, _, sig = _log_sig(a[w] * eb)
+            r, v = qy - sig, sig * (1.0 - sig)
+            g = np.bincount(w, weights=r * eb, minlength=W) - (a - 1.0)
+            h = np.bincount(w, weights=v * eb * eb, minlength=W) + 1.0
+            a = a + np.clip(g / h, -1.0, 1.0)                    # Q is concave in each alpha_w; step capped
+            x = a[w] * eb
+            _, _, sig = _log_sig(x)
+            r, v = qy - sig, sig * (1.0 - sig)
+            g = np.bincount(t, weights=r * x, minlength=T) - (b - 1.0)
+            h = np.bincount(t, weights=v * x * x, minlength=T) + 1.0
+            b = b + np.clip(g / h, -1.0, 1.0)                    # Fisher scoring, step capped
+        return a, b
+
     q = e_step(alpha, beta)
     Q = q_of(np.concatenate([alpha, beta]), q[t, y])[0]        # crowd-kit: the first Q is not per row
     done = 0
     for it in range(1, n_iter + 1):
         done = it
         last = Q
+        q_prev = q
         q = e_step(alpha, beta)
         qy = q[t, y]
-        res = minimize(lambda x, qy=qy: tuple(-v for v in q_of(x, qy)), np.concatenate([alpha, beta]), jac=True,
-                       method="CG", tol=m_step_tol, options={"maxiter": m_step_max_iter, "disp": False})
-        alpha, beta = res.x[:W].copy(), res.x[W:].copy()
-        Q = q_of(res.x, qy)[0] / n_rows
-        if Q - last < tol:
+        if m_step == "cg":
+            res = minimize(lambda x, qy=qy: tuple(-v for v in q_of(x, qy)), np.concatenate([alpha, beta]),
+                           jac=True, method="CG", tol=m_step_tol, options={"maxiter": m_step_max_iter, "disp": False})
+            alpha, beta = res.x[:W].copy(), res.x[W:].copy()
+        else:
+            alpha, beta = newton(alpha, beta, qy)
+        Q = q_of(np.concatenate([alpha, beta]), qy)[0] / n_rows
+        # crowd-kit stops on Q alone; the Newton M-step gains most of Q at once, so it also waits
+        # for the posteriors to settle
+        settled = m_step == "cg" or float(np.abs(q - q_prev).max()) < 1e-3
+        if Q - last < tol and settled:
             break
     probas = q.copy()
     probas[~has_t] = np.where(present, 1.0 / k_used, 0.0)

@@ -85,7 +85,10 @@ def softmax_rows(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax (a new array)."""
     z = logits - row_max(logits)[:, None]
     np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
+    tot = z[:, 0].copy()
+    for k in range(1, z.shape[1]):
+        tot += z[:, k]
+    z /= tot[:, None]
     return z
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = [
-    "reproduce_published.py", "reliability_1m.py", "behaviour_1m.py", "collusion_1m.py", "pipeline_1m.py",
+    "reproduce_published.py", "accuracy_table.py", "aggregation_speed.py", "reliability_1m.py", "behaviour_1m.py", "collusion_1m.py", "pipeline_1m.py",
     "ingest_10m.py", "actions_1m.py", "page_render.py", "redteam_report.py",
 ]
-NEEDS_DATASETS = {"reproduce_published.py", "redteam_report.py"}
+NEEDS_DATASETS = {"reproduce_published.py", "accuracy_table.py", "redteam_report.py"}
 
 
 def main() -> int:

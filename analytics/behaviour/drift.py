@@ -66,6 +66,40 @@ def _increments(p0: np.ndarray, delta: float, p1_max: float) -> tuple[np.ndarray
     return np.log(p1 / p0), np.log((1 - p1) / (1 - p0))
 
 
+def _bridge_p(x: np.ndarray, e: np.ndarray, grp: np.ndarray, n_groups: int, lo: float, hi: float,
+              max_offset: float) -> np.ndarray:
+    """One-sided change-point p-value per contiguous group: did disagreement rise at some point?
+
+    Under no change the worker's risk-adjusted disagreement is constant: p̂_t = logistic(logit
+    e_t + β) with β fitted on *all* the group's labels (three Newton steps, so that the
+    residuals r_t = x_t - p̂_t sum to zero). Their partial sums, in the variance clock
+    u_t = sum_{s<=t} p̂_s (1 - p̂_s) / V, form a Brownian bridge (Donsker; the CUSUM-of-residuals
+    change-point test, Brown, Durbin & Evans 1975, JRSS-B 37:149-192). A rise after some
+    point pulls the partial sums below zero first, so with d = -min_t R_t / sqrt(V),
+    p = P(min of a Brownian bridge <= -d) = exp(-2 d^2). Its null needs no baseline period,
+    whose estimation error otherwise inflates the CUSUM's false alarms (Jones, Champ & Rigdon
+    2004, Technometrics 46:87-98); the drift p-value is the larger of the two.
+    """
+    counts = np.bincount(grp, minlength=n_groups)
+    le = _logit(e)
+    beta = np.zeros(n_groups)
+    k = np.bincount(grp, weights=x, minlength=n_groups)
+    for _ in range(3):
+        p = 1.0 / (1.0 + np.exp(-(le + beta[grp])))
+        grad = k - np.bincount(grp, weights=p, minlength=n_groups)
+        hess = np.bincount(grp, weights=p * (1 - p), minlength=n_groups)
+        beta = np.clip(beta + grad / np.maximum(hess, 1e-9), -2 * max_offset, 2 * max_offset)
+    p = np.clip(1.0 / (1.0 + np.exp(-(le + beta[grp]))), lo / 10, 1 - lo / 10)
+    r = x - p
+    V = np.bincount(grp, weights=p * (1 - p), minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    C = np.cumsum(r)
+    R = C - np.concatenate([[0.0], C])[starts][grp]
+    low, _ = group_argmax(-R, grp, n_groups)
+    d = np.where(np.isfinite(low), np.maximum(low, 0.0), 0.0) / np.sqrt(np.maximum(V, 1e-12))
+    return np.where(counts > 0, np.exp(-2.0 * d * d), 1.0)
+
+
 def _calibrate(p0_pool: np.ndarray, delta: float, p1_max: float, arl0: float, n_sim: int,
                sim_length: int, seed: int, s_step: float = 0.05, s_max: float = 25.0):
     """Simulate in-control CUSUM chains whose per-label p0 is drawn from ``p0_pool``.
@@ -209,7 +243,7 @@ class DriftDetector:
         p0_mean = np.bincount(grp, weights=p0_t, minlength=n_groups) / np.maximum(counts, 1)
         return {"S": S, "x": x, "S_max": S_max, "argmax": argmax_pos, "onset": onset, "starts": starts,
                 "counts": counts, "before": before, "after": after, "beta": beta, "p0": p0_t,
-                "p0_mean": p0_mean}
+                "p0_mean": p0_mean, "p_bridge": _bridge_p(x, e, grp, n_groups, lo, hi, self.max_offset)}
 
     def fit(self, data: LabelArrays, consensus: Consensus, context: BehaviourContext | None = None):
         self._validate()
@@ -241,7 +275,7 @@ class DriftDetector:
 
         # candidate streams per worker: all labels (stream -1) and, per consensus class c,
         # the labels on items the crowd gives class c (catches class-conditional flips)
-        p_all = pvalue(allw["S_max"], allw["counts"])
+        p_all = np.maximum(pvalue(allw["S_max"], allw["counts"]), allw["p_bridge"])
         n_streams = 1
         best_p = p_all.copy()
         stream = np.full(W, -1)
@@ -253,7 +287,7 @@ class DriftDetector:
             so = np.argsort(key, kind="stable")
             cls = self._streams(x[so], e[so], key[so], W * K, np.repeat(allw["beta"], K))
             cls["so"] = so
-            p_c = pvalue(cls["S_max"], cls["counts"])
+            p_c = np.maximum(pvalue(cls["S_max"], cls["counts"]), cls["p_bridge"])
             p_c = np.where(cls["counts"] >= self.min_stream_labels, p_c, 1.0).reshape(W, K)
             k_best = np.argmin(p_c, axis=1)
             p_cbest = p_c[np.arange(W), k_best]

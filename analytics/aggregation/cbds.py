@@ -33,11 +33,12 @@ and q_i(c) proportional to exp(E[log pi_c] + sum_w E[log A_w[c, y_wi]]), until n
 moves by more than ``tol`` (or the mean move falls below ``tol`` / 100, so a few slowly
 drifting tasks do not hold up a large project); two sparse products per step, O(labels * K).
 
-Outputs: ``probas`` the VB posteriors; ``errors`` the posterior-mean confusion matrices
-(N_w + s Abar) / row sums, which is what the detectors and the impact preview read (recomputing
-a posterior from them reproduces ``probas`` up to the digamma correction that matters only for
-workers with a handful of labels); ``skills`` sum_c pi_c A_w[c, c]; ``params`` the strength
-and the crowd matrix.
+Outputs: ``errors`` the posterior-mean confusion matrices (N_w + s Abar) / row sums and
+``priors`` the posterior-mean class prior at convergence; ``probas`` one E-step with them,
+pi_c prod_w A_w[c, y_wi] normalised, so that the posteriors the detectors and the one-step impact
+preview recompute from ``errors`` are exactly ``probas`` (the same labels as the VB posteriors
+on the benchmark files, to within a task); ``skills`` sum_c pi_c A_w[c, c]; ``params`` the
+strength and the crowd matrix.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _crowd_matrix(N: np.ndarray) -> np.ndarray:
 
 
 def cbds(data: LabelArrays, strength: float = STRENGTH, max_iter: int = 300, tol: float = 1e-3,
-         init: np.ndarray | None = None) -> Consensus:
+         init: np.ndarray | None = None, consistent: bool = True) -> Consensus:
     """Fit the crowd-prior Bayesian Dawid-Skene model; ``init`` (T x K) warm-starts the posteriors."""
     T, W, K = data.n_tasks, data.n_workers, data.n_classes
     LM = LabelMatrix.of(data)
@@ -81,6 +82,8 @@ def cbds(data: LabelArrays, strength: float = STRENGTH, max_iter: int = 300, tol
     post = N + strength * abar[None]
     errors = post / post.sum(axis=2, keepdims=True)
     priors = (q.sum(axis=0) + 1.0) / (T + K)
+    if consistent:
+        q = softmax_rows(LM.log_lik(np.log(errors)) + np.log(priors)[None, :])
     n_w = np.bincount(data.worker, minlength=W)
     skills = np.where(n_w > 0, np.einsum("c,wcc->w", priors, errors), np.nan)
     return Consensus("cbds", q, argmax_lowest(q), priors, errors=errors, skills=skills,

@@ -41,7 +41,7 @@ from analytics.aggregation import aggregate, run_crowdkit  # noqa: E402
 from analytics.impact import preview_ban  # noqa: E402
 
 CROWDKIT_HAS = {"mv", "wawa", "zbs", "ds", "onecoin", "glad", "mace"}
-ALL = ["cbds", "mv", "wawa", "zbs", "ds", "onecoin", "glad", "mace", "ibcc", "ebcc", "bwa"]
+ALL = ["cbds", "mv", "wawa", "zbs", "ds", "onecoin", "mace", "ibcc", "ebcc", "bwa", "glad"]   # crowd-kit GLAD last: ~30 min
 
 
 def _commit() -> str:
@@ -58,46 +58,9 @@ def _timed(fn):
     return out, time.perf_counter() - t0
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "aggregation_speed.md")
-    ap.add_argument("--tasks", type=int, default=200_000)
-    ap.add_argument("--workers", type=int, default=5_000)
-    ap.add_argument("--per-task", type=int, default=5)
-    ap.add_argument("--classes", type=int, default=2)
-    ap.add_argument("--models", default=",".join(ALL))
-    ap.add_argument("--skip-crowdkit", default="", help="models whose crowd-kit run is skipped")
-    ap.add_argument("--ban", type=int, default=20, help="workers removed in the what-if timing")
-    args = ap.parse_args(argv)
-    warnings.filterwarnings("ignore")
-    data, kind, z = simulate(args.tasks, args.workers, args.per_task, args.classes)
-    load = os.getloadavg()
-    print(f"{data.n:,} labels, {data.n_tasks:,} tasks, {data.n_workers:,} workers, {data.n_classes} classes", flush=True)
-    skip = {m.strip() for m in args.skip_crowdkit.split(",") if m.strip()}
-    rows = []
-    for m in [x.strip() for x in args.models.split(",") if x.strip()]:
-        ours, t_ours = _timed(lambda m=m: aggregate(data, m, use_gold=False, max_seconds=1e9))
-        acc = float((ours.labels == z).mean())
-        row = {"model": m, "ours": t_ours, "acc": acc, "ck": None, "agree": None}
-        if m in CROWDKIT_HAS and m not in skip:
-            ck, t_ck = _timed(lambda m=m: run_crowdkit(data, m))
-            row.update(ck=t_ck, agree=float((ck.labels == ours.labels).mean()), ck_acc=float((ck.labels == z).mean()))
-        rows.append(row)
-        ck_txt = f"crowd-kit {row['ck']:.1f} s ({row['ck'] / t_ours:.0f}x), agree {row['agree']:.4f}" if row["ck"] else ""
-        print(f"{m:8s} ours {t_ours:7.2f} s  acc {acc:.4f}  {ck_txt}", flush=True)
-
-    # what-if: the default model, ban the busiest planted spammers
-    base, t_fit = _timed(lambda: aggregate(data, "cbds", use_gold=False))
-    n_w = np.bincount(data.worker, minlength=data.n_workers)
-    spam = np.flatnonzero(kind > 0)
-    ban = spam[np.argsort(n_w[spam])[::-1][: args.ban]]
-    ids = list(data.worker_ids[ban])
-    whatif = {}
-    for mode, kw in (("warm", {}), ("one-step", {"warm": False}), ("refit", {"refit": True})):
-        prev, secs = _timed(lambda kw=kw: preview_ban(data, base, ids, use_gold=False, **kw))
-        whatif[mode] = (prev, secs)
-        print(f"what-if {mode:9s} {secs:6.2f} s  labels changed {len(prev.changed):,}", flush=True)
-    exact = whatif["refit"][0].new_labels
+def _write(args, data, rows, skip, load, whatif, ids, ban, t_fit) -> None:
+    """Write the results so far (called after every model, so a long crowd-kit run leaves a partial table)."""
+    exact = whatif["refit"][0].new_labels if whatif else None
     lines = [
         "# Aggregation speed on 1M labels: CrowdTrust's numpy models against crowd-kit 1.4.2, and the what-if preview",
         "",
@@ -140,7 +103,50 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    print(text)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "aggregation_speed.md")
+    ap.add_argument("--tasks", type=int, default=200_000)
+    ap.add_argument("--workers", type=int, default=5_000)
+    ap.add_argument("--per-task", type=int, default=5)
+    ap.add_argument("--classes", type=int, default=2)
+    ap.add_argument("--models", default=",".join(ALL))
+    ap.add_argument("--skip-crowdkit", default="", help="models whose crowd-kit run is skipped")
+    ap.add_argument("--ban", type=int, default=20, help="workers removed in the what-if timing")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    data, kind, z = simulate(args.tasks, args.workers, args.per_task, args.classes)
+    load = os.getloadavg()
+    print(f"{data.n:,} labels, {data.n_tasks:,} tasks, {data.n_workers:,} workers, {data.n_classes} classes", flush=True)
+    skip = {m.strip() for m in args.skip_crowdkit.split(",") if m.strip()}
+    rows = []
+    # what-if: the default model, ban the busiest planted spammers
+    base, t_fit = _timed(lambda: aggregate(data, "cbds", use_gold=False))
+    n_w = np.bincount(data.worker, minlength=data.n_workers)
+    spam = np.flatnonzero(kind > 0)
+    ban = spam[np.argsort(n_w[spam])[::-1][: args.ban]]
+    ids = list(data.worker_ids[ban])
+    whatif = {}
+    for mode, kw in (("warm", {}), ("one-step", {"warm": False}), ("refit", {"refit": True})):
+        prev, secs = _timed(lambda kw=kw: preview_ban(data, base, ids, use_gold=False, **kw))
+        whatif[mode] = (prev, secs)
+        print(f"what-if {mode:9s} {secs:6.2f} s  labels changed {len(prev.changed):,}", flush=True)
+    for m in [x.strip() for x in args.models.split(",") if x.strip()]:
+        ours, t_ours = _timed(lambda m=m: aggregate(data, m, use_gold=False, max_seconds=1e9))
+        acc = float((ours.labels == z).mean())
+        row = {"model": m, "ours": t_ours, "acc": acc, "ck": None, "agree": None}
+        if m in CROWDKIT_HAS and m not in skip:
+            ck, t_ck = _timed(lambda m=m: run_crowdkit(data, m))
+            row.update(ck=t_ck, agree=float((ck.labels == ours.labels).mean()), ck_acc=float((ck.labels == z).mean()))
+        rows.append(row)
+        _write(args, data, rows, skip, load, whatif, ids, ban, t_fit)
+        ck_txt = f"crowd-kit {row['ck']:.1f} s ({row['ck'] / t_ours:.0f}x), agree {row['agree']:.4f}" if row["ck"] else ""
+        print(f"{m:8s} ours {t_ours:7.2f} s  acc {acc:.4f}  {ck_txt}", flush=True)
+
+    _write(args, data, rows, skip, load, whatif, ids, ban, t_fit)
+    print(args.out.read_text())
     return 0
 
 

@@ -62,5 +62,7 @@ def test_version_1_workspace_gains_the_process_columns(tmp_path):
     cols = {r[0] for r in ws.con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'").fetchall()}
     assert {"host", "pid"} <= cols
-    assert ws.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+    from analytics.store import SCHEMA_VERSION
+
+    assert ws.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     ws.close()

@@ -20,14 +20,22 @@ def add_parser(sub) -> None:
     p = sub.add_parser("run", help="one shot: ingest a labels file, analyse it, write labels/workers/items CSVs",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("labels", metavar="LABELS", help="annotation file (CSV/TSV/Parquet/JSONL or a platform export)")
-    p.add_argument("--gold", help="gold answers file with columns task,label (evaluation only unless --use-gold)")
+    p.add_argument("--gold", help="gold answers file with columns task,label: evaluation only (trust and suspects "
+                                  "do not change) unless --use-gold")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--method", default="ds", help="aggregation model (default ds = Dawid-Skene)")
+    p.add_argument("--method", default=None,
+                   help="aggregation model (default: the settings file's, else ds = Dawid-Skene)")
+    p.add_argument("--settings", metavar="FILE", default=None,
+                   help="analysis settings (TOML or JSON with groups trust, reliability, behaviour, collusion)")
     p.add_argument("--format", default=None, help="override format detection")
     p.add_argument("--label-field", default=None, help="answer column for formats with several")
     p.add_argument("--map", action="append", default=[], metavar="CANONICAL=SOURCE",
                    help="column mapping, e.g. --map worker=annotator_id (repeatable)")
-    p.add_argument("--use-gold", action="store_true", help="give gold answers to the aggregation model")
+    p.add_argument("--map-labels", default=None, metavar="FILE",
+                   help="map answers worded per item onto shared classes (CSV pattern,label; see `ingest --help`)")
+    p.add_argument("--use-gold", action="store_true",
+                   help="use gold for scoring: give it to the aggregation model and to the verdict (gold accuracy "
+                        "is then not an independent evaluation)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -43,13 +51,15 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 
 def run(args) -> int:
-    from analytics.dataset import load_project
+    from analytics import answers
     from analytics.export import to_bytes
     from analytics.ingest import ingest_file
     from analytics.pipeline import analyze_arrays
+    from analytics.settings import AnalysisSettings, load_settings_file
     from analytics.store import open_workspace
-    from analytics.trust import TrustSettings
 
+    settings = load_settings_file(args.settings) if args.settings else AnalysisSettings()
+    settings = settings.replace(method=args.method or settings.method, use_gold=args.use_gold or settings.trust.use_gold)
     src = Path(args.labels)
     if not src.exists():
         raise UserError(f"{src}: no such file")
@@ -62,21 +72,32 @@ def run(args) -> int:
         ws = open_workspace(Path(tmp) / "ws")
         try:
             report(0.0, f"reading {src.name}")
+            rules = None
+            if args.map_labels:
+                from analytics.ingest.labelmap import read_rules
+
+                rules = read_rules(args.map_labels)
             summary = ingest_file(ws, src, "run", format=args.format, label_field=args.label_field,
-                                  mapping=parse_map(args.map) or None, gold_path=args.gold, actor="run")
+                                  mapping=parse_map(args.map) or None, gold_path=args.gold, actor="run",
+                                  label_rules=rules)
             if summary.rows_loaded == 0:
                 raise UserError(f"{src}: no valid rows to analyse ({summary.rows_quarantined} rows quarantined: "
                                 f"{', '.join(summary.quarantine_reasons) or 'see the file'})")
-            data = load_project(ws.con, ws.project_id("run"))
+            data, enc = answers.load(ws.con, ws.project_id("run"))
         finally:
             ws.close()
-    settings = TrustSettings(method=args.method, use_gold=args.use_gold)
-    result = analyze_arrays(data, settings, args.method, progress=lambda f, m: report(0.1 + 0.85 * f, m))
+    if enc.method(settings.method) != settings.method:
+        settings = settings.replace(method=enc.method(settings.method))
+    result = analyze_arrays(data, enc.adjust(settings), progress=lambda f, m: report(0.1 + 0.85 * f, m),
+                            extra_evidence=enc.evidence(data))
+    result = enc.decode(result, data)
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in (("labels", result.labels), ("workers", result.workers), ("items", result.items)):
         (out / f"{name}.csv").write_bytes(to_bytes(frame, "csv"))   # formula-like cells escaped
     report(1.0, "done")
     s = result.summary
+    for w in summary.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     print(
         f"{src.name}: {s['n_labels']} labels, {s['n_workers']} workers, {s['n_tasks']} tasks; "
         f"{s['n_suspect_workers']} suspect workers, {s['n_suspect_items']} suspect items"
@@ -84,4 +105,6 @@ def run(args) -> int:
         + f"; wrote {out}/labels.csv, workers.csv, items.csv in {time.perf_counter() - t0:.1f} s",
         file=sys.stdout,
     )
+    if s.get("crowd_wide_note"):
+        print(f"note: {s['crowd_wide_note']}", file=sys.stdout)
     return 0

@@ -22,6 +22,8 @@ heavy_tail          Pareto-distributed volumes: a few workers do most of the wor
 imbalanced          85/15 classes and class-biased honest workers (skew, straight-lining, quality)
 hard_items          4 classes, a fifth of the items with one shared plausible wrong answer
                     (co-error, collusion communities)
+mixed_skill         accuracies from 0.6 to 0.95 on an 85/15 prior: weak but honest workers
+                    (a low-quality rule without a test against chance)
 small_team          5 in-house annotators, every item labelled by 3 of them (small-sample tests)
 ==================  ===========================================================================
 
@@ -90,6 +92,7 @@ class CrowdShape:
     schedule: str = "anytime"                        #: anytime | timezones | office | shifts | rush
     serving: str = "random"                          #: random | in_order | daily_batch
     days: float = 14.0
+    labels_per_day: float | None = None              #: if set, days = n_labels / this (a pool as busy at any size)
     session_labels: float = 30.0
     duration_s: float = 20.0                         #: typical time on one item
     pause_s: float = 4.0                             #: mean pause between labels in a session
@@ -104,7 +107,7 @@ class CrowdShape:
 
 
 SHAPES: dict[str, CrowdShape] = {
-    "busy_pool_in_order": CrowdShape(n_workers=1000, serving="in_order", schedule="anytime", days=2.0),
+    "busy_pool_in_order": CrowdShape(n_workers=1000, serving="in_order", schedule="anytime", labels_per_day=100_000),
     "inhouse_team": CrowdShape(n_workers=12, redundancy=3, volume="equal", schedule="office",
                                serving="in_order", session_labels=400.0, days=60.0),
     "daily_rush": CrowdShape(n_workers=800, schedule="rush", serving="daily_batch", days=14.0),
@@ -116,6 +119,8 @@ SHAPES: dict[str, CrowdShape] = {
     "imbalanced": CrowdShape(n_workers=800, prior=(0.85, 0.15), bias_concentration=0.3, serving="random"),
     "hard_items": CrowdShape(n_workers=600, n_classes=4, redundancy=5, hard_share=0.2, hard_pull=0.3,
                              serving="random"),
+    "mixed_skill": CrowdShape(n_workers=800, min_margin=0.1, max_accuracy=0.95, prior=(0.85, 0.15),
+                              serving="random"),
     "small_team": CrowdShape(n_workers=5, redundancy=3, volume="equal", schedule="office", serving="random",
                              session_labels=300.0, days=60.0),
 }
@@ -130,6 +135,8 @@ def generate(shape: str | CrowdShape, n_labels: int = 200_000, seed: int = 0,
     fields of the named shape (e.g. ``n_workers=50``).
     """
     spec = _resolve(shape, overrides)
+    if spec.labels_per_day:
+        spec = dataclasses.replace(spec, days=max(n_labels / spec.labels_per_day, 0.05))
     rng = np.random.default_rng(seed)
     K = spec.n_classes
     r = spec.redundancy
@@ -220,7 +227,7 @@ def _session_starts(spec: CrowdShape, sess_worker: np.ndarray, sess_index: np.nd
         return rng.uniform(0.0, days * DAY, S)
     if spec.schedule == "timezones":
         tz = rng.integers(-8, 9, spec.n_workers).astype(float)       # UTC offset in hours
-        day = rng.integers(0, int(days), S).astype(float)
+        day = rng.integers(0, max(int(days), 1), S).astype(float)
         local = rng.uniform(18.0, 23.0, S)
         return day * DAY + (local - tz[sess_worker]) * HOUR + 12 * HOUR
     if spec.schedule == "office":
@@ -232,7 +239,7 @@ def _session_starts(spec: CrowdShape, sess_worker: np.ndarray, sess_index: np.nd
         day = sess_index.astype(float)
         return day * DAY + shift[sess_worker] * 8 * HOUR + rng.normal(0.0, 600.0, S)
     if spec.schedule == "rush":
-        day = rng.integers(0, int(days), S).astype(float)
+        day = rng.integers(0, max(int(days), 1), S).astype(float)
         return day * DAY + 9 * HOUR + rng.exponential(spec.rush_mean_s, S)
     raise UserError(f"unknown schedule {spec.schedule!r}")
 

@@ -227,7 +227,7 @@ def preview_ban(data: LabelArrays, consensus: Consensus, workers, min_trusted_la
     notes: list[str] = []
     method = consensus.method
     if refit or method in CHEAP_MODELS or (warm and method in WARM_MODELS):
-        from analytics.aggregation import aggregate
+        from analytics.aggregate import aggregate
 
         if not kept.any():
             raise UserError("banning these workers would leave no labels at all")

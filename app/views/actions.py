@@ -97,8 +97,8 @@ if sel:
 # -- preview -----------------------------------------------------------------------------------
 cols = st.columns([1, 1, 3])
 refit = cols[1].toggle("Exact re-fit", key="act_refit",
-                       help="Re-run the aggregation model without them (what the export will give). Off: a fast "
-                            "one-step preview with everyone else's model fixed (exact for majority vote).")
+                       help="Re-run the aggregation model from scratch without them (what the export will give). Off: "
+                            "the model re-fitted from the current fit (under a second on large projects).")
 if cols[0].button("Preview impact", key="act_preview", disabled=not selection, icon=":material/preview:"):
     st.session_state["act_preview_for"] = (tuple(selection), bool(refit))
 
@@ -111,9 +111,10 @@ if selection and st.session_state.get("act_preview_for") == (tuple(selection), b
         st.error(str(exc))
 if preview is not None:
     s = preview.summary()
+    mode_txt = {"refit": "re-fit", "warm": "re-fit from the current fit"}.get(s["mode"], "one-step preview")
     with st.container(border=True):
         st.markdown(f"**Impact of banning {len(preview.workers)} worker(s)** "
-                    f"({'re-fit' if s['mode'] == 'refit' else 'one-step preview'}, {s['method']}"
+                    f"({mode_txt}, {s['method']}"
                     f"{', exact' if s['exact'] else ''})")
         m = st.columns(4)
         m[0].metric("Labels removed", f"{s['n_labels_removed']:,}", help=f"on {s['n_tasks_touched']:,} items")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -132,8 +133,24 @@ def simulate_reviews(seed: int = 7, n_tasks: int = 1500, n_honest: int = 70, red
     return labels, gold, key_df
 
 
-def build_demo(workspace: str | Path, actor: str = "demo", analyze: bool = True, progress=None) -> list[str]:
-    """Create the demo workspace at ``workspace`` (it must not exist yet); return project names."""
+@dataclass
+class Demo:
+    """What :func:`build_demo` made: the projects and the admin account to sign in with."""
+
+    projects: list[str]
+    admin: str
+    password: str
+    one_time: bool
+
+
+def build_demo(workspace: str | Path, admin: str = "admin", password: str | None = None, analyze: bool = True,
+               progress=None, encrypt: bool = False, key=None) -> Demo:
+    """Create the demo workspace at ``workspace`` (it must not exist yet).
+
+    Its first account is the admin ``admin``; without ``password`` it gets a random
+    one-time password (to be replaced at the first sign-in), returned for the terminal.
+    """
+    from analytics.access import bootstrap_admin, one_time_password
     from analytics.ingest import ingest_file
     from analytics.pipeline import analyze as run_analysis
     from analytics.store import open_workspace
@@ -143,25 +160,31 @@ def build_demo(workspace: str | Path, actor: str = "demo", analyze: bool = True,
         from analytics.errors import UserError
 
         raise UserError(f"{workspace} already holds a workspace; remove it (make clean-demo) to rebuild the demo")
-    ws = open_workspace(workspace)
+    one_time = password is None
+    password = password or one_time_password()
+    ws = open_workspace(workspace, encrypt=encrypt, key=key)
     try:
+        me = bootstrap_admin(ws, admin, password)
         real = DEMO_DIR / "act_cf_amt"
         ingest_file(ws, real / "labels.csv", REAL_PROJECT, format="canonical", mapping={"duration_s": "time_spent_s"},
-                    gold_path=real / "gold.csv", actor=actor)
-        labels, gold, key = simulate_reviews()
+                    gold_path=real / "gold.csv", actor=me)
+        labels, gold, key_df = simulate_reviews()
         with tempfile.TemporaryDirectory() as tmp:
             lp, gp = Path(tmp) / "reviews_labels.csv", Path(tmp) / "reviews_gold.csv"
             labels.to_csv(lp, index=False)
             gold.to_csv(gp, index=False)
-            ingest_file(ws, lp, SIM_PROJECT, format="canonical", gold_path=gp, actor=actor,
+            ingest_file(ws, lp, SIM_PROJECT, format="canonical", gold_path=gp, actor=me,
                         label_set=list(CLASSES))
-        key.to_csv(workspace / "demo_key.csv", index=False)
+        ws.write_private("demo_key.csv", key_df.to_csv(index=False).encode())
         if analyze:
             for name in (REAL_PROJECT, SIM_PROJECT):
-                run_analysis(ws, name, actor=actor, progress=progress)
+                run_analysis(ws, name, actor=me, progress=progress)
+        if one_time:        # the demo was built with it; from now on it must be replaced at sign-in
+            with ws.transaction() as con:
+                con.execute("UPDATE accounts SET must_change = true WHERE name = ?", [admin])
     except BaseException:
         ws.close()
         shutil.rmtree(workspace, ignore_errors=True)
         raise
     ws.close()
-    return [REAL_PROJECT, SIM_PROJECT]
+    return Demo([REAL_PROJECT, SIM_PROJECT], admin, password, one_time)

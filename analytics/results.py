@@ -330,7 +330,7 @@ def run_summary(con, run_id: int) -> dict:
     if isinstance(kci, list | tuple) and len(kci) == 2:
         klo, khi = kci
     out["kappa_lo"], out["kappa_hi"] = klo, khi
-    out["kappa_name"] = {"pairwise_cohen": "Cohen's κ (mean over worker pairs)",
+    out["kappa_name"] = {"pairwise_cohen": "Cohen's κ (pooled over worker pairs)",
                          "fleiss": "Fleiss' κ"}.get(s.get("kappa_kind"), "κ")
     acc = _summary_value(s, "gold_accuracy", "accuracy_gold")
     kind = "on gold items"
@@ -648,28 +648,24 @@ def worker_overlap(con, run_id: int, project_id: int, worker: str, limit: int = 
     chance with each worker's label distribution on the shared items (Cohen 1960).
     Other workers are ordered by shared items and carry their verdict.
     """
-    return _df(con, f"""
+    df = _df(con, f"""
         WITH {_final(con, project_id)}, {_BANNED_CTE}, {_FIRED_CTE},
         mine AS (SELECT task, label FROM final WHERE worker = $worker),
         pairs AS (
             SELECT o.worker AS other, m.label AS la, o.label AS lb
             FROM mine m JOIN final o ON o.task = m.task AND o.worker <> $worker
         ),
-        agg AS (SELECT other, count(*) AS shared, avg((la = lb)::INT) AS agreement FROM pairs GROUP BY other
+        agg AS (SELECT other, count(*) AS shared, count(*) FILTER (WHERE la = lb) AS n_agree FROM pairs GROUP BY other
                 ORDER BY shared DESC, other LIMIT $limit),
-        pa AS (SELECT other, la AS label, count(*) AS n FROM pairs WHERE other IN (SELECT other FROM agg) GROUP BY ALL),
-        pb AS (SELECT other, lb AS label, count(*) AS n FROM pairs WHERE other IN (SELECT other FROM agg) GROUP BY ALL),
-        pe AS (SELECT pa.other, sum(pa.n * pb.n) AS s FROM pa JOIN pb USING (other, label) GROUP BY pa.other)
-        SELECT agg.other AS worker, agg.shared, agg.agreement,
-               CASE WHEN 1 - coalesce(pe.s, 0) / (agg.shared * agg.shared) > 1e-12
-                    THEN (agg.agreement - coalesce(pe.s, 0) / (agg.shared * agg.shared))
-                         / (1 - coalesce(pe.s, 0) / (agg.shared * agg.shared)) END AS kappa,
-               w.trust, {_VERDICT_SQL} AS verdict
+        {_MARGINAL_PRODUCTS_SQL.format(pair="other")}
+        SELECT agg.other AS worker, agg.shared, agg.n_agree / agg.shared AS agreement, agg.n_agree,
+               coalesce(pe.s, 0) AS marginal_products, w.trust, {_VERDICT_SQL} AS verdict
         FROM agg LEFT JOIN pe USING (other)
         LEFT JOIN run_workers w ON w.run_id = $rid AND w.worker = agg.other
         LEFT JOIN banned b ON b.worker = agg.other LEFT JOIN fired fs ON fs.worker = agg.other
         ORDER BY agg.shared DESC, agg.other""",
         {"pid": project_id, "rid": run_id, "worker": worker, "limit": int(limit)})
+    return _with_kappa(df, after="agreement")
 
 
 def worker_items(con, run_id: int, project_id: int, worker: str, only_disagreeing: bool = False,
@@ -952,21 +948,37 @@ def agreement_matrix(con, run_id: int, project_id: int, n: int = 25, min_shared:
           AND list_contains(?::TEXT[], worker_b) AND n_shared >= ?""", [run_id, top, top, int(min_shared)])
     if not stored.empty:
         return stored
-    return _df(con, f"""
+    df = _df(con, f"""
         WITH {_final(con, project_id, 'AND list_contains($top::TEXT[], worker)')},
-        pr AS (SELECT a.worker AS worker_a, b.worker AS worker_b, a.label AS la, b.label AS lb
-               FROM final a JOIN final b ON a.task = b.task AND a.worker < b.worker),
-        agg AS (SELECT worker_a, worker_b, count(*) AS shared, avg((la = lb)::INT) AS po FROM pr GROUP BY ALL
-                HAVING count(*) >= $min_shared),
-        pa AS (SELECT worker_a, worker_b, la AS label, count(*) AS n FROM pr GROUP BY ALL),
-        pb AS (SELECT worker_a, worker_b, lb AS label, count(*) AS n FROM pr GROUP BY ALL),
-        pe AS (SELECT worker_a, worker_b, sum(pa.n * pb.n) AS s FROM pa JOIN pb USING (worker_a, worker_b, label)
-               GROUP BY ALL)
-        SELECT worker_a, worker_b, shared,
-               CASE WHEN 1 - coalesce(s, 0) / (shared * shared) > 1e-12
-                    THEN (po - coalesce(s, 0) / (shared * shared)) / (1 - coalesce(s, 0) / (shared * shared)) END AS kappa
+        pairs AS (SELECT a.worker AS worker_a, b.worker AS worker_b, a.label AS la, b.label AS lb
+                  FROM final a JOIN final b ON a.task = b.task AND a.worker < b.worker),
+        agg AS (SELECT worker_a, worker_b, count(*) AS shared, count(*) FILTER (WHERE la = lb) AS n_agree
+                FROM pairs GROUP BY ALL HAVING count(*) >= $min_shared),
+        {_MARGINAL_PRODUCTS_SQL.format(pair="worker_a, worker_b")}
+        SELECT worker_a, worker_b, shared, n_agree, coalesce(s, 0) AS marginal_products
         FROM agg LEFT JOIN pe USING (worker_a, worker_b) ORDER BY worker_a, worker_b""",
         {"pid": project_id, "top": top, "min_shared": int(min_shared)})
+    return _with_kappa(df, after="shared")
+
+
+# Per worker pair of ``agg`` (keyed by {pair}): sum over labels of the two workers' label
+# counts on their shared items, the chance term of Cohen's kappa (analytics.agreement.cohen_kappa).
+_MARGINAL_PRODUCTS_SQL = """
+        pa AS (SELECT {pair}, la AS label, count(*) AS n FROM pairs SEMI JOIN agg USING ({pair}) GROUP BY ALL),
+        pb AS (SELECT {pair}, lb AS label, count(*) AS n FROM pairs SEMI JOIN agg USING ({pair}) GROUP BY ALL),
+        pe AS (SELECT {pair}, sum(pa.n * pb.n) AS s FROM pa JOIN pb USING ({pair}, label) GROUP BY ALL)"""
+
+
+def _with_kappa(df: pd.DataFrame, after: str) -> pd.DataFrame:
+    """Replace the counted sums ``n_agree`` and ``marginal_products`` by Cohen's kappa (NaN where
+    undefined), placed after column ``after``."""
+    from analytics.agreement import cohen_kappa
+
+    kappa = cohen_kappa(df["shared"].to_numpy(float), df["n_agree"].to_numpy(float),
+                        df["marginal_products"].to_numpy(float))
+    df = df.drop(columns=["n_agree", "marginal_products"])
+    df.insert(df.columns.get_loc(after) + 1, "kappa", kappa)
+    return df
 
 
 def agreement_by_label(con, run_id: int, project_id: int) -> pd.DataFrame:

@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from analytics.redteam.grid import long_form
+
 VERDICT_ORDER = ["banned", "suspect", "watch", "trusted"]
 VERDICT_COLORS = {"banned": "#5b5b5b", "suspect": "#d62728", "watch": "#f0a202", "trusted": "#2c8c5a"}
 VERDICT_LABELS = {"banned": "banned", "suspect": "suspect", "watch": "watch (a detector fired)", "trusted": "trusted"}
@@ -361,3 +363,65 @@ def option_agreement(df: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(type="category", autorange="reversed")
     fig.update_layout(legend={"orientation": "h", "y": -0.12})
     return _layout(fig, title, "value", "option", height=max(320, 34 * len(df) + 160))
+
+
+# -- red team (analytics.redteam: scorecard summaries and parameter sweeps) ------------------------
+
+_REDTEAM_LABELS = {
+    "acc_clean": "clean (no attack)", "acc_attacked": "under attack", "acc_defended": "after banning flagged workers",
+    "attack_success_rate": "attack success", "attack_success_defended": "attack success after ban",
+    "pr_auc": "detectors (1 - trust)", "baseline_pr_auc": "baseline (agreement with DS)",
+}
+
+
+def _redteam_err(d: pd.DataFrame) -> dict | None:
+    if d["lo"].notna().any():
+        return {"type": "data", "symmetric": False, "array": (d["hi"] - d["value"]).fillna(0).to_numpy(),
+                "arrayminus": (d["value"] - d["lo"]).fillna(0).to_numpy()}
+    return None
+
+
+def _redteam_lines(summary: pd.DataFrame, param: str, metrics: tuple[str, ...], title: str, ytitle: str) -> go.Figure:
+    lf = long_form(summary, param, metrics)
+    fig = go.Figure()
+    multi = lf["attack"].nunique() > 1
+    for (a, m), d in lf.groupby(["attack", "metric"], sort=False):
+        d = d.sort_values(param)
+        if d["value"].isna().all():
+            continue
+        name = f"{a}: {_REDTEAM_LABELS.get(m, m)}" if multi else _REDTEAM_LABELS.get(m, m)
+        fig.add_trace(go.Scatter(x=d[param], y=d["value"], mode="lines+markers", name=name, error_y=_redteam_err(d)))
+    fig.update_layout(title=title, xaxis_title=param, yaxis_title=ytitle, legend_title_text="", height=380,
+                      margin={"t": 50, "l": 10, "r": 10, "b": 10})
+    return fig
+
+
+def accuracy_figure(summary: pd.DataFrame, param: str = "share") -> go.Figure:
+    """Gold accuracy of the aggregated labels: clean, under attack, after the defence, against ``param``."""
+    return _redteam_lines(summary, param, ("acc_clean", "acc_attacked", "acc_defended"),
+                  "Accuracy on held-out gold", "accuracy")
+
+
+def success_figure(summary: pd.DataFrame, param: str = "share") -> go.Figure:
+    """Attack success rate on the targets, without and with the defence, against ``param``."""
+    return _redteam_lines(summary, param, ("attack_success_rate", "attack_success_defended"),
+                  "Attack success on targeted items", "share of targets flipped (minus clean)")
+
+
+def detection_figure(summary: pd.DataFrame) -> go.Figure:
+    """PR-AUC per attack: the detectors' 1 - trust next to the plain-agreement baseline, with intervals."""
+    fig = go.Figure()
+    for m in ("pr_auc", "baseline_pr_auc"):
+        if m not in summary.columns:
+            continue
+        v = summary[m].to_numpy(float)
+        lo = summary.get(f"{m}_lo", pd.Series(np.nan, index=summary.index)).to_numpy(float)
+        hi = summary.get(f"{m}_hi", pd.Series(np.nan, index=summary.index)).to_numpy(float)
+        err = None
+        if np.isfinite(lo).any():
+            err = {"type": "data", "symmetric": False, "array": np.nan_to_num(hi - v), "arrayminus": np.nan_to_num(v - lo)}
+        fig.add_trace(go.Bar(x=summary["attack"], y=v, name=_REDTEAM_LABELS[m], error_y=err))
+    fig.update_layout(barmode="group", title="Worker-level PR-AUC (planted vs honest original workers)",
+                      yaxis_range=[0, 1.05], yaxis_title="PR-AUC", height=380,
+                      margin={"t": 50, "l": 10, "r": 10, "b": 10})
+    return fig

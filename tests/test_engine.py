@@ -38,6 +38,8 @@ def client():
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """(workspace path, project parquet) of the attacked crowd."""
+    from auth_support import add_accounts, me
+
     from analytics.dataset import from_frame
     from analytics.ingest import ingest_file
     from analytics.redteam.attacks import inject
@@ -60,7 +62,8 @@ def project(tmp_path_factory):
     single = tmp / "labels.parquet"
     frame.to_parquet(single, index=False)
     ws = open_workspace(tmp / "ws")
-    ingest_file(ws, single, "p", actor="test")
+    add_accounts(ws)
+    ingest_file(ws, single, "p", actor=me("admin"))
     ws.close()
     return tmp, folder, single
 
@@ -174,15 +177,25 @@ def test_cli_errors_are_one_line(project, tmp_path):
     assert r.returncode == 2 and "missing column(s) worker" in r.stderr
 
 
-def test_analyze_in_a_workspace_stores_the_same_run(project, client):
+def test_analyze_in_a_workspace_stores_the_same_run(project, client, users):
+    from analytics.access import AccessDenied
     from analytics.pipeline import analyze
     from analytics.store import open_workspace
 
     tmp, _, _ = project
     ws = open_workspace(tmp / "ws")
     try:
-        r_mem = analyze(ws, "p", force=True)
-        r_dask = analyze(ws, "p", engine="dask", engine_options={"cluster": client}, force=True)
+        n_runs = ws.con.execute("SELECT count(*) FROM runs").fetchone()[0]
+        with pytest.raises(AccessDenied):          # the access check of the in-memory analyze holds here too
+            analyze(ws, "p", engine="dask", engine_options={"cluster": client}, actor=users["viewer"], force=True)
+        with pytest.raises(AccessDenied):
+            analyze(ws, "p", engine="dask", engine_options={"cluster": client}, actor="analyst", force=True)
+        assert ws.con.execute("SELECT count(*) FROM runs").fetchone()[0] == n_runs
+        analyst = users["analyst"]
+        r_mem = analyze(ws, "p", force=True, actor=analyst)
+        r_dask = analyze(ws, "p", engine="dask", engine_options={"cluster": client}, force=True, actor=analyst)
+        assert ws.con.execute("SELECT actor FROM actions WHERE action = 'analyze' AND target = ?",
+                              [str(r_dask)]).fetchone()[0] == "analyst"
         assert r_dask != r_mem
         con = ws.con
         diff = con.execute("SELECT count(*) FROM run_tasks a JOIN run_tasks b USING (task) WHERE a.run_id = ? "
@@ -196,7 +209,7 @@ def test_analyze_in_a_workspace_stores_the_same_run(project, client):
             counts = con.execute(f"SELECT run_id, count(*) FROM {table} WHERE run_id IN (?, ?) GROUP BY 1",
                                  [r_mem, r_dask]).fetchall()
             assert len(counts) == 2 and counts[0][1] == counts[1][1], table
-        assert analyze(ws, "p", engine="dask", engine_options={"cluster": client}) == r_dask   # reused
+        assert analyze(ws, "p", engine="dask", engine_options={"cluster": client}, actor=analyst) == r_dask  # reused
     finally:
         ws.close()
 

@@ -46,7 +46,8 @@ def test_ds_one_step_is_one_e_step_with_other_matrices_fixed(data):
     full = e_step(np.ones(data.n, bool))
     cons = Consensus("ds", full, argmax_lowest(full), prior, errors=A)
     removed = np.isin(data.worker_ids[data.worker], FLIPPERS)
-    prev = preview_ban(data, cons, FLIPPERS)
+    prev = preview_ban(data, cons, FLIPPERS, warm=False)
+    assert prev.mode == "one-step"
     expect = e_step(~removed)
     np.testing.assert_allclose(prev.new_probas, expect, atol=1e-9)
     untouched = ~np.isin(np.arange(data.n_tasks), data.task[removed])
@@ -69,11 +70,30 @@ def test_removing_planted_flippers_repairs_labels_and_gold(data):
     assert (prev.below_min["n_trusted_left"] < 3).all() and set(prev.requeue) <= set(data.task_ids)
 
 
+def _trusted_left(data, banned, untrusted):
+    """Per touched task, labels left after the ban and those of them not from untrusted workers,
+    counted directly from the label rows."""
+    frame = data.to_frame()
+    touched = frame.loc[frame["worker"].isin(banned), "task"].unique()
+    left = frame[frame["task"].isin(touched) & ~frame["worker"].isin(banned)]
+    n_left = left.groupby("task").size().reindex(touched, fill_value=0)
+    n_trusted = left[~left["worker"].isin(untrusted)].groupby("task").size().reindex(touched, fill_value=0)
+    return n_left, n_trusted
+
+
 def test_untrusted_labels_do_not_count_as_trusted(data):
     cons = aggregate(data, "mv")
-    a = preview_ban(data, cons, FLIPPERS[:1], min_trusted_labels=4)
-    b = preview_ban(data, cons, FLIPPERS[:1], min_trusted_labels=4, untrusted=[EVIL, *FLIPPERS[1:]])
-    assert len(b.below_min) >= len(a.below_min)
+    banned, untrusted = FLIPPERS[:1], [EVIL, *FLIPPERS[1:]]
+    a = preview_ban(data, cons, banned, min_trusted_labels=4)
+    b = preview_ban(data, cons, banned, min_trusted_labels=4, untrusted=untrusted)
+    n_left, n_trusted = _trusted_left(data, banned, untrusted)
+    # Without untrusted workers every label left is trusted; with them, only the others count.
+    assert sorted(a.below_min["task"]) == sorted(n_left.index[n_left < 4])
+    assert sorted(b.below_min["task"]) == sorted(n_trusted.index[n_trusted < 4])
+    assert (len(a.below_min), len(b.below_min)) == (0, 16)
+    got = b.below_min.set_index("task")
+    assert (got["n_trusted_left"] == n_trusted[got.index]).all()
+    assert (got["n_labels_left"] == n_left[got.index]).all()
     assert (b.changed["n_trusted_left"] <= b.changed["n_labels_left"]).all()
 
 
@@ -95,3 +115,33 @@ def test_bad_selection_is_a_user_error(data):
         preview_ban(data, cons, ["ghost"])
     with pytest.raises(UserError, match="at least one"):
         preview_ban(data, cons, [])
+
+
+@pytest.mark.parametrize("method", ["cbds", "glad"])
+def test_warm_preview_reaches_the_refit(data, method):
+    """The default preview re-fits iterative models from the current fit; it lands where a cold re-fit does."""
+    cons = aggregate(data, method, use_gold=False)
+    warm = preview_ban(data, cons, FLIPPERS, use_gold=False)
+    cold = preview_ban(data, cons, FLIPPERS, refit=True, use_gold=False)
+    assert warm.mode == "warm" and not warm.exact and cold.mode == "refit" and cold.exact
+    assert (warm.new_labels == cold.new_labels).mean() >= 0.98      # EM may settle elsewhere on a rare task
+    far = np.abs(warm.new_probas - cold.new_probas).max(axis=1) > 0.05
+    assert far.mean() <= 0.05      # GLAD stops on its Q rule, not at a tight fixed point
+    assert warm.gold["acc_after"] == pytest.approx(cold.gold["acc_after"], abs=0.02)
+
+
+@pytest.mark.parametrize("method", ["cbds", "ds"])
+def test_warm_preview_on_real_data_matches_the_exact_refit(method):
+    from conftest import load_dataset
+
+    df, gold = load_dataset("zheng_product")
+    d = from_frame(df, gold=gold)
+    cons = aggregate(d, method, use_gold=False)
+    busiest = np.argsort(np.bincount(d.worker, minlength=d.n_workers))[-3:]
+    ids = list(d.worker_ids[busiest])
+    warm = preview_ban(d, cons, ids, use_gold=False)
+    cold = preview_ban(d, cons, ids, refit=True, use_gold=False)
+    assert warm.n_labels_removed > 1000
+    same = (warm.new_labels == cold.new_labels).mean()
+    assert same >= 0.99          # a different local optimum on a few tasks at most
+    assert abs(len(warm.changed) - len(cold.changed)) <= 0.2 * max(len(cold.changed), 1) + 2

@@ -9,6 +9,7 @@ without reading the labels into Python.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -38,8 +39,10 @@ def fingerprint(con, project_id: int, banned: list[str]) -> str:
     return hashlib.sha256(json.dumps(["dask", *row, *gold], default=str).encode()).hexdigest()
 
 
-def analyze_partitioned_run(ws, pid: int, settings, banned: list[str], trusted: list[str], actor: str, progress,
+def analyze_partitioned_run(ws, pid: int, settings, banned: list[str], trusted: list[str], actor, progress,
                             force: bool, options: dict) -> int:
+    """The partitioned twin of :func:`analytics.pipeline.analyze` (called from it, after its
+    access check): ``actor`` is the signed-in identity the run's audit entry names."""
     from analytics import audit
     from analytics.engine import analyze_layout
     from analytics.engine import layout as lay
@@ -48,6 +51,9 @@ def analyze_partitioned_run(ws, pid: int, settings, banned: list[str], trusted: 
     from analytics.pipeline import _json_default, apply_trusted
 
     con = ws.con
+    if ws.encrypted:
+        raise UserError("--engine dask hands the labels to its workers as plain Parquet files, and this workspace "
+                        "is encrypted: analyse it without --engine dask")
     kind, _ = project_kind(con, pid)
     if kind != "single":
         raise UserError(f"--engine dask analyses single-choice answers; this project has {kind} answers: "
@@ -75,8 +81,9 @@ def analyze_partitioned_run(ws, pid: int, settings, banned: list[str], trusted: 
         with tempfile.TemporaryDirectory(prefix="crowdtrust-engine-", dir=options.pop("work_dir", None)) as tmp:
             progress(0.0, "writing the partitioned layout")
             layout = lay.from_workspace(con, pid, Path(tmp) / "layout", exclude_workers=banned)
-            result = analyze_layout(layout, settings, Path(tmp) / "items",
-                                    progress=lambda f, m: progress(0.05 + 0.85 * f, m), **options)
+            with ws.released():      # others may read and write while the cluster computes
+                result = analyze_layout(layout, settings, Path(tmp) / "items",
+                                        progress=lambda f, m: progress(0.05 + 0.85 * f, m), **options)
             apply_trusted(result, trusted)
             progress(0.92, "writing results")
             with ws.transaction():
@@ -85,14 +92,15 @@ def analyze_partitioned_run(ws, pid: int, settings, banned: list[str], trusted: 
                 con.execute("UPDATE runs SET status = 'complete', finished_at = now(), duration_s = ?, "
                             "summary = ?::JSON WHERE run_id = ?",
                             [duration, json.dumps(result.summary, default=_json_default), run_id])
-                audit.append(con, actor=actor, action="analyze", project_id=pid, target_kind="run", target=str(run_id),
+                audit.append(con, actor=actor.name, action="analyze", project_id=pid, target_kind="run", target=str(run_id),
                              evidence={"method": method, "fingerprint": fp, "engine": "dask",
                                        "n_suspect_workers": result.summary["n_suspect_workers"],
                                        "duration_s": round(duration, 3)})
     except BaseException as exc:
-        con.execute("UPDATE runs SET status = 'failed', finished_at = now(), error = ? WHERE run_id = ?",
-                    [f"{type(exc).__name__}: {exc}"[:2000], run_id])
+        with contextlib.suppress(Exception):     # best effort: the workspace may not have come back
+            ws.con.execute("UPDATE runs SET status = 'failed', finished_at = now(), error = ? WHERE run_id = ?",
+                        [f"{type(exc).__name__}: {exc}"[:2000], run_id])
         raise
-    audit.write_anchor(ws.path, con)
+    audit.write_anchor(ws.path, ws.con)
     progress(1.0, f"run {run_id} complete")
     return run_id

@@ -193,7 +193,15 @@ def test_analyze_in_a_workspace_stores_the_same_run(project, client, users):
         assert ws.con.execute("SELECT count(*) FROM runs").fetchone()[0] == n_runs
         analyst = users["analyst"]
         r_mem = analyze(ws, "p", force=True, actor=analyst)
-        r_dask = analyze(ws, "p", engine="dask", engine_options={"cluster": client}, force=True, actor=analyst)
+        seen = []
+        r_dask = analyze(ws, "p", engine="dask", engine_options={"cluster": client}, force=True, actor=analyst,
+                         progress=lambda f, m: seen.append((f, m)))
+        fracs = [f for f, _ in seen]        # reported as the in-memory analyze reports: fraction and step
+        assert fracs == sorted(fracs) and fracs[-1] == 1.0 and seen[-1][1] == f"run {r_dask} complete"
+        msgs = " / ".join(m for _, m in seen)
+        for step in ("writing the partitioned layout", "aggregating labels", "step 2", "behaviour detectors",
+                     "collusion detectors", "writing results"):
+            assert step in msgs, step
         assert ws.con.execute("SELECT actor FROM actions WHERE action = 'analyze' AND target = ?",
                               [str(r_dask)]).fetchone()[0] == "analyst"
         assert r_dask != r_mem

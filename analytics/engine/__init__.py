@@ -22,7 +22,7 @@ whose cost is bounded by the partition size:
 The kernels are the in-memory ones; only how data reaches them changes, so the results are
 the in-memory results up to the order of floating-point sums (tests/test_engine.py checks a
 project end to end on a real two-process cluster). :mod:`.cluster` starts a local cluster or
-connects to one. DESIGN.md ("Running past one machine") has the cost model.
+connects to one. docs/scale.md has the cost model (partition sizes, shuffles, cost per label).
 """
 
 from __future__ import annotations

@@ -128,7 +128,12 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def run_one(data: Path, path: str, memory_limit: str, workers: int) -> dict:
+def run_one(data: Path, path: str, memory_limit: str, workers: int, budget: float | None = None) -> dict:
+    """One `analytics run` in a child process (its own process group), sampled by :class:`Sampler`;
+    stopped (the whole group) when it runs past ``budget`` seconds. Progress lines
+    (CROWDTRUST_PROGRESS=lines) tell how far it got."""
+    import signal
+
     out = Path(tempfile.mkdtemp(prefix="scale-out-"))
     if path == "memory":                  # the in-memory `run` reads one file: the folder as one Parquet file
         single = data.with_suffix(".parquet")
@@ -137,19 +142,38 @@ def run_one(data: Path, path: str, memory_limit: str, workers: int) -> dict:
 
             duckdb.execute(f"COPY (SELECT * FROM read_parquet('{data}/*.parquet')) TO '{single}' (FORMAT parquet)")
         data = single
-    cmd = [sys.executable, "-m", "analytics", "run", str(data), "--out", str(out), "--quiet"]
+    cmd = [sys.executable, "-m", "analytics", "run", str(data), "--out", str(out)]
     if path == "dask":
         cmd += ["--engine", "dask", "--workers", str(workers), "--memory-limit", memory_limit]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "CROWDTRUST_PROGRESS": "lines"})
     s = Sampler(proc.pid)
     s.start()
-    stdout, stderr = proc.communicate()
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    stopped = False
+    try:
+        proc.wait(timeout=budget)
+    except subprocess.TimeoutExpired:
+        stopped = True
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     wall = time.perf_counter() - t0
+    stdout = proc.stdout.read()
+    reader.join(timeout=5)
     s.stop = True
     s.join()
-    return {"wall": wall, "peak": s.peak, "kinds": s.kinds, "rc": proc.returncode, "out": out,
-            "stdout": stdout.strip().splitlines()[-1] if stdout.strip() else "", "stderr": stderr.strip()[-600:]}
+    steps = [ln.strip()[len("progress "):] for ln in err if ln.startswith("progress ")]
+    other = "".join(ln for ln in err if not ln.startswith("progress ")).strip()
+    return {"wall": wall, "peak": s.peak, "kinds": s.kinds, "rc": proc.returncode, "out": out, "stopped": stopped,
+            "last_step": steps[-1] if steps else "", "steps": steps,
+            "stdout": stdout.strip().splitlines()[-1] if stdout.strip() else "", "stderr": other[-600:]}
 
 
 def compare(mem_out: Path, dask_out: Path) -> str:
@@ -160,6 +184,16 @@ def compare(mem_out: Path, dask_out: Path) -> str:
     wb = wb.reindex(wa.index)
     return (f"same label on {(a == b).mean():.4%} of {len(a):,} items; suspects {int(wa.sum())} in memory, "
             f"{int(wb.sum())} partitioned, {int((wa != wb).sum())} differ")
+
+
+def _step_names(steps: list[str]) -> list[str]:
+    """The top-level steps of progress lines ``NN% step[: detail]``, in order, once each."""
+    names: list[str] = []
+    for st in steps:
+        name = st.split(" ", 1)[-1].split(":", 1)[0]
+        if not names or names[-1] != name:
+            names.append(name)
+    return names
 
 
 def gb(b: float) -> str:
@@ -216,6 +250,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--memory-max-labels", type=float, default=None,
                     help="do not start the in-memory path above this many labels (the row gives the extrapolated cost)")
+    ap.add_argument("--time-budget", type=float, default=None,
+                    help="stop a run after this many seconds (the row says so and how far it got)")
     ap.add_argument("--data-dir", default=None, help="keep generated data here (default: a temp folder)")
     args = ap.parse_args(argv)
     prov = Provenance(["benchmarks/scale.py", *(sys.argv[1:] if argv is None else argv)])
@@ -248,14 +284,20 @@ def main(argv=None) -> int:
                 put(f"| {n:,} | memory | not run | ~{gb(n * bpl)} (extrapolated) | | | {run_no} | {why} "
                     f"(extrapolated linearly from {src}) |")
                 continue
-            r = run_one(data, path, args.memory_limit, args.workers)
+            r = run_one(data, path, args.memory_limit, args.workers, args.time_budget)
             if r["rc"] == 0:
                 outs[path] = r["out"]
             k = r["kinds"]
-            note = r["stdout"] if r["rc"] == 0 else f"FAILED (exit {r['rc']}): {r['stderr']}"
+            if r["stopped"]:
+                note = (f"NOT COMPLETE: stopped at the time budget of {args.time_budget:.0f} s, at step "
+                        f"'{r['last_step']}' (steps reached: {' -> '.join(_step_names(r['steps']))}); the peak is "
+                        f"that of the steps it ran")
+            else:
+                note = r["stdout"] if r["rc"] == 0 else f"FAILED (exit {r['rc']}): {r['stderr']}"
             note = note.replace("|", "/")
             name = f"dask ({args.workers} x {args.memory_limit})" if path == "dask" else path
-            row = (f"| {n:,} | {name} | {r['wall']:.0f} | {gb(r['peak'])} | {gb(k.get('client', 0))} | "
+            wall = f"> {r['wall']:.0f} (stopped)" if r["stopped"] else f"{r['wall']:.0f}"
+            row = (f"| {n:,} | {name} | {wall} | {gb(r['peak'])} | {gb(k.get('client', 0))} | "
                    f"{gb(k.get('worker', 0))} | {run_no} | load {load0[0]:.1f} -> {os.getloadavg()[0]:.1f}; {note}")
             if len(outs) == 2 and path == args.paths[-1]:
                 row += f"; {compare(outs['memory'], outs['dask'])}"

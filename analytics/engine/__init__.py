@@ -60,7 +60,9 @@ def run_file(src: Path, settings, work_dir: Path, gold: str | None = None, mappi
 
     src = Path(src)
     layout_dir = work_dir / "layout"
+    progress = cluster_kw.get("progress") or (lambda f, m: None)
     if src.is_dir() or src.suffix.lower() == ".parquet":
+        progress(0.0, "writing the partitioned layout")
         layout = lay.from_parquet(src, layout_dir, gold=gold, mapping=mapping)
     else:
         from analytics.ingest.kinds import project_kind
@@ -74,6 +76,7 @@ def run_file(src: Path, settings, work_dir: Path, gold: str | None = None, mappi
             if kind != "single":
                 raise UserError(f"{src.name}: --engine dask analyses single-choice answers; this file has "
                                 f"{kind} answers: run it without --engine dask")
+            progress(0.0, "writing the partitioned layout")
             layout = lay.from_workspace(ws.con, pid, layout_dir)
         finally:
             ws.close()

@@ -84,11 +84,17 @@ def generate(folder: Path, n_labels: int, seed: int = 0) -> None:
 
 
 class Sampler(threading.Thread):
-    """Sums the RSS of a process and its descendants every ``period`` seconds."""
+    """Sums the RSS of a process and its descendants every ``period`` seconds, and their CPU
+    time (user + system, the last value seen of every process: a load-independent cost)."""
 
     def __init__(self, pid: int, period: float = 0.5):
         super().__init__(daemon=True)
         self.pid, self.period, self.peak, self.kinds, self.stop = pid, period, 0, {}, False
+        self.cpu_by_pid: dict[int, float] = {}
+
+    @property
+    def cpu(self) -> float:
+        return sum(self.cpu_by_pid.values())
 
     def run(self) -> None:
         while not self.stop:
@@ -97,8 +103,17 @@ class Sampler(threading.Thread):
                 rss = _rss(pid)
                 total += rss
                 self.kinds[kind] = max(self.kinds.get(kind, 0), rss)
+                self.cpu_by_pid[pid] = max(self.cpu_by_pid.get(pid, 0.0), _cpu(pid))
             self.peak = max(self.peak, total)
             time.sleep(self.period)
+
+
+def _cpu(pid: int) -> float:
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _tree(root: int) -> list[tuple[int, str]]:
@@ -171,7 +186,7 @@ def run_one(data: Path, path: str, memory_limit: str, workers: int, budget: floa
     s.join()
     steps = [ln.strip()[len("progress "):] for ln in err if ln.startswith("progress ")]
     other = "".join(ln for ln in err if not ln.startswith("progress ")).strip()
-    return {"wall": wall, "peak": s.peak, "kinds": s.kinds, "rc": proc.returncode, "out": out, "stopped": stopped,
+    return {"wall": wall, "peak": s.peak, "kinds": s.kinds, "cpu": s.cpu, "rc": proc.returncode, "out": out, "stopped": stopped,
             "last_step": steps[-1] if steps else "", "steps": steps,
             "stdout": stdout.strip().splitlines()[-1] if stdout.strip() else "", "stderr": other[-600:]}
 
@@ -294,7 +309,8 @@ def main(argv=None) -> int:
                         f"that of the steps it ran")
             else:
                 note = r["stdout"] if r["rc"] == 0 else f"FAILED (exit {r['rc']}): {r['stderr']}"
-            note = note.replace("|", "/")
+            note = (f"CPU {r['cpu']:,.0f} s over all processes ({r['cpu'] / n * 1e6:.0f} µs per label); "
+                    + note.replace("|", "/"))
             name = f"dask ({args.workers} x {args.memory_limit})" if path == "dask" else path
             wall = f"> {r['wall']:.0f} (stopped)" if r["stopped"] else f"{r['wall']:.0f}"
             row = (f"| {n:,} | {name} | {wall} | {gb(r['peak'])} | {gb(k.get('client', 0))} | "

@@ -221,11 +221,11 @@ TABLE_HEAD = ("| labels | path | wall s | peak GB, all processes | client GB | l
               "|---|---|---|---|---|---|---|---|\n")
 
 
-def _read_results() -> tuple[list[str], list[str]]:
-    """(table rows, run blocks) of the current results file (empty when it has none)."""
-    if not RESULTS.exists():
+def _read_results(path: Path = RESULTS) -> tuple[list[str], list[str]]:
+    """(table rows, run blocks) of a results file (empty when it has none)."""
+    if not path.exists():
         return [], []
-    text = RESULTS.read_text()
+    text = path.read_text()
     rows = [ln for ln in text.splitlines() if ln.startswith("| ") and ln[2:3].isdigit() and ln.count("|") >= 9]
     runs = text.split("## Runs", 1)[1].split("\n### ")[1:] if "## Runs" in text else []
     return rows, ["### " + r.rstrip() for r in runs]
@@ -234,6 +234,36 @@ def _read_results() -> tuple[list[str], list[str]]:
 def _key(row: str) -> tuple[str, str]:
     cells = [c.strip() for c in row.strip("|").split("|")]
     return cells[0], cells[1].split(" (")[0]
+
+
+def merge(others: list[Path]) -> None:
+    """Add the rows of other results files of this script (e.g. made by runs in parallel in other
+    checkouts) to RESULTS, their runs renumbered after this file's; a row replaces this file's
+    row of the same size and path; runs no row cites any more are dropped."""
+    rows, runs = _read_results()
+    for other in others:
+        o_rows, o_runs = _read_results(other)
+        shift = len(runs)
+        renum = {}
+        for block in o_runs:
+            old_no = int(block.split()[2])
+            renum[old_no] = old_no + shift
+            runs.append(f"### Run {old_no + shift}\n" + block.split("\n", 1)[1])
+        for r in o_rows:
+            cells = r.split("|")
+            cells[7] = f" {renum[int(cells[7])]} "
+            r = "|".join(cells)
+            rows[:] = [x for x in rows if _key(x) != _key(r)] + [r]
+    cited = {int(r.split("|")[7]) for r in rows}
+    kept = [b for b in runs if int(b.split()[2]) in cited]
+    renum = {int(b.split()[2]): i + 1 for i, b in enumerate(kept)}
+    runs = [f"### Run {renum[int(b.split()[2])]}" + "\n" + b.split("\n", 1)[1] for b in kept]
+    out = []
+    for r in rows:
+        cells = r.split("|")
+        cells[7] = f" {renum[int(cells[7])]} "
+        out.append("|".join(cells))
+    _write_results(out, runs)
 
 
 def _write_results(rows: list[str], runs: list[str]) -> None:
@@ -268,7 +298,12 @@ def main(argv=None) -> int:
     ap.add_argument("--time-budget", type=float, default=None,
                     help="stop a run after this many seconds (the row says so and how far it got)")
     ap.add_argument("--data-dir", default=None, help="keep generated data here (default: a temp folder)")
+    ap.add_argument("--merge", nargs="+", type=Path, default=None, metavar="RESULTS_MD",
+                    help="only add the rows of other results files of this script (runs made elsewhere in parallel)")
     args = ap.parse_args(argv)
+    if args.merge:
+        merge(args.merge)
+        return 0
     prov = Provenance(["benchmarks/scale.py", *(sys.argv[1:] if argv is None else argv)])
     base = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="scale-data-"))
     rows, runs = _read_results()
@@ -337,8 +372,10 @@ resident memory of every process of the run (client, scheduler, nannies, workers
 0.5 s; the client and worker columns are the largest single process of each kind. The machine
 ({os.cpu_count()} CPUs, 24 GiB) is shared with other engineers: each row gives the 1-minute load
 average before -> after it, each run (last column) its command, commit and load below; above 2 the
-rows competed for the two cores, so wall times are upper bounds. "extrapolated" figures were not
-measured: they scale the measured row they name linearly in labels.
+rows competed for the two cores, so wall times are upper bounds; the notes give the CPU seconds
+of all processes together (user + system), which the load does not inflate. A run stopped at
+`--time-budget` is marked NOT COMPLETE with the steps it reached. "extrapolated" figures were
+not measured: they scale the measured row they name linearly in labels.
 
 """
 

@@ -173,12 +173,14 @@ def run_one(data: Path, path: str, memory_limit: str, workers: int, budget: floa
         proc.wait(timeout=budget)
     except subprocess.TimeoutExpired:
         stopped = True
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    finally:                              # past the budget, or this script stopped: end the run's group
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     wall = time.perf_counter() - t0
     stdout = proc.stdout.read()
     reader.join(timeout=5)
@@ -304,6 +306,9 @@ def main(argv=None) -> int:
     if args.merge:
         merge(args.merge)
         return 0
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))    # so a stopped benchmark ends its run too
     prov = Provenance(["benchmarks/scale.py", *(sys.argv[1:] if argv is None else argv)])
     base = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="scale-data-"))
     rows, runs = _read_results()

@@ -107,6 +107,9 @@ def test_partitioned_analysis_equals_in_memory(project, client, monkeypatch):
     part = analyze_layout(layout, settings, tmp / "items", cluster=client)
     assert len(layout.parts) >= 5 and part.summary["engine"]["worker_partitions"] >= 5
     assert part.summary["engine"]["workers"] == 2
+    # labels from cbds, evidence against the ds reference: both paths fit both models
+    assert (mem.summary["method"], mem.summary["evidence_method"]) == ("cbds", "ds")
+    assert (part.summary["method"], part.summary["evidence_method"]) == ("cbds", "ds")
 
     pl = pd.concat([pd.read_parquet(p) for p in part.item_files("labels")]).set_index("task")
     ml = mem.labels.set_index("task")

@@ -187,16 +187,17 @@ def analyze_partitioned(eng: Engine, settings: AnalysisSettings, out_dir: Path, 
     parts = eng.open_parts()
     step("aggregating labels", 0.05)
     cons = em.fit(eng, ts.method, use_gold=ts.use_gold)
-    if cons.note:
-        notes.append(cons.note)
+    # the evidence's reference: the same fit, or a second model's (TrustSettings.evidence_method)
+    ref = cons if ts.evidence_method == ts.method else em.fit(eng, ts.evidence_method, use_gold=ts.use_gold)
+    notes.extend(dict.fromkeys(c.note for c in (cons, ref) if c.note))
     base = eng.reduce(eng.map(it.basic_sums))
     n_w = base["n_w"]
     worker_ids = L.worker_ids()
     shell = Shell(W, K, T, L.n, worker_ids, np.asarray(L.classes, dtype=object), n_w, has_time=L.t_span is not None)
-    shell_cons = cons.shell()
+    shell_cons = ref.shell()
 
     step("scoring workers", 0.25)
-    res = eng.map(it.label_columns, PerPart(cons.q), cons, None)
+    res = eng.map(it.label_columns, PerPart(ref.q), ref, None)
     cols = eng.item(res, 0)
     soft = eng.reduce(eng.item(res, 1))["soft"]
     wb = ew.bounds(n_w)
@@ -221,7 +222,7 @@ def analyze_partitioned(eng: Engine, settings: AnalysisSettings, out_dir: Path, 
     beh_scores = beh_scores.reindex(range(W))
 
     step("collusion detectors", 0.7)
-    coll = ecoll.fit(eng, parts, cons.q, cons, settings.collusion, progress=lambda f, m: progress(0.7, m))
+    coll = ecoll.fit(eng, parts, ref.q, ref, settings.collusion, progress=lambda f, m: progress(0.7, m))
 
     step("trust verdicts", 0.85)
 
@@ -245,14 +246,14 @@ def analyze_partitioned(eng: Engine, settings: AnalysisSettings, out_dir: Path, 
                 drop_f = eng.broadcast(drop)
                 keeps = eng.map(_keep, drop_f)
                 masked = eng.map(it.rows, PerPart(keeps))
-                refit = em.fit(eng, cons.method, parts=masked, use_gold=ts.use_gold)
+                refit = em.fit(eng, ref.method, parts=masked, use_gold=ts.use_gold)
                 q_def = [eng.client.submit(_defended_q, p, q, rq, kp, pure=False)
-                         for p, q, rq, kp in zip(parts, cons.q, refit.q, keeps, strict=True)]
+                         for p, q, rq, kp in zip(parts, ref.q, refit.q, keeps, strict=True)]
                 errors = None
                 if refit.errors is not None:
                     errors = refit.errors.copy()
                     errors[drop] = 1.0 / K
-                defended = em.PartConsensus(cons.method, refit.priors, errors, refit.skills, q_def)
+                defended = em.PartConsensus(ref.method, refit.priors, errors, refit.skills, q_def)
                 res = eng.map(it.label_columns, PerPart(q_def), defended, drop_f)
                 cols2 = eng.item(res, 0)
                 wparts2 = ew.shuffle(eng, cols2, wb, worker_ids, base=wparts)
@@ -265,6 +266,8 @@ def analyze_partitioned(eng: Engine, settings: AnalysisSettings, out_dir: Path, 
             rescore["skipped"] = (f"the workers suspected through behaviour or collusion hold {share:.0%} of the "
                                   f"labels; a consensus re-fitted on the rest would describe almost nobody")
     eng.release(wparts)
+    if ref is not cons:
+        eng.release(ref.q)
 
     step("assembling results", 0.95)
     suspect = verdict.table_["suspect"].to_numpy(bool)
@@ -280,6 +283,7 @@ def analyze_partitioned(eng: Engine, settings: AnalysisSettings, out_dir: Path, 
                                                     "with the other half")
     result.summary["timings_s"] = _durations(timings)
     result.summary["rescore"] = rescore
+    result.summary["evidence_method"] = ref.method
     result.summary["engine"] = {"kind": "dask", "item_partitions": len(L.parts), "worker_partitions": len(wb) - 1,
                                 "workers": len(eng.client.scheduler_info().get("workers", {})), "notes": notes}
     result.notes = notes

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -147,8 +149,6 @@ def run_one(data: Path, path: str, memory_limit: str, workers: int, budget: floa
     """One `analytics run` in a child process (its own process group), sampled by :class:`Sampler`;
     stopped (the whole group) when it runs past ``budget`` seconds. Progress lines
     (CROWDTRUST_PROGRESS=lines) tell how far it got."""
-    import signal
-
     out = Path(tempfile.mkdtemp(prefix="scale-out-"))
     if path == "memory":                  # the in-memory `run` reads one file: the folder as one Parquet file
         single = data.with_suffix(".parquet")
@@ -161,8 +161,10 @@ def run_one(data: Path, path: str, memory_limit: str, workers: int, budget: floa
     if path == "dask":
         cmd += ["--engine", "dask", "--workers", str(workers), "--memory-limit", memory_limit]
     t0 = time.perf_counter()
+    scratch = Path(tempfile.mkdtemp(prefix="scale-tmp-"))      # the run's temporary files, removed after it
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, "CROWDTRUST_PROGRESS": "lines"})
+                            start_new_session=True,
+                            env={**os.environ, "CROWDTRUST_PROGRESS": "lines", "TMPDIR": str(scratch)})
     s = Sampler(proc.pid)
     s.start()
     err: list[str] = []
@@ -182,6 +184,7 @@ def run_one(data: Path, path: str, memory_limit: str, workers: int, budget: floa
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     wall = time.perf_counter() - t0
+    shutil.rmtree(scratch, ignore_errors=True)          # a stopped run leaves its layout behind
     stdout = proc.stdout.read()
     reader.join(timeout=5)
     s.stop = True
@@ -306,8 +309,6 @@ def main(argv=None) -> int:
     if args.merge:
         merge(args.merge)
         return 0
-    import signal
-
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))    # so a stopped benchmark ends its run too
     prov = Provenance(["benchmarks/scale.py", *(sys.argv[1:] if argv is None else argv)])
     base = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="scale-data-"))

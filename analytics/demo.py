@@ -15,6 +15,15 @@ Two projects:
     constant answerer, a label flipper, a burst bot, a colluding ring that copies its leader
     within seconds, and an account taken over half-way. The answer key is written next to
     the workspace as ``demo_key.csv``; the analysis never sees it.
+
+``moderation-weekly`` (generated here, seed 7): a poisoned batch after clean weeks
+    Six weeks of an honest crowd (:func:`analytics.redteam.crowds.weekly_crowd`) arrive one
+    weekly batch at a time; after each, the project is analysed and its labels are delivered
+    as an export (``<workspace>/deliveries/``). The last week carries planted random spammers
+    (:func:`analytics.redteam.batches.plant_in_batch`): the alert rules fire after that batch,
+    and an incident opened from the alert is contained and repaired (corrected exports in
+    ``<workspace>/incidents/1/``), so the Monitoring and Incidents pages and the incident
+    report have something to show. Its answer key is ``weekly_key.json``.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import pandas as pd
 DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 REAL_PROJECT = "act-cf-weather"
 SIM_PROJECT = "reviews-simulated"
+WEEKLY_PROJECT = "moderation-weekly"
 CLASSES = np.array(["negative", "neutral", "positive"])
 
 
@@ -164,4 +174,45 @@ def build_demo(workspace: str | Path, actor: str = "demo", analyze: bool = True,
         shutil.rmtree(workspace, ignore_errors=True)
         raise
     ws.close()
-    return [REAL_PROJECT, SIM_PROJECT]
+    if not analyze:
+        return [REAL_PROJECT, SIM_PROJECT]
+    try:
+        build_weekly_incident(workspace, actor=actor)
+    except BaseException:
+        shutil.rmtree(workspace, ignore_errors=True)
+        raise
+    return [REAL_PROJECT, SIM_PROJECT, WEEKLY_PROJECT]
+
+
+def build_weekly_incident(workspace: str | Path, actor: str = "demo", seed: int = 7) -> int:
+    """The ``moderation-weekly`` project and its incident (see the module docstring); returns the incident."""
+    import json
+
+    from analytics.incidents.records import open_incident
+    from analytics.incidents.response import contain, repair
+    from analytics.redteam.batches import plant_in_batch, weekly_batches
+    from analytics.redteam.crowds import weekly_crowd
+    from analytics.redteam.replay import replay_batches
+    from analytics.store import open_workspace
+
+    workspace = Path(workspace)
+    labels, gold = weekly_crowd("steady", seed=seed, n_weeks=6, items_per_week=250, classes=list(CLASSES),
+                                start="2026-09-07")
+    batches = weekly_batches(labels)
+    planted = plant_in_batch(batches[-1].frame, "random", share=0.3, seed=seed, gold=gold,
+                             avoid_workers=set(labels["worker"]))
+    frames = [b.frame for b in batches[:-1]] + [planted.frame]
+    with tempfile.TemporaryDirectory() as tmp:
+        rep = replay_batches(workspace, WEEKLY_PROJECT, frames, [f"moderation_{b.name}" for b in batches], tmp,
+                             gold=gold, deliver_dir=workspace / "deliveries", actor=actor)
+    if not rep.alerts[-1] or rep.first_alert_batch() != len(batches) - 1:
+        raise RuntimeError("the demo's poisoned batch did not raise exactly one week's alerts; check the alert rules")
+    (workspace / "weekly_key.json").write_text(json.dumps(
+        {"project": WEEKLY_PROJECT, "attack": planted.attack, "share": planted.share, "workers": planted.workers,
+         "onset": planted.onset.isoformat(), "poisoned_week": str(batches[-1].start.date())}, indent=1))
+    with open_workspace(workspace) as ws:
+        iid = open_incident(ws, WEEKLY_PROJECT, actor, alert_ids=[rep.alerts[-1][-1]["id"]],
+                            title="Spam accounts in the week's batch")
+        contain(ws, WEEKLY_PROJECT, iid, actor)
+        repair(ws, WEEKLY_PROJECT, iid, actor)
+    return iid

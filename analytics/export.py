@@ -2,8 +2,9 @@
 
 Every export is built in memory (:func:`build_export`, for the UI's download button and
 preview), recorded in the audit log (:func:`record_export`: one ``export`` entry whose
-evidence holds the file's SHA-256, so the chain vouches for the file) and, from the CLI,
-written next to its manifest (:func:`write_export`: ``FILE`` and ``FILE.manifest.json``).
+evidence holds the file's SHA-256, so the chain vouches for the file; a copy of the bytes is
+kept as ``<workspace>/exports/<sha256>`` for incident response, :func:`archive`) and, from
+the CLI, written next to its manifest (:func:`write_export`: ``FILE`` and ``FILE.manifest.json``).
 
 Kinds (:data:`KINDS`):
 
@@ -433,7 +434,29 @@ def record_export(ws: Workspace, export: Export, actor: str | None = None) -> Ex
     export.manifest["actor"] = actor
     export.manifest["audit"] = {"seq": int(seq), "hash": h}
     export.recorded = True
+    archive(ws.path, export)
     return export
+
+
+ARCHIVE_DIR = "exports"
+
+
+def archived_path(workspace: str | os.PathLike, sha256: str) -> Path:
+    """Where the bytes of a recorded export are kept: ``<workspace>/exports/<sha256>``."""
+    return Path(workspace) / ARCHIVE_DIR / str(sha256)
+
+
+def archive(workspace: str | os.PathLike, export: Export) -> Path:
+    """Keep a copy of a recorded export (content-addressed, with its manifest), so an incident can
+    later tell which delivered labels were affected and diff them against corrected ones."""
+    path = archived_path(workspace, export.sha256)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for target, payload in ((path, export.data), (path.with_name(path.name + ".manifest.json"), export.manifest_bytes())):
+        if not target.exists():
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(payload)
+            os.replace(tmp, target)
+    return path
 
 
 def write_export(ws: Workspace, project, kind: str, out: str | os.PathLike, fmt: str | None = None,

@@ -26,7 +26,7 @@ import duckdb
 
 from analytics.errors import SchemaTooNewError, UserError, WorkspaceLockedError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_WORKSPACE = Path(__file__).resolve().parent.parent / "data" / "workspaces" / "demo"
 DB_NAME = "workspace.duckdb"
 
@@ -212,6 +212,69 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN host TEXT;
     ALTER TABLE runs ADD COLUMN pid INTEGER;
+    """,
+    # 2 -> 3: monitoring and incident response (analytics.monitor, analytics.incidents).
+    """
+    CREATE SEQUENCE alert_seq START 1;
+    CREATE SEQUENCE incident_seq START 1;
+    CREATE TABLE alert_rules (
+        project_id  INTEGER PRIMARY KEY,
+        settings    JSON NOT NULL          -- AlertSettings overrides
+    );
+    -- What the rules have already looked at: ingests (data rules) and runs (run rules).
+    CREATE TABLE monitor_state (
+        project_id        INTEGER PRIMARY KEY,
+        data_ingest_id    INTEGER,         -- newest ingest the data rules evaluated
+        run_ingest_id     INTEGER,         -- newest ingest the run rules evaluated
+        run_id            INTEGER,         -- run the run rules last evaluated
+        evaluated_at      TIMESTAMPTZ
+    );
+    CREATE TABLE alerts (
+        alert_id      INTEGER PRIMARY KEY DEFAULT nextval('alert_seq'),
+        project_id    INTEGER NOT NULL,
+        rule          TEXT NOT NULL,
+        severity      TEXT NOT NULL,       -- warning | critical
+        period_unit   TEXT NOT NULL,       -- day | week | ingest
+        period        BIGINT NOT NULL,
+        period_name   TEXT,
+        period_start  TIMESTAMPTZ,
+        period_end    TIMESTAMPTZ,
+        raised_at     TIMESTAMPTZ NOT NULL,
+        run_id        INTEGER,
+        ingest_id     INTEGER,
+        value         DOUBLE,
+        threshold     DOUBLE,
+        message       TEXT NOT NULL,
+        evidence      JSON,
+        workers       TEXT[],
+        status        TEXT NOT NULL DEFAULT 'open',   -- open | acknowledged
+        acked_by      TEXT,
+        acked_at      TIMESTAMPTZ,
+        ack_note      TEXT,
+        audit_seq     BIGINT,
+        UNIQUE (project_id, rule, period_unit, period)
+    );
+    CREATE TABLE incidents (
+        incident_id   INTEGER PRIMARY KEY DEFAULT nextval('incident_seq'),
+        project_id    INTEGER NOT NULL,
+        title         TEXT NOT NULL,
+        severity      TEXT NOT NULL,       -- low | medium | high | critical
+        status        TEXT NOT NULL,       -- open | contained | repaired | closed
+        opened_at     TIMESTAMPTZ NOT NULL,
+        opened_by     TEXT NOT NULL,
+        closed_at     TIMESTAMPTZ,
+        closed_by     TEXT,
+        close_note    TEXT
+    );
+    -- What an incident is about and what it did: alerts, workers, tasks, exports, steps.
+    CREATE TABLE incident_links (
+        incident_id   INTEGER NOT NULL,
+        kind          TEXT NOT NULL,       -- alert | worker | requeued | corrected_export | step
+        ref           TEXT NOT NULL,
+        detail        JSON,
+        audit_seq     BIGINT,
+        created_at    TIMESTAMPTZ NOT NULL
+    );
     """,
 ]
 

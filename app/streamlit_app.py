@@ -34,6 +34,7 @@ def _page(file: str, title: str, icon: str, default: bool = False):
 def build_pages() -> dict[str, list]:
     review = [
         _page("overview.py", "Overview", ":material/dashboard:", default=True),
+        _page("monitoring.py", "Monitoring", ":material/monitoring:"),
         _page("workers.py", "Workers", ":material/group:"),
         _page("items.py", "Items", ":material/list_alt:"),
         _page("collusion.py", "Collusion", ":material/hub:"),
@@ -42,6 +43,7 @@ def build_pages() -> dict[str, list]:
     act = []
     # teammates' pages appear as soon as their files land
     for file, title, icon in (("actions.py", "Actions", ":material/gavel:"),
+                              ("incidents.py", "Incidents", ":material/emergency:"),
                               ("export.py", "Export", ":material/download:"),
                               ("redteam.py", "Red team", ":material/security:")):
         if (VIEWS / file).exists():

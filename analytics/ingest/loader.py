@@ -52,6 +52,7 @@ class IngestSummary:
     warnings: list[str] = field(default_factory=list)
     project_id: int | None = None
     label_field: str | None = None
+    alerts: list[dict] = field(default_factory=list)   # raised by the alert rules after this ingest
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +73,8 @@ class IngestSummary:
             lines.append(f"  quarantine: {shown}{more}")
         for w in self.warnings:
             lines.append(f"  warning: {w}")
+        for a in self.alerts:
+            lines.append(f"  ALERT {a['alert_id']} ({a['severity']}): {a['message']}")
         return "\n".join(lines)
 
 
@@ -272,9 +275,20 @@ def ingest_file(
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
+    alerts = _evaluate_alerts(ws, project, actor, ingest_id, warnings)
     return IngestSummary(ingest_id=ingest_id, project=project, file_name=shown, format=fmt, sha256=sha,
                          size_bytes=size, quarantine_reasons=reasons, warnings=warnings, project_id=project_id,
-                         label_field=source.label_field, **counts)
+                         label_field=source.label_field, alerts=alerts, **counts)
+
+
+def _evaluate_alerts(ws: Workspace, project: str, actor: str, ingest_id: int, warnings: list[str]) -> list[dict]:
+    """The alert rules after a committed ingest (analytics.monitor); a failure becomes a warning."""
+    from analytics.monitor.alerts import evaluate_quietly
+
+    alerts, problem = evaluate_quietly(ws, project, actor, f"ingest {ingest_id}")
+    if problem:
+        warnings.append(problem)
+    return alerts
 
 
 def ingest_gold(ws: Workspace, path, project: str, actor: str = "cli", *, file_name: str | None = None,

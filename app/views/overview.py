@@ -4,9 +4,10 @@ and the workspace's projects and ingest history."""
 import streamlit as st
 
 from analytics.results import fmt_interval
-from app import charts, state
+from app import charts, monitor_ui, state
 
 c = state.require_workspace("Overview")
+monitor_ui.open_alerts_box(c)
 
 stats = state.q("project_stats", c.project_id)
 

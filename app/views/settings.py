@@ -6,7 +6,7 @@ import streamlit as st
 
 from analytics.errors import UserError
 from analytics.results import attribute_docs, fmt_interval
-from app import state
+from app import monitor_ui, state
 
 c = state.require_workspace("Settings")
 
@@ -98,3 +98,6 @@ with right:
         "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "finished_at": st.column_config.DatetimeColumn("finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "duration_s": st.column_config.NumberColumn("seconds", format="%.1f")})
+
+st.divider()
+monitor_ui.alert_rules_form(c)

@@ -10,21 +10,29 @@ import streamlit as st
 from analytics.errors import UserError
 from app import state
 
-SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:"}
-
 
 def open_alerts_box(c: state.Ctx, limit: int = 3) -> None:
-    """A short box with the project's open alerts and a link to Monitoring (nothing when there are none)."""
-    alerts = state.q("monitor.alerts:list_alerts", c.project_id, "open")
+    """The project's open alerts (or, when all are handled, the latest ones) with a link to Monitoring."""
+    alerts = state.q("monitor.alerts:list_alerts", c.project_id)
     if alerts.empty:
         return
+    open_ = alerts[alerts["status"] == "open"]
+    shown = open_ if len(open_) else alerts
     with st.container(border=True):
-        st.markdown(f"**:red[{len(alerts)} open alert{'s' if len(alerts) != 1 else ''}]** · "
-                    "quality changed in a recent period")
-        for a in alerts.head(limit).itertuples(index=False):
-            st.markdown(f"{'🔴' if a.severity == 'critical' else '🟠'} **Alert {a.alert_id}** ({a.rule}, "
-                        f"{a.period_name}): {a.message}")
-        state.link("views/monitoring.py", "Review the alerts on Monitoring", icon=":material/monitoring:")
+        if len(open_):
+            st.markdown(f"**:red[{len(open_)} open alert{'s' if len(open_) != 1 else ''}]** · quality changed in a "
+                        "recent period and nobody has handled it yet")
+        else:
+            st.markdown(f"**Alerts** · {len(alerts)} raised, all acknowledged or handled in an incident")
+        for a in shown.head(limit).itertuples(index=False):
+            tag = ":red[**critical**]" if a.severity == "critical" else ":orange[**warning**]"
+            status = "" if a.status == "open" else f" · {a.status}" + (f" ({a.ack_note})" if a.ack_note else "")
+            st.markdown(f"{tag} **Alert {a.alert_id}** ({a.rule}, {a.period_name}{status}): {a.message}")
+        b = st.columns(2)
+        with b[0]:
+            state.link("views/monitoring.py", "Review the alerts on Monitoring", icon=":material/monitoring:")
+        with b[1]:
+            state.link("views/incidents.py", "Incidents", icon=":material/emergency:")
 
 
 def acknowledge_form(c: state.Ctx, alert_id: int, key: str) -> None:

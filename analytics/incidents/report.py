@@ -29,10 +29,9 @@ import analytics
 from analytics import audit
 from analytics.errors import UserError
 from analytics.incidents.records import get_incident
-from analytics.incidents.scope import activity_frame, incident_scope
+from analytics.incidents.scope import activity_frame, activity_unit, incident_scope
 from analytics.monitor.alerts import _jsonable, get_alert
 from analytics.monitor.rules import RULE_TITLES
-from analytics.monitor.series import period_unit
 
 #: MITRE ATLAS tactics and techniques used by the procedure (https://atlas.mitre.org).
 ATLAS = {
@@ -321,8 +320,7 @@ def report_figures(con, project_id: int, data: dict) -> list:
     figs = [charts.suspect_chart(tl), charts.new_workers_chart(tl)]
     if tl["gold_n"].gt(0).any():
         figs.append(charts.gold_chart(tl))
-    unit = period_unit(con, project_id)
-    act = activity_frame(con, project_id, data["workers"], "day" if unit in ("day", "ingest") else unit)
+    act = activity_frame(con, project_id, data["workers"], activity_unit(con, project_id))
     onset = pd.Timestamp(data["onset"]) if data["onset"] else None
     figs.insert(2, charts.incident_activity_chart(act, onset, act.attrs.get("unit", "day")))
     return figs

@@ -28,6 +28,8 @@ from analytics.monitor.series import period_key
 from analytics.store import first_row
 
 EXPORT_KINDS = ("labels", "items")
+#: span of a project (days) up to which the activity chart counts labels per day
+ACTIVITY_DAY_SPAN = 120
 
 
 def _latest_run(con, pid: int) -> int | None:
@@ -72,12 +74,12 @@ def worker_table(con, pid: int, workers: list[str], alert_start=None) -> pd.Data
     finally:
         con.unregister("_onsets")
     out = on.merge(stats, on="worker", how="left").merge(after, on="worker", how="left")
-    if run is not None:
-        v = con.execute("SELECT worker, suspect, trust FROM run_workers WHERE run_id = ? AND list_contains(?, worker)",
-                        [run, workers]).df()
-        out = out.merge(v, on="worker", how="left")
-    else:
-        out["suspect"], out["trust"] = None, None
+    # the verdict of the newest run that saw each worker (runs after a ban leave the worker out)
+    v = con.execute("""SELECT w.worker, arg_max(w.suspect, w.run_id) AS suspect, arg_max(w.trust, w.run_id) AS trust
+                       FROM run_workers w JOIN runs r USING (run_id)
+                       WHERE r.project_id = ? AND r.status = 'complete' AND list_contains(?, w.worker)
+                       GROUP BY w.worker""", [pid, workers]).df()
+    out = out.merge(v, on="worker", how="left")
     out["banned"] = out["worker"].isin(set(banned_workers(con, pid)))
     out["labels_from_onset"] = out["labels_from_onset"].fillna(0).astype(int)
     cols = ["worker", "labels", "items", "first_at", "last_at", "onset", "onset_source", "labels_from_onset",
@@ -250,13 +252,19 @@ def scope_of(con, workspace, pid: int, incident_id: int) -> dict:
     return incident_scope(con, workspace, pid, get_incident(con, pid, incident_id))
 
 
+def activity_unit(con, pid: int) -> str:
+    """Days for projects spanning up to ACTIVITY_DAY_SPAN days, weeks beyond."""
+    row = first_row(con.execute("""SELECT epoch(max(coalesce(submitted_at, started_at)))
+                                          - epoch(min(coalesce(submitted_at, started_at)))
+                                   FROM annotations WHERE project_id = ?""", [pid]))
+    return "day" if row is None or row[0] is None or row[0] <= ACTIVITY_DAY_SPAN * 86400 else "week"
+
+
 def activity(con, pid: int, incident_id: int) -> pd.DataFrame:
     """Labels per day (or week, for long projects) by the incident's workers and by the others."""
     from analytics.incidents.records import get_incident
-    from analytics.monitor.series import period_unit
 
-    unit = period_unit(con, pid)
-    return activity_frame(con, pid, get_incident(con, pid, incident_id)["workers"], "week" if unit == "week" else "day")
+    return activity_frame(con, pid, get_incident(con, pid, incident_id)["workers"], activity_unit(con, pid))
 
 
 def activity_frame(con, pid: int, workers: list[str], unit: str) -> pd.DataFrame:

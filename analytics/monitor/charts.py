@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 ALERT_COLOR = "#d62728"
 LINE_COLOR = "#1f77b4"
 THRESHOLD_COLOR = "#7f7f7f"
-HEIGHT = 300
+HEIGHT = 330
 
 
 def _x(tl: pd.DataFrame):
@@ -27,8 +27,9 @@ def _x(tl: pd.DataFrame):
 
 
 def _layout(fig: go.Figure, title: str, xt: str, yt: str, height: int = HEIGHT) -> go.Figure:
-    fig.update_layout(title={"text": title, "x": 0, "xanchor": "left"}, height=height,
-                      margin={"l": 10, "r": 10, "t": 45, "b": 10}, legend={"orientation": "h", "y": -0.25},
+    fig.update_layout(title={"text": title, "x": 0, "xanchor": "left", "y": 0.97, "yanchor": "top"}, height=height,
+                      margin={"l": 10, "r": 10, "t": 75, "b": 10},
+                      legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}},
                       hoverlabel={"namelength": -1}, hovermode="x unified")
     fig.update_xaxes(title_text=xt)
     fig.update_yaxes(title_text=yt)
@@ -85,13 +86,13 @@ def agreement_chart(tl: pd.DataFrame) -> go.Figure:
         return empty(title, "No labels yet")
     x, xt = _x(tl)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=tl["alpha"], mode="lines+markers", name="Krippendorff's alpha",
+    fig.add_trace(go.Scatter(x=x, y=tl["alpha"], mode="lines+markers", name="alpha",
                              line={"color": LINE_COLOR}))
     if "consensus_agreement" in tl:
         fig.add_trace(go.Scatter(x=x, y=tl["established_agreement"], mode="lines+markers",
-                                 name="established workers agree with consensus", line={"color": "#2c8c5a"}))
+                                 name="established: agree with consensus", line={"color": "#2c8c5a"}))
         fig.add_trace(go.Scatter(x=x, y=tl["new_agreement"], mode="lines+markers",
-                                 name="new workers agree with consensus", line={"color": "#f0a202"}))
+                                 name="new: agree with consensus", line={"color": "#f0a202"}))
         _alerts(fig, tl, x, tl["new_agreement"], "new_accounts")
     return _layout(fig, title, xt, "alpha / share of labels")
 

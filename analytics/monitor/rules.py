@@ -24,10 +24,12 @@ suspect_share      the share of the period's labels written by workers the run m
                    baseline rate (binomial test; the worker, not the label, is the unit, so
                    one busy worker cannot trip it, and a crowd whose detectors flag many
                    workers all along is compared with itself)
-new_accounts       a burst of new accounts (at least ``new_accounts_min`` and
-                   ``new_accounts_factor`` times the baseline's mean per period) whose labels
-                   agree with the consensus less often than the established workers' labels
-                   of the same period by ``new_accounts_quality_gap`` (two-proportion test)
+new_accounts       at least ``new_accounts_min`` new accounts whose labels agree with the
+                   consensus less often than the established workers' labels of the same
+                   period by ``new_accounts_quality_gap`` (two-proportion test) while they
+                   come in a burst (``new_accounts_factor`` times the baseline's mean per
+                   period), or by twice that gap at a hundredth of the test level without
+                   a burst (a few poor accounts in a quiet week)
 label_drift        the period's label distribution moved from the baseline's by a total
                    variation distance of ``drift_min_tv`` or more (Pearson chi-square test),
                    beyond what the items explain: the same shift of the run's consensus
@@ -240,14 +242,17 @@ def _new_accounts(series: pd.DataFrame, covered: np.ndarray, s: AlertSettings) -
         r, b = series.iloc[i], base.iloc[i]
         mean_new = b["new_workers"] / max(b["history"], 1)
         need = max(s.new_accounts_min, s.new_accounts_factor * mean_new)
-        if r["new_workers"] < need:
-            continue
         old_k, old_n = r["agree"] - r["agree_new"], r["judged"] - r["judged_new"]
-        if old_n < s.min_period_labels or r["judged_new"] < s.min_period_labels:
+        if r["new_workers"] < s.new_accounts_min or old_n < s.min_period_labels or \
+                r["judged_new"] < s.min_period_labels:
             continue
         new_rate, old_rate = r["agree_new"] / r["judged_new"], old_k / old_n
         p = float(_two_prop_p(r["agree_new"], r["judged_new"], old_k, old_n))
-        if old_rate - new_rate < s.new_accounts_quality_gap or p >= s.p_value:
+        gap = old_rate - new_rate
+        burst = r["new_workers"] >= need
+        # a burst with a poor start, or (without a burst) a start twice as poor, far beyond chance
+        if not ((burst and gap >= s.new_accounts_quality_gap and p < s.p_value)
+                or (gap >= 2 * s.new_accounts_quality_gap and p < s.p_value / 100)):
             continue
         msg = (f"{int(r['new_workers'])} new accounts ({mean_new:.1f} per period before); their labels agree with the "
                f"consensus {new_rate:.1%} of the time against {old_rate:.1%} for established workers (p={p:.1g})")

@@ -75,9 +75,11 @@ m = st.columns(5)
 m[0].metric("Workers", len(wt), help=f"{int(wt['banned'].sum())} banned")
 m[1].metric("Items", f"{scope['n_items']:,}")
 m[2].metric("Labels", f"{scope['n_labels']:,}", help=f"{scope['n_labels_from_onset']:,} from the onset on")
-m[3].metric("Estimated onset", "—" if scope["onset"] is None else f"{scope['onset']:%Y-%m-%d %H:%M}",
-            help=f"Earliest suspicious label (worker {scope['onset_worker']}): a drift change point or burst window "
-                 "where the detectors found one, else the worker's first label in the alert's period.")
+m[3].metric("Estimated onset", "—" if scope["onset"] is None else f"{scope['onset']:%b %d, %H:%M}",
+            help=(f"{scope['onset']:%Y-%m-%d %H:%M:%S} UTC. " if scope["onset"] is not None else "")
+            + f"Earliest suspicious label (worker {scope['onset_worker']}): a drift change point or burst window "
+              "where the detectors found one, else the worker's first label (in the alert's period for an "
+              "established account).")
 m[4].metric("Affected exports", len(scope["affected_exports"]),
             help="Delivered labels/items exports whose data held the incident's workers' labels.")
 

@@ -15,8 +15,8 @@ rule               fires when
 =================  ========================================================================
 gold_accuracy      the period's labels on gold items are right less often than the floor
                    1/K + ``gold_floor_margin`` (Wilson upper bound below it), or less often
-                   than in the baseline by ``gold_drop`` or more (one-sided two-proportion
-                   z-test)
+                   than in the baseline by ``gold_drop`` or more (one-sided z-test with the
+                   worker-cluster variance)
 suspect_share      the share of the period's labels written by workers the run marks suspect
                    reaches ``suspect_share_max`` or the baseline's share plus
                    ``suspect_share_rise``, whichever is lower, while the share of suspect
@@ -26,7 +26,7 @@ suspect_share      the share of the period's labels written by workers the run m
                    workers all along is compared with itself)
 new_accounts       at least ``new_accounts_min`` new accounts whose labels agree with the
                    consensus less often than the established workers' labels of the same
-                   period by ``new_accounts_quality_gap`` (two-proportion test) while they
+                   period by ``new_accounts_quality_gap`` (cluster-robust z-test) while they
                    come in a burst (``new_accounts_factor`` times the baseline's mean per
                    period), or by twice that gap at a hundredth of the test level without
                    a burst (a few poor accounts in a quiet week)
@@ -41,7 +41,9 @@ collusion          the run finds a suspect community of at least ``community_min
 :func:`evaluate` returns one row per (period, rule) that fired, with the numbers, the
 threshold and a sentence; :func:`thresholds` the per-period threshold lines the Monitoring
 charts draw. Sources: Wilson (1927) for the interval; Agresti, *Categorical Data Analysis*
-(2013) §1.4 and §3.1 for the proportion and chi-square tests.
+(2013) §1.4 and §3.1 for the proportion and chi-square tests; Kish, *Survey Sampling* (1965)
+§6.4 for the variance of a share whose answers come in worker clusters, which the gold and
+new-account tests use (labels of one worker are not independent).
 """
 
 from __future__ import annotations
@@ -166,14 +168,33 @@ def _baseline_rows(series: pd.DataFrame, i: int, settings: AlertSettings) -> lis
     return ok[-settings.baseline_periods:].tolist()
 
 
-def _two_prop_p(k1, n1, k2, n2) -> np.ndarray:
-    """One-sided p-value that proportion 1 is below proportion 2 (pooled z-test)."""
-    k1, n1, k2, n2 = (np.asarray(x, float) for x in (k1, n1, k2, n2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = (k1 + k2) / (n1 + n2)
-        se = np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
-        z = (k1 / n1 - k2 / n2) / se
-    return np.where((n1 > 0) & (n2 > 0) & (se > 0), stats.norm.cdf(z), 1.0)
+def cluster_var(k, n, kk, kn, nn, m) -> float:
+    """Variance of the share k/n when the answers come in m worker clusters, from the sums over
+    workers of k_w^2, k_w n_w and n_w^2 (the linearised variance of a ratio estimator, Kish,
+    *Survey Sampling*, 1965, §6.4): m/(m-1) * sum_w (k_w - p n_w)^2 / n^2. Labels of one worker are
+    not independent; treating them as such makes a busy worker's off day look like a shift."""
+    if not n or not m or m < 2:
+        return float("nan")
+    p = k / n
+    return float(m / (m - 1) * max(kk - 2 * p * kn + p * p * nn, 0.0) / (n * n))
+
+
+def _cluster_p(a: tuple, b: tuple) -> float:
+    """One-sided p-value that share a = (k, n, kk, kn, nn, m) is below share b (cluster-robust z-test)."""
+    va, vb = cluster_var(*a), cluster_var(*b)
+    se = np.sqrt(va + vb)
+    if not np.isfinite(se) or se == 0:
+        return 1.0
+    return float(stats.norm.cdf((a[0] / a[1] - b[0] / b[1]) / se))
+
+
+def _clusters(row, prefix: str, k: str, n: str) -> tuple:
+    """(k, n, kk, kn, nn, m) of a row; labels as their own clusters when the sums are absent."""
+    kv, nv = float(row[k]), float(row[n])
+    if f"{prefix}_m" in row.index and pd.notna(row[f"{prefix}_m"]):
+        return (kv, nv, float(row[f"{prefix}_kk"]), float(row[f"{prefix}_kn"]), float(row[f"{prefix}_nn"]),
+                float(row[f"{prefix}_m"]))
+    return (kv, nv, kv, kv, nv, nv)
 
 
 def _severity(p: float, effect: float, threshold: float, settings: AlertSettings) -> str:
@@ -183,15 +204,18 @@ def _severity(p: float, effect: float, threshold: float, settings: AlertSettings
 # -- the rules ---------------------------------------------------------------------------------
 
 def _gold(series: pd.DataFrame, n_classes: int, s: AlertSettings) -> list[dict]:
-    base = baseline_sums(series, ["gold_n", "gold_correct"], s)
+    cl = [c for c in ("gold_kk", "gold_kn", "gold_nn", "gold_m") if c in series.columns]
+    base = baseline_sums(series, ["gold_n", "gold_correct", *cl], s)
     floor = 1.0 / max(n_classes, 2) + s.gold_floor_margin
     out = []
     for i in np.flatnonzero(base["testable"].to_numpy() & (series["gold_n"] >= s.gold_min_labels).to_numpy()):
         r, b = series.iloc[i], base.iloc[i]
         acc = r["gold_accuracy"]
         b_acc = b["gold_correct"] / b["gold_n"] if b["gold_n"] >= s.gold_min_labels else np.nan
-        p_drop = float(_two_prop_p(r["gold_correct"], r["gold_n"], b["gold_correct"], b["gold_n"]))
-        below = r["gold_hi"] < floor
+        now, before = _clusters(r, "gold", "gold_correct", "gold_n"), _clusters(b, "gold", "gold_correct", "gold_n")
+        p_drop = _cluster_p(now, before) if b["gold_n"] > 0 else 1.0
+        upper = max(r["gold_hi"], acc + 1.959964 * np.sqrt(np.nan_to_num(cluster_var(*now))))
+        below = upper < floor
         dropped = np.isfinite(b_acc) and b_acc - acc >= s.gold_drop and p_drop < s.p_value
         if not (below or dropped):
             continue
@@ -247,7 +271,9 @@ def _new_accounts(series: pd.DataFrame, covered: np.ndarray, s: AlertSettings) -
                 r["judged_new"] < s.min_period_labels:
             continue
         new_rate, old_rate = r["agree_new"] / r["judged_new"], old_k / old_n
-        p = float(_two_prop_p(r["agree_new"], r["judged_new"], old_k, old_n))
+        p = _cluster_p(_clusters(r, "new", "agree_new", "judged_new"),
+                       _clusters(pd.concat([r, pd.Series({"old_agree": old_k, "old_judged": old_n})]),
+                                 "old", "old_agree", "old_judged"))
         gap = old_rate - new_rate
         burst = r["new_workers"] >= need
         # a burst with a poor start, or (without a burst) a start twice as poor, far beyond chance

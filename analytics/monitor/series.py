@@ -14,7 +14,8 @@ Per period (:func:`quality_series`), all counted in SQL over the final answers:
   labels;
 * gold accuracy of the period's labels on gold items, with the Wilson score interval
   (Wilson 1927, JASA 22:209-212; labels of one worker are not independent, so read the
-  interval as a lower bound on the uncertainty);
+  interval as a lower bound on the uncertainty; the rules use the worker-cluster sums
+  ``gold_kk, gold_kn, gold_nn, gold_m`` for a cluster-robust variance instead);
 * Krippendorff's alpha of the period's labels (nominal, items with two or more labels in
   the period; the same coincidence-matrix formula as :func:`analytics.agreement.krippendorff_alpha`);
 * with an analysis run: workers and labels of the period from workers the run marks suspect,
@@ -148,6 +149,32 @@ LEFT JOIN banned b ON b.worker = lab.worker
 GROUP BY lab.p
 """
 
+# Per period, the worker-cluster sums of (right, asked) pairs that a cluster-robust variance of a
+# share needs: gold answers right of gold answers, and (with a run) labels agreeing with the
+# consensus of labels judged, for new and for established workers (see analytics.monitor.rules).
+_GOLD_CLUSTER_SQL = """
+WITH {final},
+lab AS (SELECT task, worker, label, {key} AS p FROM final WHERE {timed}),
+w AS (SELECT lab.p, lab.worker, count(*)::DOUBLE AS n, count(*) FILTER (WHERE g.label = lab.label)::DOUBLE AS k
+      FROM lab JOIN gold g ON g.project_id = $pid AND g.task = lab.task GROUP BY ALL)
+SELECT p, sum(k * k) AS gold_kk, sum(k * n) AS gold_kn, sum(n * n) AS gold_nn, count(*) AS gold_m FROM w GROUP BY p
+"""
+
+_AGREE_CLUSTER_SQL = """
+WITH {final}, {banned},
+lab AS (SELECT task, worker, label, {key} AS p FROM final WHERE {timed}),
+firsts AS (SELECT worker, min(p) AS p0 FROM lab GROUP BY worker),
+w AS (SELECT lab.p, lab.worker, any_value(lab.p = firsts.p0) AS new, count(*)::DOUBLE AS n,
+             count(*) FILTER (WHERE t.label = lab.label)::DOUBLE AS k
+      FROM lab JOIN firsts USING (worker) JOIN run_tasks t ON t.run_id = $rid AND t.task = lab.task
+      LEFT JOIN banned b ON b.worker = lab.worker WHERE b.worker IS NULL GROUP BY lab.p, lab.worker)
+SELECT p, sum(k * k) FILTER (WHERE new) AS new_kk, sum(k * n) FILTER (WHERE new) AS new_kn,
+       sum(n * n) FILTER (WHERE new) AS new_nn, count(*) FILTER (WHERE new) AS new_m,
+       sum(k * k) FILTER (WHERE NOT new) AS old_kk, sum(k * n) FILTER (WHERE NOT new) AS old_kn,
+       sum(n * n) FILTER (WHERE NOT new) AS old_nn, count(*) FILTER (WHERE NOT new) AS old_m
+FROM w GROUP BY p
+"""
+
 BANNED_CTE = """banned AS (
     SELECT DISTINCT target AS worker FROM (
         SELECT target, action, row_number() OVER (PARTITION BY target, scope ORDER BY seq DESC) AS rn
@@ -169,7 +196,9 @@ def quality_series(con, project_id: int, run_id: int | None = None, unit: str | 
     unit = unit or period_unit(con, project_id)
     sql = _SERIES_SQL.format(final=final_cte(con, project_id), key=period_key(unit), timed=_timed(unit))
     df = con.execute(sql, {"pid": int(project_id)}).df()
-    df = df.rename(columns={"p": "period"})
+    gc = con.execute(_GOLD_CLUSTER_SQL.format(final=final_cte(con, project_id), key=period_key(unit),
+                                              timed=_timed(unit)), {"pid": int(project_id)}).df()
+    df = df.merge(gc, on="p", how="left").rename(columns={"p": "period"})
     if unit == "ingest":
         names = con.execute("SELECT ingest_id AS period, file_name, loaded_at FROM ingests WHERE project_id = ?",
                             [int(project_id)]).df()
@@ -199,7 +228,10 @@ def quality_series(con, project_id: int, run_id: int | None = None, unit: str | 
         run = con.execute(_RUN_SQL.format(final=final_cte(con, project_id), banned=BANNED_CTE, key=period_key(unit),
                                           timed=_timed(unit)),
                           {"pid": int(project_id), "rid": int(run_id)}).df().rename(columns={"p": "period"})
-        df = df.merge(run, on="period", how="left")
+        ac = con.execute(_AGREE_CLUSTER_SQL.format(final=final_cte(con, project_id), banned=BANNED_CTE,
+                                                   key=period_key(unit), timed=_timed(unit)),
+                         {"pid": int(project_id), "rid": int(run_id)}).df().rename(columns={"p": "period"})
+        df = df.merge(run, on="period", how="left").merge(ac, on="period", how="left")
         with np.errstate(invalid="ignore", divide="ignore"):
             df["suspect_label_share"] = df["suspect_labels"] / df["labels"]
             df["suspect_worker_share"] = df["suspect_workers"] / df["workers"]

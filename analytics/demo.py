@@ -184,8 +184,9 @@ def build_demo(workspace: str | Path, actor: str = "demo", analyze: bool = True,
     return [REAL_PROJECT, SIM_PROJECT, WEEKLY_PROJECT]
 
 
-def build_weekly_incident(workspace: str | Path, actor: str = "demo", seed: int = 7) -> int:
-    """The ``moderation-weekly`` project and its incident (see the module docstring); returns the incident."""
+def build_weekly_incident(workspace: str | Path, actor: str = "demo", seed: int = 7, incident: bool = True) -> int | None:
+    """The ``moderation-weekly`` project and its incident (see the module docstring); returns the
+    incident's number (None with ``incident=False``: the alerts are raised, nobody has acted yet)."""
     import json
 
     from analytics.incidents.records import open_incident
@@ -210,6 +211,8 @@ def build_weekly_incident(workspace: str | Path, actor: str = "demo", seed: int 
     (workspace / "weekly_key.json").write_text(json.dumps(
         {"project": WEEKLY_PROJECT, "attack": planted.attack, "share": planted.share, "workers": planted.workers,
          "onset": planted.onset.isoformat(), "poisoned_week": str(batches[-1].start.date())}, indent=1))
+    if not incident:
+        return None
     with open_workspace(workspace) as ws:
         iid = open_incident(ws, WEEKLY_PROJECT, actor, alert_ids=[rep.alerts[-1][-1]["id"]],
                             title="Spam accounts in the week's batch")

@@ -139,7 +139,7 @@ def test_incident_open_contain_repair_report(flow):
     assert {p["technique"] for p in rep["atlas"]["procedure"]} >= {"AML.T0020"}
     # the HTML report is self-contained: plotly inlined, no external script
     page = (root / "report.html").read_text()
-    assert "<script src=" not in page and "plotly" in page.lower() and len(page) > 1_000_000
+    assert "<script src=" not in page and "<link " not in page and "plotly.js" in page and len(page) > 1_000_000
     cli("incident", "close", n, "--project", "med", "--workspace", ws, "--note", "batch 7 spam ring removed")
     v = cli("audit", "verify", "--workspace", ws)
     assert "intact" in v.stdout

@@ -16,7 +16,7 @@ from scipy import stats
 from analytics.errors import UserError
 from analytics.monitor import alerts as al
 from analytics.monitor.rules import AlertSettings, baseline_sums, evaluate, thresholds
-from analytics.monitor.series import chi2_shift, label_counts, period_unit, quality_series, wilson
+from analytics.monitor.series import chi2_shift, period_unit, quality_series, wilson
 from analytics.redteam.batches import plant_in_batch, synthetic_weeks, weekly_batches
 from analytics.redteam.crowds import SHAPES, weekly_crowd
 from analytics.redteam.replay import replay_batches

@@ -236,7 +236,8 @@ color:#222;padding:0 1rem}h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2re
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0;width:100%}th,td{border:1px solid #ddd;
 padding:.25rem .45rem;text-align:left;vertical-align:top}th{background:#f4f4f4}.meta{color:#555}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:.6rem;background:#d62728;color:#fff;font-size:.8rem}
-code{font-size:.8rem;word-break:break-all}.ok{color:#2c8c5a}.bad{color:#d62728}"""
+code{font-size:.8rem;word-break:break-all}.ok{color:#2c8c5a}.bad{color:#d62728}.wide{overflow-x:auto}
+td{word-break:break-word}"""
 
 
 def _table(rows: list[dict], cols: list[str] | None = None, limit: int = 500) -> str:
@@ -245,8 +246,13 @@ def _table(rows: list[dict], cols: list[str] | None = None, limit: int = 500) ->
     df = pd.DataFrame(rows)
     if cols:
         df = df[[c for c in cols if c in df.columns]]
+    for c in df.columns:                      # whole numbers (sequence numbers, counts) without ".0"
+        v = pd.to_numeric(df[c], errors="coerce")
+        if df[c].dtype.kind == "f" and v.notna().any() and (v.dropna() % 1 == 0).all():
+            df[c] = v.astype("Int64")
     more = f"<p class='meta'>{len(df) - limit} more rows in the JSON report.</p>" if len(df) > limit else ""
-    return df.head(limit).to_html(index=False, escape=True, na_rep="", border=0) + more
+    return ("<div class='wide'>" + df.head(limit).to_html(index=False, escape=True, na_rep="", border=0)
+            + "</div>" + more)
 
 
 def render_html(data: dict, figures: list) -> str:

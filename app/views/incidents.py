@@ -75,7 +75,7 @@ m = st.columns(5)
 m[0].metric("Workers", len(wt), help=f"{int(wt['banned'].sum())} banned")
 m[1].metric("Items", f"{scope['n_items']:,}")
 m[2].metric("Labels", f"{scope['n_labels']:,}", help=f"{scope['n_labels_from_onset']:,} from the onset on")
-m[3].metric("Estimated onset", "—" if scope["onset"] is None else f"{scope['onset']:%b %d, %H:%M}",
+m[3].metric("Estimated onset", "—" if scope["onset"] is None else f"{scope['onset']:%b %d}",
             help=(f"{scope['onset']:%Y-%m-%d %H:%M:%S} UTC. " if scope["onset"] is not None else "")
             + f"Earliest suspicious label (worker {scope['onset_worker']}): a drift change point or burst window "
               "where the detectors found one, else the worker's first label (in the alert's period for an "
@@ -86,6 +86,8 @@ m[4].metric("Affected exports", len(scope["affected_exports"]),
 tabs = st.tabs(["Scope", "Contain", "Repair", "Close", "Report"])
 
 with tabs[0]:
+    if scope["onset"] is not None:
+        st.caption(f"Estimated onset {scope['onset']:%Y-%m-%d %H:%M:%S} UTC (worker {scope['onset_worker']}).")
     act = state.q("incidents.scope:activity", c.project_id, iid)
     st.plotly_chart(charts.incident_activity_chart(act, scope["onset"], act.attrs.get("unit", "day")),
                     key="inc_activity")
@@ -163,9 +165,12 @@ with tabs[2]:
                                          file_name=Path(ce["diff_file"]).name, key=f"dldiff_{ce['file']}",
                                          icon=":material/difference:", on_click="ignore")
         st.caption(f"{len(inc['requeued'])} items re-queued (export them on the Export page, kind requeue).")
-    blocked = bool(wt.loc[~wt["banned"]].shape[0]) or inc["status"] == "closed"
+    unbanned = bool(wt.loc[~wt["banned"]].shape[0])
+    blocked = unbanned or inc["status"] in ("closed", "repaired")
+    why = ("Contain the incident first." if unbanned else
+           f"The incident is {inc['status']}; attach new workers to repair again." if blocked else None)
     if st.button("Repair", key="inc_repair", type="primary", disabled=blocked, icon=":material/healing:",
-                 help="Contain the incident first." if blocked else None) and state.need_actor(c, "repair"):
+                 help=why) and state.need_actor(c, "repair"):
         from analytics.incidents.response import repair
 
         with st.status(f"Repairing incident {iid}…", expanded=True) as status:

@@ -17,7 +17,7 @@ Two projects:
     the workspace as ``demo_key.csv``; the analysis never sees it.
 
 ``moderation-weekly`` (generated here, seed 7): a poisoned batch after clean weeks
-    Six weeks of an honest crowd (:func:`analytics.redteam.crowds.weekly_crowd`) arrive one
+    Six weeks of an honest crowd (:func:`analytics.redteam.weekly_crowds.weekly_crowd`) arrive one
     weekly batch at a time; after each, the project is analysed and its labels are delivered
     as an export (``<workspace>/deliveries/``). The last week carries planted random spammers
     (:func:`analytics.redteam.batches.plant_in_batch`): the alert rules fire after that batch,
@@ -192,8 +192,8 @@ def build_weekly_incident(workspace: str | Path, actor: str = "demo", seed: int 
     from analytics.incidents.records import open_incident
     from analytics.incidents.response import contain, repair
     from analytics.redteam.batches import plant_in_batch, weekly_batches
-    from analytics.redteam.crowds import weekly_crowd
     from analytics.redteam.replay import replay_batches
+    from analytics.redteam.weekly_crowds import weekly_crowd
     from analytics.store import open_workspace
 
     workspace = Path(workspace)

@@ -345,7 +345,7 @@ def _manifest(con, ws: Workspace, pid: int, pname: str, kind: str, fmt: str, fra
                     "finished_at": pd.Timestamp(r[5]).tz_convert("UTC").isoformat() if r[5] is not None else None}
     seq, head = audit.chain_head(con)
     m = {
-        "crowdtrust_version": analytics.__version__,
+        "crowdtrust_version": analytics.code_version(),
         "kind": kind, "format": fmt, **({"form": form} if kind == "requeue" else {}),
         "rows": int(len(frame)), "columns": [str(c) for c in frame.columns],
         "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data),

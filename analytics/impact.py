@@ -316,7 +316,7 @@ def current_state(con, project_id: int):
     from analytics.dataset import load_project
     from analytics.pipeline import latest_run, project_settings
 
-    settings = project_settings(con, project_id)
+    settings = project_settings(con, project_id).trust
     data = load_project(con, project_id, exclude_workers=actions.banned_workers(con, project_id))
     consensus = aggregate(data, settings.method, use_gold=settings.use_gold)
     run = latest_run(con, project_id)

@@ -10,6 +10,7 @@ parameters is reused instead of recomputed. The newest complete run is what page
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -24,8 +25,9 @@ import analytics
 from analytics.consensus import Consensus, argmax_lowest
 from analytics.dataset import LabelArrays, load_project
 from analytics.evidence import empty_signals
+from analytics.settings import AnalysisSettings, as_settings
 from analytics.store import first_row
-from analytics.trust import TrustSettings, WorkerVerdict, item_verdict
+from analytics.trust import TrustSettings, WorkerVerdict, crowd_wide_sentence, item_verdict
 
 Progress = Callable[[float, str], None]
 
@@ -46,23 +48,28 @@ class Analysis:
     pairs: pd.DataFrame
     communities: pd.DataFrame
     summary: dict = field(default_factory=dict)
-    settings: TrustSettings = field(default_factory=TrustSettings)
+    settings: AnalysisSettings = field(default_factory=AnalysisSettings)
 
 
 def _noop(frac: float, msg: str) -> None:
     pass
 
 
-def analyze_arrays(data: LabelArrays, settings: TrustSettings | None = None, method: str | None = None,
-                   progress: Progress | None = None) -> Analysis:
-    """Run the full analysis on coded labels (no workspace needed)."""
-    from analytics import agreement, items, workers
+def analyze_arrays(data: LabelArrays, settings: AnalysisSettings | TrustSettings | None = None,
+                   method: str | None = None, progress: Progress | None = None) -> Analysis:
+    """Run the full analysis on coded labels (no workspace needed).
+
+    ``settings`` is the whole :class:`~analytics.settings.AnalysisSettings` (or just its
+    verdict part, :class:`~analytics.trust.TrustSettings`); ``method`` overrides its model.
+    """
+    from analytics import agreement, items
     from analytics.aggregate import aggregate
     from analytics.behaviour import run_behaviour
-    from analytics.collusion import CollusionDetector
 
-    settings = settings or TrustSettings()
-    method = method or settings.method
+    settings = as_settings(settings)
+    if method and method != settings.method:
+        settings = settings.replace(method=method)
+    ts = settings.trust
     progress = progress or _noop
     timings: dict[str, float] = {}
 
@@ -70,11 +77,14 @@ def analyze_arrays(data: LabelArrays, settings: TrustSettings | None = None, met
         progress(frac, name)
         timings[name] = time.perf_counter()
 
+    def reliability():
+        return dataclasses.replace(settings.reliability)
+
     step("aggregating labels", 0.05)
-    consensus = aggregate(data, method=method, use_gold=settings.use_gold)
+    consensus = aggregate(data, method=ts.method, use_gold=ts.use_gold)
 
     step("scoring workers", 0.25)
-    rel = workers.WorkerReliability().fit(data, consensus)
+    rel = reliability().fit(data, consensus)
     item_scores = items.item_scores(data, consensus)
 
     step("agreement statistics", 0.4)
@@ -82,10 +92,10 @@ def analyze_arrays(data: LabelArrays, settings: TrustSettings | None = None, met
     pair_kappa = agreement.worker_pair_kappa(data)
 
     step("behaviour detectors", 0.55)
-    behaviour_scores, behaviour_signals = run_behaviour(data, consensus)
+    behaviour_scores, behaviour_signals = run_behaviour(data, consensus, settings.behaviour)
 
     step("collusion detectors", 0.7)
-    coll = CollusionDetector().fit(data, consensus)
+    coll = dataclasses.replace(settings.collusion).fit(data, consensus)
 
     step("trust verdicts", 0.85)
 
@@ -94,22 +104,31 @@ def analyze_arrays(data: LabelArrays, settings: TrustSettings | None = None, met
         scores = scores.loc[:, ~scores.columns.duplicated()]
         signals = pd.concat([s for s in (rel.signals_, behaviour_signals, coll.signals_) if len(s)]
                             or [empty_signals()], ignore_index=True)
-        return scores, WorkerVerdict(settings).fit(data, scores, signals)
+        return scores, WorkerVerdict(ts).fit(data, scores, signals)
 
     scores, verdict = verdict_from(rel)
-    if settings.rescore_without_suspects:
+    rescore = {"done": False, "left_out_workers": 0, "left_out_label_share": 0.0}
+    if ts.rescore_without_suspects:
         step("re-scoring without suspects", 0.9)
         drop = verdict.evidence_suspects()
-        defended = defended_consensus(data, consensus, drop, settings)
-        if defended is not None:
-            rel = workers.WorkerReliability().fit(data, defended, exclude=drop)
-            scores, verdict = verdict_from(rel)
+        share = float(np.isin(data.worker, np.flatnonzero(drop)).mean()) if drop.any() else 0.0
+        rescore.update(left_out_workers=int(drop.sum()), left_out_label_share=round(share, 4))
+        if share <= 1.0 - ts.rescore_min_label_share:
+            defended = defended_consensus(data, consensus, drop, ts)
+            if defended is not None:
+                rel = reliability().fit(data, defended, exclude=drop)
+                scores, verdict = verdict_from(rel)
+                rescore["done"] = True
+        else:
+            rescore["skipped"] = (f"the workers suspected through behaviour or collusion hold {share:.0%} of the "
+                                  f"labels; a consensus re-fitted on the rest would describe almost nobody")
     table = verdict.table_
-    iv = item_verdict(data, consensus, table["suspect"].to_numpy(bool), settings)
+    iv = item_verdict(data, consensus, table["suspect"].to_numpy(bool), ts)
 
     step("assembling results", 0.95)
     result = _assemble(data, consensus, settings, scores, verdict, item_scores, iv, rel, agree, pair_kappa, coll)
     result.summary["timings_s"] = _durations(timings)
+    result.summary["rescore"] = rescore
     progress(1.0, "done")
     return result
 
@@ -159,6 +178,7 @@ def _assemble(data, consensus, settings, scores, verdict, item_scores, iv, rel, 
         "suspect": table["suspect"].to_numpy(bool),
         "reasons": table["reasons"].to_numpy(),
         "kind": table["kind"].to_numpy(),
+        "low_quality": table["low_quality"].to_numpy(bool),
         "quality": table["quality"].round(4).to_numpy(),
         "suspicion": table["suspicion"].round(4).to_numpy(),
     })
@@ -207,16 +227,49 @@ def _assemble(data, consensus, settings, scores, verdict, item_scores, iv, rel, 
         "n_labels": data.n, "n_workers": data.n_workers, "n_tasks": data.n_tasks, "n_classes": K,
         "classes": [str(c) for c in cls], "method": consensus.method,
         "has_time": data.has_time, "n_gold": int(has_gold.sum()),
-        "gold_accuracy": float((consensus.labels[has_gold] == gold[has_gold]).mean()) if has_gold.any() else None,
+        **_gold_accuracy(data, consensus, settings.trust),
         "mean_confidence": float(consensus.confidence.mean()),
         "n_suspect_workers": int(workers["suspect"].sum()),
         "n_suspect_items": int(items["suspect"].sum()),
         "suspects_by_kind": workers.loc[workers["suspect"], "kind"].replace("", "other").value_counts().to_dict(),
+        "n_low_quality_workers": int(workers["low_quality"].sum()),
+        "crowd_wide_signals": verdict.crowd_wide_,
+        "crowd_wide_note": crowd_wide_sentence(verdict.crowd_wide_),
         "settings": settings.to_dict(),
     }
     summary.update(_agreement_summary(agree))
     return Analysis(consensus=consensus, labels=labels, workers=workers, items=items, signals=sig,
                     confusion=confusion, pairs=pairs, communities=communities, summary=summary, settings=settings)
+
+
+def _gold_accuracy(data: LabelArrays, consensus: Consensus, ts: TrustSettings) -> dict:
+    """Accuracy of the aggregated labels on gold, as an honest evaluation.
+
+    Without ``use_gold`` the model never saw the gold, so the plain accuracy is an evaluation.
+    With it, the gold answers were part of the fit and scoring them again would grade the
+    model on its own answer key (1.0 on act_SP_amt against 0.944 honestly). Then the gold
+    tasks are split into two halves (by task code parity) and each half is scored by a model
+    fitted with only the other half's gold (2-fold cross-fitting).
+    """
+    gold = data.gold_vector()
+    has = gold >= 0
+    if not has.any():
+        return {"gold_accuracy": None, "gold_accuracy_kind": None}
+    if not ts.use_gold:
+        return {"gold_accuracy": float((consensus.labels[has] == gold[has]).mean()),
+                "gold_accuracy_kind": "evaluation: gold not used by the model or the verdict"}
+    from analytics.aggregate import aggregate
+
+    correct = 0
+    for fold in (0, 1):
+        held = data.gold_task % 2 == fold
+        if not held.any():
+            continue
+        fit_on = dataclasses.replace(data, gold_task=data.gold_task[~held], gold_label=data.gold_label[~held])
+        cons = aggregate(fit_on, method=consensus.method, use_gold=True)
+        correct += int((cons.labels[data.gold_task[held]] == data.gold_label[held]).sum())
+    return {"gold_accuracy": correct / int(data.gold_task.size),
+            "gold_accuracy_kind": "held out: each half of the gold scored by a model fitted with the other half"}
 
 
 def _agreement_summary(agree) -> dict:
@@ -294,32 +347,37 @@ def latest_run(con, project_id: int) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
-def project_settings(con, project_id: int) -> TrustSettings:
+def project_settings(con, project_id: int) -> AnalysisSettings:
+    """The project's saved settings (defaults for a project that never saved any)."""
     row = first_row(con.execute("SELECT settings FROM projects WHERE project_id = ?", [project_id]))
-    return TrustSettings.from_dict(json.loads(row[0]) if row and row[0] else None)
+    return AnalysisSettings.from_dict(json.loads(row[0]) if row and row[0] else None)
 
 
-def save_project_settings(ws, project: str, settings: TrustSettings) -> None:
+def save_project_settings(ws, project: str, settings: AnalysisSettings | TrustSettings) -> None:
+    settings = as_settings(settings)
+    settings.validate()
     pid = ws.project_id(project)
     with ws.transaction() as con:
         con.execute("UPDATE projects SET settings = ?::JSON WHERE project_id = ?", [json.dumps(settings.to_dict()), pid])
 
 
-def analyze(ws, project: str, settings: TrustSettings | None = None, method: str | None = None, actor: str = "cli",
-            progress: Progress | None = None, force: bool = False) -> int:
+def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None = None, method: str | None = None,
+            actor: str = "cli", progress: Progress | None = None, force: bool = False) -> int:
     """Analyse one project of a workspace and store the results; return the run id.
 
     Banned workers (analytics.actions) are left out of the input. A complete run with the
-    same input fingerprint, method and settings is returned as it is unless ``force``.
+    same input fingerprint, settings and analysis code (:func:`analytics.code_version`, a
+    digest of the package's source) is returned as it is unless ``force``.
     """
     from analytics import audit
 
     progress = progress or _noop
     pid = ws.project_id(project)
     con = ws.con
-    settings = settings or project_settings(con, pid)
-    method = method or settings.method
-    settings.method = method
+    settings = as_settings(settings) if settings is not None else project_settings(con, pid)
+    if method and method != settings.method:
+        settings = settings.replace(method=method)
+    method = settings.method
     banned, trusted = _overrides(con, pid)
     progress(0.0, "reading labels")
     data = load_project(con, pid, exclude_workers=banned)
@@ -331,7 +389,7 @@ def analyze(ws, project: str, settings: TrustSettings | None = None, method: str
         row = first_row(con.execute(
             "SELECT run_id FROM runs WHERE project_id = ? AND status = 'complete' AND input_fingerprint = ?"
             " AND params::TEXT = ?::JSON::TEXT AND code_version = ? ORDER BY run_id DESC LIMIT 1",
-            [pid, fingerprint, params_json, analytics.__version__],
+            [pid, fingerprint, params_json, analytics.code_version()],
         ))
         if row:
             progress(1.0, f"reused run {row[0]} (same data and settings)")
@@ -340,7 +398,7 @@ def analyze(ws, project: str, settings: TrustSettings | None = None, method: str
         run_id = int(first_row(con.execute(
             "INSERT INTO runs (project_id, method, params, input_fingerprint, code_version, host, pid)"
             " VALUES (?, ?, ?::JSON, ?, ?, ?, ?) RETURNING run_id",
-            [pid, method, params_json, fingerprint, analytics.__version__, socket.gethostname(), os.getpid()],
+            [pid, method, params_json, fingerprint, analytics.code_version(), socket.gethostname(), os.getpid()],
         ))[0])
     t0 = time.perf_counter()
     try:

@@ -126,6 +126,24 @@ class WorkerReliability:
       leave-one-out consensus against the population's between-worker distribution of rates
       (robust moment fit, so honest variation between workers is part of the null);
       score = the worker's agreement rate. Tested with at least ``min_labels`` checkable labels.
+    - ``near_chance``: answers no better than chance. One-sided exact binomial test of the
+      agreement count with the leave-one-out consensus against the boundary of "better than
+      chance", H0: agreement >= c_w + ``chance_margin`` (1 - c_w), c_w the agreement expected
+      by chance from the worker's own label mix (``loo_chance``, so a constant answerer on
+      imbalanced data is at chance, not at the majority share); fired when p < ``near_chance_p``
+      and the observed kappa is below the margin, *unless* the agreement is significantly above
+      chance (``better_than_chance_p``): a worker whose answers are clearly better than chance,
+      however weak, is never accused for quality alone (p is then 1).
+    - ``class_flip``: one class systematically relabelled as another (a label flipper, or a
+      targeted campaign that seeks out items of class c and answers c'). For every ordered
+      pair (c, c') the worker's answers on items whose leave-one-out consensus is c give
+      x_c (answered c) and x_c' (answered c'); under "the worker answers c on c-items at least
+      as often as c'" (true of every worker better than chance on class c), x_c' given
+      x_c + x_c' = m is at most Binomial(m, 1/2), so p = P(Bin(m, 1/2) >= x_c'), Bonferroni over
+      the K(K - 1) pairs. Fired when p < ``class_flip_p``, the worker answers c' on at least
+      ``class_flip_margin`` more of the c-items than c, and at least twice the crowd's own
+      c -> c' rate plus ``class_flip_margin`` (a confusion the whole crowd shares, such as two
+      neighbouring relevance grades, is not an attack).
     - ``spammer``: Raykar-Yu score below ``spammer_max_score`` with at least ``min_labels`` labels;
       no p-value (a threshold rule).
     - ``adversarial``: exact one-sided binomial test that the worker agrees with the consensus
@@ -144,6 +162,23 @@ class WorkerReliability:
     """Checkable labels a worker needs before the agreement, spammer and adversarial signals are tested."""
     low_agreement_p: float = 0.01
     """``fired`` threshold of the low-agreement p-value (the verdict uses BH-adjusted p-values)."""
+    chance_margin: float = 0.2
+    """Kappa with the consensus that counts as "better than chance" (the null boundary of
+    ``near_chance``). A worker 0.25 above chance on every class has kappa 0.33 or more; a
+    weaker one is protected by ``better_than_chance_p`` once their labels show it."""
+    better_than_chance_p: float = 0.01
+    """A worker whose agreement is above chance at this level (exact binomial against c_w) is
+    clearly better than chance and never ``near_chance``, however weak: with enough labels even a
+    60%-accurate worker on an 85/15 task (kappa about 0.1) is."""
+    near_chance_p: float = 0.01
+    """``fired`` threshold of the near-chance p-value (the verdict uses BH-adjusted p-values)."""
+    class_flip_p: float = 0.001
+    """``fired`` threshold of the class-flip p-value (the verdict uses BH-adjusted p-values)."""
+    class_flip_margin: float = 0.3
+    """Effect size of a class flip: the share of c-items answered c' exceeds the share answered
+    c by at least this, and exceeds twice the crowd's c -> c' rate by at least this."""
+    class_flip_max_classes: int = 20
+    """Projects with more classes skip the class-flip test (K(K - 1) pairs per worker)."""
     spammer_max_score: float = 0.05
     """Raykar-Yu score below which a worker is called a spammer (honest 85%-accurate ~0.6, random ~0.05)."""
     adversarial_min_spammer_score: float = 0.1
@@ -231,6 +266,9 @@ class WorkerReliability:
         self.pooled_errors_ = A_bar
         self.soft_counts_ = N
         self.signals_ = self._signals(data, scores, loo_k, tested, adv_p)
+        flips = self._class_flips(data, loo_label, checkable, tested)
+        if len(flips):
+            self.signals_ = pd.concat([self.signals_, flips], ignore_index=True)
         return self
 
     # ------------------------------------------------------------------ parts
@@ -273,6 +311,50 @@ class WorkerReliability:
             "gold_p_below": masked(stats.beta.cdf(floor, a, b)),
         }
 
+    def _class_flips(self, data: LabelArrays, loo_label: np.ndarray, checkable: np.ndarray,
+                     tested: np.ndarray) -> pd.DataFrame:
+        """The ``class_flip`` signal (see the class docstring), one row per tested worker."""
+        W, K = data.n_workers, data.n_classes
+        if K < 2 or K > self.class_flip_max_classes or not tested.any():
+            return empty_signals()
+        m = checkable
+        counts = np.zeros((W, K, K))
+        np.add.at(counts, (data.worker[m], loo_label[m], data.label[m]), 1.0)
+        pooled = counts.sum(axis=0)
+        crowd = pooled / np.maximum(pooled.sum(axis=1, keepdims=True), 1.0)        # A_pop[c, k]
+        n_c = counts.sum(axis=2)                                                  # (W, K)
+        x_c = counts[:, np.arange(K), np.arange(K)]                               # (W, K)
+        best_p = np.ones(W)
+        best = np.zeros((W, 2), np.int64)
+        for c in range(K):
+            for k in range(K):
+                if k == c:
+                    continue
+                x, mm = counts[:, c, k], x_c[:, c] + counts[:, c, k]
+                p = np.where(mm > 0, stats.binom.sf(x - 1, np.maximum(mm, 1).astype(np.int64), 0.5), 1.0)
+                share_k = x / np.maximum(n_c[:, c], 1)
+                share_c = x_c[:, c] / np.maximum(n_c[:, c], 1)
+                big = (share_k - share_c >= self.class_flip_margin) & (
+                    share_k >= 2 * crowd[c, k] + self.class_flip_margin)
+                p = np.where(big, p, np.maximum(p, 0.5))          # no effect: no evidence worth ranking
+                better = p < best_p
+                best_p = np.where(better, p, best_p)
+                best[better] = (c, k)
+        p_adj = np.minimum(best_p * K * (K - 1), 1.0)
+        w = np.flatnonzero(tested)
+        c, k = best[w, 0], best[w, 1]
+        cls = [str(x) for x in data.classes]
+        share_k = counts[w, c, k] / np.maximum(n_c[w, c], 1)
+        fired = p_adj[w] < self.class_flip_p
+        reason = [f"relabels one class as another: on {int(n_c[i, a])} items the crowd labels '{cls[a]}' answered "
+                  f"'{cls[b]}' {int(counts[i, a, b])} times and '{cls[a]}' {int(x_c[i, a])} times (the crowd "
+                  f"answers '{cls[b]}' there {crowd[a, b]:.0%} of the time)"
+                  for i, a, b in zip(w, c, k, strict=True)]
+        ev = [{"consensus_class": cls[a], "answered_class": cls[b], "items": int(n_c[i, a]),
+               "answered_as": int(counts[i, a, b]), "answered_correctly": int(x_c[i, a]),
+               "crowd_rate": round(float(crowd[a, b]), 4)} for i, a, b in zip(w, c, k, strict=True)]
+        return make_signals(w, "class_flip", share_k, p_adj[w], fired, reason, ev)
+
     def _signals(self, data, sc: pd.DataFrame, loo_k, tested, adv_p) -> pd.DataFrame:
         K = data.n_classes
         frames = []
@@ -286,11 +368,31 @@ class WorkerReliability:
                       f"({rate[i]:.0%}); a typical worker here agrees {m:.0%} of the time" for i in w]
             ev = [{"agree": int(loo_k[i]), "checked": int(n[i]), "population_rate": round(m, 4)} for i in w]
             frames.append(make_signals(w, "low_agreement", rate[w], p, p < self.low_agreement_p, reason, ev))
+        if tested.any() and K >= 2:
+            w = np.flatnonzero(tested)
+            ch = np.clip(sc["loo_chance"].to_numpy(float)[w], 0.0, 1.0)
+            p0 = ch + self.chance_margin * (1.0 - ch)
+            nn = n[w].astype(np.int64)
+            p = stats.binom.cdf(loo_k[w], nn, p0)
+            # "clearly better than chance": agreement significantly above c_w; such a worker is
+            # never suspect for quality alone, however weak
+            better = stats.binom.sf(loo_k[w] - 1, nn, ch) < self.better_than_chance_p
+            with np.errstate(invalid="ignore", divide="ignore"):
+                kappa = np.where(ch < 1, (rate[w] - ch) / (1 - ch), 0.0)
+            reason = [f"answers are no better than chance: agreed with the consensus on {int(loo_k[i])} of "
+                      f"{int(n[i])} labels ({rate[i]:.0%}) where guessing with their own mix of answers gives "
+                      f"{c:.0%}" for i, c in zip(w, ch, strict=True)]
+            ev = [{"agree": int(loo_k[i]), "checked": int(n[i]), "chance": round(float(c), 4),
+                   "kappa": round(float(k), 4), "margin": self.chance_margin, "better_than_chance": bool(b)}
+                  for i, c, k, b in zip(w, ch, kappa, better, strict=True)]
+            p = np.where(better, 1.0, p)
+            fired = (p < self.near_chance_p) & (kappa < self.chance_margin) & ~better
+            frames.append(make_signals(w, "near_chance", kappa, p, fired, reason, ev))
         S = sc["spammer_score"].to_numpy(float)
         if tested.any() and K >= 2:
             w = np.flatnonzero(tested)
             fired = S[w] < self.spammer_max_score
-            reason = [f"answers carry almost no information about the true label (spammer score {S[i]:.2f} "
+            reason = [f"answers carry little information about the true label (Raykar-Yu informativeness {S[i]:.2f} "
                       f"on a 0-1 scale from {int(n[i])} labels)" for i in w]
             ev = [{"spammer_score": round(float(S[i]), 4), "labels": int(n[i])} for i in w]
             frames.append(make_signals(w, "spammer", S[w], np.nan, fired, reason, ev))

@@ -76,10 +76,10 @@ def open_incident_button(c: state.Ctx, alert_ids: list[int], key: str, label: st
 def alert_rules_form(c: state.Ctx) -> None:
     """The project's alert rules with their documented defaults, saved with an audit entry."""
     from analytics.monitor.rules import RULE_TITLES, RULES, AlertSettings
-    from analytics.results import attribute_docs
+    from app.settings_form import field_docs
 
     current = state.q("monitor.alerts:load_settings", c.project_id)
-    docs = attribute_docs(AlertSettings)
+    docs = field_docs(AlertSettings)
     defaults = AlertSettings()
     st.subheader("Alert rules")
     st.caption("Evaluated after every ingest and analysis on the periods that changed; each rule compares a period "

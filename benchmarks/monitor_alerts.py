@@ -2,7 +2,7 @@
 
 For every source (crowdflower_medical_relations on its real timestamps; act_CF_amt,
 act_SP_amt, zheng_sentiment and zheng_product on a synthetic weekly timeline, items served
-in order; simulated honest crowds of several shapes, analytics.redteam.crowds) the labels are
+in order; simulated honest crowds of several shapes, analytics.redteam.weekly_crowds) the labels are
 cut into weekly batches and replayed batch by batch (ingest, analysis, alert rules;
 analytics.redteam.replay). The clean replay must raise no alert. Then, for each attack and
 seed, an attack is planted into one late batch (analytics.redteam.batches.plant_in_batch,
@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from analytics.redteam.batches import plant_in_batch, synthetic_weeks, weekly_batches  # noqa: E402
-from analytics.redteam.crowds import SHAPES, weekly_crowd  # noqa: E402
 from analytics.redteam.replay import Replay, replay_batches  # noqa: E402
+from analytics.redteam.weekly_crowds import SHAPES, weekly_crowd  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 REAL = ["crowdflower_medical_relations", "act_CF_amt", "act_SP_amt", "zheng_sentiment", "zheng_product"]

@@ -47,7 +47,11 @@ GRID_GAMMAS = [0.0, 0.3, 0.5, 0.7]
 
 # Issue 4's acceptance targets for worker-level PR-AUC of 1 - trust, and its quoted baseline.
 TARGETS = {"random": 0.9, "constant": 0.9, "flipper": 0.9, "colluders": 0.9, "sybils": 0.9, "burst": 0.9,
-           "takeover": 0.8, "disguised": 0.7}
+           "takeover": 0.8, "disguised": 0.7, "campaign": 0.8}
+
+# Datasets no detector change of the calibration work (issue 11) was tried on before this report:
+# their figures are the held-out check of the others'.
+HELD_OUT = {"zheng_product", "zheng_relevance"}
 
 
 def load(name: str):
@@ -222,7 +226,7 @@ def main() -> int:
         if data.durations() is not None and not data.has_time:
             time_note = "durations only (time_spent_s); submit times synthesised, real durations kept"
         sections.append(
-            f"## {name}\n\n{data.n:,} labels, {data.n_workers} workers, {data.n_tasks:,} items, "
+            f"## {name}{' (held out from tuning)' if name in HELD_OUT else ''}\n\n{data.n:,} labels, {data.n_workers} workers, {data.n_tasks:,} items, "
             f"{data.n_classes} classes, gold on {data.gold_task.size:,} items"
             + (f" ({n_dup} duplicate (task, worker) rows dropped, last kept)" if n_dup else "")
             + f"; {time_note}. Workers flagged suspect on the unmodified data: **{flagged:.1%}**. "

@@ -239,7 +239,7 @@ def test_settings_save_and_analyse(tmp_path, fixture_ws):
     from analytics.store import open_workspace
 
     with open_workspace(ws, read_only=True) as w:
-        rows = w.con.execute("SELECT r.method, r.status, p.settings->>'method' FROM runs r JOIN projects p "
+        rows = w.con.execute("SELECT r.method, r.status, p.settings->'trust'->>'method' FROM runs r JOIN projects p "
                              "USING (project_id) WHERE p.name = 'untimed'").fetchall()
     assert rows == [("mv", "complete", "mv")]
     at.run()

@@ -20,8 +20,8 @@ from analytics.incidents import records, response
 from analytics.incidents.report import report_data, write_report
 from analytics.incidents.scope import diff_labels, incident_scope, read_export_labels
 from analytics.redteam.batches import plant_in_batch, weekly_batches
-from analytics.redteam.crowds import weekly_crowd
 from analytics.redteam.replay import replay_batches
+from analytics.redteam.weekly_crowds import weekly_crowd
 from analytics.store import open_workspace
 
 ROOT = Path(__file__).resolve().parent.parent

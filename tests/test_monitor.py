@@ -18,8 +18,8 @@ from analytics.monitor import alerts as al
 from analytics.monitor.rules import AlertSettings, baseline_sums, evaluate, thresholds
 from analytics.monitor.series import chi2_shift, period_unit, quality_series, wilson
 from analytics.redteam.batches import plant_in_batch, synthetic_weeks, weekly_batches
-from analytics.redteam.crowds import SHAPES, weekly_crowd
 from analytics.redteam.replay import replay_batches
+from analytics.redteam.weekly_crowds import SHAPES, weekly_crowd
 from analytics.store import open_workspace
 from tests.conftest import load_dataset
 

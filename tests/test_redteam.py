@@ -151,6 +151,19 @@ def test_attack_behaviours_match_key(base):
     att = inject(base, "colluders", share=0.25, seed=0, group_size=5, noise=0.1)
     assert (att.key.loc[att.key["planted"], "group"] >= 0).all()
     assert att.key.loc[att.key["planted"]].groupby("group").size().min() >= 2
+    # campaign: seeks out items of one class, answers another there, honest elsewhere
+    b3 = make_base(K=3, n_workers=40, n_tasks=600, seed=3)
+    ref3 = b3.gold_vector()
+    att = inject(b3, "campaign", share=0.2, seed=0, seek_share=0.5)
+    d, pl = att.data, att.planted_label
+    dst = int(np.flatnonzero(d.classes == att.targets["target_class"].iloc[0])[0])
+    src = np.bincount(ref3, minlength=3).argmin()
+    on = pl & (ref3[d.task] == src)
+    off = pl & (ref3[d.task] != src)
+    assert 0.35 < on.sum() / pl.sum() < 0.65                       # sought out: far above the class share
+    assert (d.label[on] == dst).mean() > 0.8
+    assert (d.label[off] == ref3[d.task[off]]).mean() > 0.75        # a good honest worker elsewhere
+    assert set(att.targets["task"]) == set(d.task_ids[d.task[on]])
     # flipper (binary, sens=0): never answers the positive class on positive items
     att = inject(base, "flipper", share=0.2, seed=0)
     d = att.data

@@ -1,20 +1,23 @@
-"""The trust verdict: BH adjustment, suspicion from significant signals, item pivotality."""
+"""The trust verdict: BH adjustment, suspicion from significant signals, low quality as a review
+recommendation, crowd-wide signals, evaluation-only gold, item pivotality."""
 
 import numpy as np
 import pandas as pd
 
 from analytics.consensus import Consensus
 from analytics.dataset import from_frame
+from analytics.errors import UserError
 from analytics.evidence import make_signals
-from analytics.trust import TrustSettings, WorkerVerdict, bh_adjust, item_verdict, one_step_posterior
+from analytics.trust import TrustSettings, WorkerVerdict, adjust_signals, item_verdict, one_step_posterior
 
 
 def test_bh_matches_hand_computation():
-    # R: p.adjust(c(0.01, 0.04, 0.03, 0.5), "BH") = 0.04, 0.0533.., 0.0533.., 0.5
-    p = np.array([0.01, 0.04, 0.03, 0.5, np.nan])
-    adj = bh_adjust(p)
+    # R: p.adjust(c(0.01, 0.04, 0.03, 0.5), "BH") = 0.04, 0.0533.., 0.0533.., 0.5; per signal
+    sig = make_signals([0, 1, 2, 3, 4], "burst", 1.0, np.array([0.01, 0.04, 0.03, 0.5, np.nan]), True, "r", None)
+    other = make_signals([0], "drift", 1.0, np.array([0.04]), True, "r", None)
+    adj = adjust_signals(pd.concat([sig, other], ignore_index=True))["p_adj"].to_numpy()
     np.testing.assert_allclose(adj[:4], [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
-    assert np.isnan(adj[4])
+    assert np.isnan(adj[4]) and adj[5] == 0.04          # another signal is its own family
 
 
 def _toy(n_workers=40, n_tasks=200, seed=0):
@@ -43,18 +46,66 @@ def test_fdr_keeps_honest_workers_and_flags_strong_signal():
     assert "r3" in v.table_.loc[3, "reasons"]
 
 
-def test_adversarial_and_low_quality_gates():
+def test_flipper_and_chance_level_are_suspect_low_quality_is_not():
     data, _ = _toy()
     W = data.n_workers
     scores = pd.DataFrame({"loo_agreement": np.full(W, 0.9), "loo_chance": np.full(W, 0.5),
                            "loo_n": np.full(W, 50), "spammer_score": np.full(W, 0.6), "adversarial": np.zeros(W)})
     scores.loc[5, "adversarial"] = 1
     scores.loc[6, ["loo_agreement", "spammer_score"]] = [0.5, 0.0]   # chance agreement, uninformative
-    v = WorkerVerdict().fit(data, scores, make_signals([], "x", [], [], [], [], []))
-    t = v.table_
+    scores.loc[7, ["loo_agreement", "spammer_score"]] = [0.55, 0.01]  # weak, but better than chance
+    sig = pd.concat([
+        make_signals([5], "adversarial", 0.8, 1e-6, True, "answers are ... systematically wrong (label flipping)", None),
+        make_signals([6, 7], "near_chance", [0.0, 0.16], [1e-5, 0.7], [True, False],
+                     ["answers are no better than chance", "fine"], None),
+    ], ignore_index=True)
+    t = WorkerVerdict().fit(data, scores, sig).table_
     assert t.loc[5, "suspect"] and "flipping" in t.loc[5, "reasons"]
     assert t.loc[6, "suspect"] and "chance" in t.loc[6, "reasons"]
-    assert t["suspect"].sum() == 2
+    assert not t.loc[7, "suspect"] and t.loc[7, "low_quality"] and "review" in t.loc[7, "reasons"]
+    assert t["suspect"].sum() == 2 and t.loc[t["suspect"], "low_quality"].sum() == 0
+    # without the near-chance evidence the chance-level worker is only low quality (no test, no accusation)
+    t2 = WorkerVerdict().fit(data, scores, sig[sig.signal != "near_chance"]).table_
+    assert not t2.loc[6, "suspect"] and t2.loc[6, "low_quality"]
+
+
+def test_a_signal_firing_on_the_whole_crowd_accuses_nobody():
+    data, _ = _toy()
+    W = data.n_workers
+    p = np.full(W, 1e-12)                      # co-timing "significant" for everybody
+    sig = make_signals(np.arange(W), "cotiming", 5.0, p, True, "co-timed", None)
+    scores = pd.DataFrame({"loo_agreement": np.full(W, 0.9), "loo_chance": np.full(W, 0.5), "loo_n": np.full(W, 50)})
+    v = WorkerVerdict().fit(data, scores, sig)
+    assert v.crowd_wide_ == {"cotiming": 1.0}
+    assert not v.table_["suspect"].any() and not v.evidence_suspects().any()
+    # the same signal on 2 of 40 workers is evidence
+    p2 = np.where(np.arange(W) < 2, 1e-12, 0.5)
+    v2 = WorkerVerdict().fit(data, scores, make_signals(np.arange(W), "cotiming", 5.0, p2, p2 < 0.01, "x", None))
+    assert v2.crowd_wide_ == {} and v2.table_["suspect"].sum() == 2
+
+
+def test_gold_for_evaluation_never_changes_the_verdict():
+    data, _ = _toy()
+    W = data.n_workers
+    scores = pd.DataFrame({"loo_agreement": np.full(W, 0.9), "loo_chance": np.full(W, 0.5), "loo_n": np.full(W, 50),
+                           "gold_accuracy": np.linspace(0.3, 1.0, W)})
+    gold = make_signals([0], "gold_low", 0.7, 1e-8, True, "correct on 3 of 10 gold items", None)
+    plain = WorkerVerdict(TrustSettings()).fit(data, scores.drop(columns="gold_accuracy"), make_signals(
+        [], "x", [], [], [], [], [])).table_
+    evaluated = WorkerVerdict(TrustSettings()).fit(data, scores, gold).table_
+    pd.testing.assert_frame_equal(plain[["trust", "suspect"]], evaluated[["trust", "suspect"]])
+    used = WorkerVerdict(TrustSettings(use_gold=True)).fit(data, scores, gold).table_
+    assert used.loc[0, "suspect"] and used.loc[0, "trust"] < plain.loc[0, "trust"]
+
+
+def test_settings_are_validated_at_the_boundary():
+    import pytest
+
+    for bad in ({"fdr_q": 5}, {"fdr_q": 0}, {"min_quality": -0.1}, {"min_labels_for_quality": 2.5},
+                {"use_gold": "yes"}, {"signal_weights": {"burst": -1}}, {"no_such": 1}):
+        with pytest.raises(UserError):
+            TrustSettings.from_dict(bad)
+    assert TrustSettings.from_dict({"gold_floor_margin": 0.2}).fdr_q == 0.01    # retired, ignored
 
 
 def test_item_pivotal_on_suspects():
@@ -126,6 +177,6 @@ def test_kind_names_what_made_the_worker_suspect():
 
     sig = pd.DataFrame({"worker": [0, 1, 1], "signal": ["spammer", "spammer", "burst"],
                         "strength": [0.5, 0.5, 0.45], "significant": [True, True, True]})
-    kind = _kinds(sig, 3, np.array([True, False, False]), np.zeros(3, bool), np.zeros(3, bool),
-                  advisory=("spammer",))
+    kind = _kinds(sig, 3, np.array([True, False, False]), np.zeros(3, bool), advisory=("spammer",),
+                  suspect=np.array([False, True, False]))
     assert kind.tolist() == ["low_quality", "burst", ""]

@@ -64,7 +64,7 @@ def test_contract(fitted):
     assert list(r.signals_.columns) == SIGNAL_COLUMNS
     assert r.shrunk_errors_.shape == (d.n_workers, d.n_classes, d.n_classes)
     assert np.allclose(r.shrunk_errors_.sum(axis=2), 1.0)
-    assert set(sig.signal) == {"low_agreement", "spammer", "adversarial"}
+    assert set(sig.signal) == {"low_agreement", "near_chance", "class_flip", "spammer", "adversarial"}
     for col in ("loo_agreement", "ds_accuracy", "spammer_score", "ipw_quality", "mace_competence",
                 "gold_n", "gold_accuracy", "gold_lo", "gold_hi", "gold_p_below", "adversarial"):
         assert col in sc.columns

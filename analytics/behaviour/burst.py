@@ -1,35 +1,53 @@
 """Burst labelling: too many labels in a short window (detection-methods.md §2.1).
 
-Own baseline
-    Crowd work arrives in pages, so a per-second Poisson rate would call every page a burst.
-    Instead, for each window length τ (default 1, 5 and 15 minutes) the worker's timeline
-    is cut into τ-bins and the baseline μ_w(τ) is the median count over the worker's
-    *active* bins (bins with at least one label): what a busy τ usually looks like for this
-    worker, a robust level that one burst does not move. Workers with few active bins have
-    no baseline of their own (a new bot account is all burst), so μ_w(τ) is shrunk towards
-    the crowd's median level with ``baseline_prior_bins`` pseudo-bins (empirical Bayes):
-    μ = (b_w μ_w + m μ_crowd) / (b_w + m) for b_w active bins. The busiest sliding window
-    N_w(τ) = max_t #{labels in [t, t+τ)} is found by one searchsorted over labels sorted by
-    (worker, time). Its single-window tail p₁ = P(N >= n) is taken under a negative
-    binomial (Gamma-Poisson) with mean μ_w(τ) and the dispersion φ(τ) (variance μ + φ μ²)
-    pooled by moments over the workers' active-bin counts (Poisson when φ = 0). Because the
-    busiest of many windows is chosen, it is corrected for the m = 2 x (active bins) windows
-    scanned (a Bonferroni-type bound on the scan statistic, Kulldorff 1997):
-    p = 1 - (1 - p₁)^m, then Bonferroni over the window lengths.
+A burst is a worker labelling far faster than *their own usual pace*, beyond *what the crowd
+does at the same time*. Both halves matter on honest crowds: fast professionals are always
+fast (their pace is not a burst), and when a batch is published at 09:00 everybody races
+for it (a rush that everybody joins is not a burst).
 
-Population
-    x_w(τ) = log(1 + N_w(τ)); the robust z-score z = 0.6745 (x - median) / MAD across
-    workers (Iglewicz & Hoaglin 1993), maximised over τ, flags workers whose peak rate is
-    far above the crowd's even when they have no quieter history of their own (new bot
-    accounts). Its p-value is the one-sided Student-t tail with ``pop_tail_df`` degrees of
-    freedom: across real workers robust z is far heavier-tailed than normal (on
-    crowdflower_medical_relations 7% of workers exceed z = 3.5, where a normal gives 0.02%
-    and t with 5 df 0.9%), so a normal tail would turn every fast-paced honest worker into
-    overwhelming evidence.
+Usual pace
+    A worker's pace is labels per second of sitting time: the number of gaps between
+    consecutive labels of one sitting (gaps under ``session_gap_s``) over their total length
+    (a page of five answers submitted at once counts five labels in one gap's time). A burst
+    is judged against the worker's pace on *other days* (leave-day-out: a burst cannot raise
+    its own baseline, and one long sitting is not a history), weighted by the number of
+    those days d and shrunk towards the pace of a fast honest worker of this crowd (the
+    ``baseline_quantile`` of the paces of workers with at least three active days) with
+    ``baseline_prior_days`` pseudo-days (empirical Bayes):
+    rate = (d rate_other + m rate_fast) / (d + m). A new account that does all its work in
+    one sitting is compared with the crowd's fast workers; a fast professional with a
+    history of fast days with itself. A window of length τ that starts at a label is
+    expected to hold c + τ x rate labels, c the worker's labels per distinct submit time.
 
-The signal's p-value is the Bonferroni minimum of the two. Sources: Kulldorff, "A spatial
-scan statistic", Comm. Stat. 1997; Iglewicz & Hoaglin, "How to detect and handle outliers",
-ASQC 1993; Cameron & Trivedi, "Regression analysis of count data" (NB2 dispersion).
+Crowd concurrency
+    For each τ-bin and each worker active in it, the crowd's level L is the geometric mean
+    over the *other* workers active in the bin of count / (τ x own rate) (each capped at
+    ``concurrency_cap`` times, and divided by the median over all cells), shrunk towards 1
+    with ``concurrency_prior_workers`` pseudo-workers: 1 when everybody works at their usual
+    pace, about 2.5 in a rush where everybody works 2.5 times faster. Leaving the worker out
+    and capping the others keeps a bursting account (or a few) from excusing itself. A
+    window's expected count is c + τ x rate x max(1, L), L the larger level of the two bins
+    it touches.
+
+Test
+    The busiest sliding window relative to its expectation, N_w(τ) = #{labels in [t, t+τ)},
+    is found by one searchsorted over labels sorted by (worker, time). Its single-window
+    tail p₁ = P(N >= n) is taken under a negative binomial (Gamma-Poisson) with that mean
+    and the dispersion φ(τ) (variance μ + φ μ²) pooled by moments over the workers'
+    active-bin counts (Poisson when φ = 0). Because the busiest of many windows is chosen,
+    it is corrected for the m = 2 x (active bins) windows scanned (a Bonferroni-type bound
+    on the scan statistic, Kulldorff 1997): p = 1 - (1 - p₁)^m, then Bonferroni over the
+    window lengths.
+
+    The peak rate's robust z-score against the crowd, z = 0.6745 (x - median) / MAD of
+    x = log(1 + N) (Iglewicz & Hoaglin 1993), is kept as evidence but no longer tested:
+    across honest workers it mostly measures who is fast (10% fast professionals sit at
+    z > 3.5), and on a team of twelve equally fast people its MAD is close to zero.
+
+Sources: Kulldorff, "A spatial scan statistic", Comm. Stat. 1997; Iglewicz & Hoaglin, "How
+to detect and handle outliers", ASQC 1993; Cameron & Trivedi, "Regression analysis of count
+data" (NB2 dispersion); detection-methods.md §2.1 failure modes (queue releases make
+everyone burst, experts are fast).
 
 Example
 -------
@@ -52,7 +70,6 @@ from analytics.behaviour.context import (
     fmt_duration,
     fmt_p,
     group_argmax,
-    grouped_median,
     iso,
     robust_z,
 )
@@ -75,7 +92,7 @@ def _window_name(seconds: float) -> str:
 
 @dataclass
 class BurstDetector:
-    """Sliding-window burst test against the worker's own rate and against the crowd.
+    """Sliding-window burst test against the worker's usual pace and the crowd's concurrent pace.
 
     Example
     -------
@@ -86,15 +103,15 @@ class BurstDetector:
     ----------
     windows_s : window lengths τ in seconds
     min_labels : workers with fewer timed labels are not tested (NaN scores)
-    alpha : the detector fires when the combined p-value is below this ...
-    min_rate_ratio : ... and the busiest window holds at least this many times the
-        expected count λ_w τ, or the population robust z exceeds ``z_threshold``
+    alpha : the detector fires when the p-value is below this ...
+    min_rate_ratio : ... and the busiest window holds at least this many times its expected count
     min_count : a window must hold at least this many labels to fire
-    z_threshold : Iglewicz-Hoaglin cut-off on the population robust z (3.5)
-    baseline_prior_bins : pseudo-bins at the crowd's median level added to each worker's
-        own baseline (weight of the population for workers with little history)
-    pop_tail_df : degrees of freedom of the Student-t tail that turns the population z
-        into a p-value
+    session_gap_s : a longer pause between two labels starts a new sitting (not part of the pace)
+    baseline_quantile : quantile of the pace of established workers (three or more active
+        days) that a worker with little history is compared with (a fast honest worker's pace)
+    baseline_prior_days : pseudo-days at that pace added to each worker's other active days
+    concurrency_prior_workers : pseudo-workers at level 1 in each bin's crowd level
+    concurrency_cap : one worker's relative pace counts at most this much in the crowd level
     dispersion : "pooled" (negative binomial with the pooled moment estimate), "poisson",
         or a fixed NB dispersion φ >= 0
     max_items : how many item ids the evidence lists
@@ -103,11 +120,13 @@ class BurstDetector:
     windows_s: tuple[float, ...] = (60.0, 300.0, 900.0)
     min_labels: int = 10
     alpha: float = 1e-3
-    min_rate_ratio: float = 5.0
+    min_rate_ratio: float = 3.0
     min_count: int = 8
-    z_threshold: float = 3.5
-    pop_tail_df: float = 5.0
-    baseline_prior_bins: float = 5.0
+    session_gap_s: float = 1800.0
+    baseline_quantile: float = 0.9
+    baseline_prior_days: float = 2.0
+    concurrency_prior_workers: float = 5.0
+    concurrency_cap: float = 3.0
     dispersion: str | float = "pooled"
     max_items: int = 20
 
@@ -121,6 +140,9 @@ class BurstDetector:
         for w in self.windows_s:
             check_positive("windows_s", w)
         check_fraction("alpha", self.alpha)
+        check_fraction("baseline_quantile", self.baseline_quantile)
+        for name in ("baseline_prior_days", "concurrency_prior_workers", "min_rate_ratio"):
+            check_positive(name, getattr(self, name))
         if not (self.dispersion in ("pooled", "poisson") or
                 (isinstance(self.dispersion, (int, float)) and self.dispersion >= 0)):
             raise UserError("setting dispersion must be 'pooled', 'poisson' or a number >= 0")
@@ -135,117 +157,103 @@ class BurstDetector:
         if not data.has_time:
             return self
         ctx = context or BehaviourContext.build(data, consensus)
-        t_all = ctx.time_sorted
-        valid = np.isfinite(t_all)
+        valid = np.isfinite(ctx.time_sorted)
         pos = np.flatnonzero(valid)                 # positions in the sorted order
-        t = t_all[valid]
+        t = ctx.time_sorted[valid]
         g = ctx.worker_sorted[valid].astype(np.int64)
-        n_timed = np.bincount(g, minlength=W)
-        tested = n_timed >= self.min_labels
+        tested = np.bincount(g, minlength=W) >= self.min_labels
         if not tested.any():
             return self
+        pace = _Pace.build(t, g, W, self.session_gap_s, self.baseline_quantile, self.baseline_prior_days, tested)
+        per_tau = [self._window(t, g, W, float(tau), pace) for tau in self.windows_s]
+        self.dispersion_ = {float(tau): r["phi"] for tau, r in zip(self.windows_s, per_tau, strict=True)}
+        best = self._combine(per_tau, W)
+        self._score(best, tested)
+        self._explain(data, ctx, pos, t, best, tested, pace.days)
+        return self
 
+    def _window(self, t, g, W, tau, pace: _Pace) -> dict:
+        """Busiest window of length ``tau`` per worker relative to its expectation, and its p-value."""
         t0 = t.min()
-        taus = np.asarray(self.windows_s, dtype=float)
-        span = (t.max() - t0) + taus.max() + 1.0
-        key = (t - t0) + g * span                   # strictly grouped, time-increasing key
+        b = np.floor((t - t0) / tau).astype(np.int64)
+        nb = int(b.max()) + 1
+        uniq, bcount = np.unique(g * nb + b, return_counts=True)
+        bw, bbin = (uniq // nb).astype(np.int64), (uniq % nb).astype(np.int64)
+        cell = pace.crowd_level(bw, bbin, bcount.astype(float), tau, nb, self.concurrency_prior_workers,
+                                self.concurrency_cap)
+        level = _cell_lookup(uniq, cell, g * nb + b)
+        n_active = np.bincount(bw, minlength=W)
+        # sliding windows [t_j, t_j + tau) inside each worker's block (key keeps workers apart)
+        span = (t.max() - t0) + tau + 1.0
+        key = (t - t0) + g * span
+        end = np.searchsorted(key, key + tau, side="left")
+        cnt = (end - np.arange(key.shape[0])).astype(float)
+        b_end = np.floor((t[end - 1] - t0) / tau).astype(np.int64)
+        lvl = np.maximum(1.0, np.maximum(level, _cell_lookup(uniq, cell, g * nb + b_end)))
+        expected = pace.clump[g] + tau * pace.rate_other * lvl
+        ratio = np.where(cnt >= self.min_count, cnt / expected, cnt / expected * 1e-3)
+        _, at = group_argmax(ratio, g, W)
+        hit = np.maximum(at, 0)
+        peak = np.where(at >= 0, cnt[hit], 0.0)
+        exp_at = np.where(at >= 0, expected[hit], 1.0)
+        usual = np.where(at >= 0, pace.clump + tau * pace.rate_other[hit], 1.0)
+        phi = self._dispersion(bcount.astype(float), bw, W)
+        p1 = self._tail(peak, exp_at, phi)
+        m = np.maximum(2.0 * n_active, 1.0)
+        p_scan = np.clip(-np.expm1(m * np.log1p(-np.minimum(p1, 1 - 1e-16))), 0, 1)
+        z = robust_z(np.log1p(peak), mask=pace.tested)
+        return {"peak": peak, "at": at, "expected": exp_at, "usual": usual, "p": p_scan, "z": z,
+                "active": n_active, "phi": phi, "level": exp_at / usual}
 
-        best = {}
-        disp = {}
-        for tau in taus:
-            # own baseline: median count of the worker's active tau-bins
-            b = np.floor((t - t0) / tau).astype(np.int64)
-            nb = int(b.max()) + 1
-            uniq, bcount = np.unique(g * nb + b, return_counts=True)
-            bw = (uniq // nb).astype(np.int64)
-            bcount = bcount.astype(float)
-            n_active = np.bincount(bw, minlength=W)
-            mu_own = np.maximum(grouped_median(bcount, bw, W), 1.0)
-            mu_crowd = float(np.median(mu_own[tested]))
-            m0 = self.baseline_prior_bins
-            mu = (n_active * np.nan_to_num(mu_own) + m0 * mu_crowd) / (n_active + m0)
-            phi = self._dispersion(bcount, bw, W)
-            disp[float(tau)] = phi
-            end = np.searchsorted(key, key + tau, side="left")
-            cnt = (end - np.arange(key.shape[0])).astype(float)
-            peak, at = group_argmax(cnt, g, W)
-            peak = np.where(np.isfinite(peak), peak, 0.0)
-            p1 = self._tail(peak, mu, phi)
-            m = np.maximum(2.0 * n_active, 1.0)
-            p_scan = -np.expm1(m * np.log1p(-np.minimum(p1, 1 - 1e-16)))
-            z = robust_z(np.log1p(peak), mask=tested)
-            best[tau] = (peak, at, mu, np.clip(p_scan, 0, 1), z, n_active)
-        self.dispersion_ = disp
-
-        k = len(taus)
-        p_own = np.stack([best[tau][3] for tau in taus])          # (k, W)
-        z_pop = np.stack([best[tau][4] for tau in taus])
-        i_own = np.argmin(p_own, axis=0)
-        i_pop = np.argmax(z_pop, axis=0)
+    def _combine(self, per_tau: list[dict], W: int) -> dict:
+        """The window length with the strongest evidence per worker (Bonferroni over lengths)."""
+        k = len(per_tau)
+        p_all = np.stack([r["p"] for r in per_tau])
+        i = np.argmin(p_all, axis=0)
         wi = np.arange(W)
-        p_own_min = np.minimum(p_own[i_own, wi] * k, 1.0)
-        z_max = z_pop[i_pop, wi]
-        p_pop = np.minimum(stats.t.sf(z_max, self.pop_tail_df) * k, 1.0)
-        p = np.minimum(2 * np.minimum(p_own_min, p_pop), 1.0)
-        # window shown: the one with the stronger evidence
-        use_pop = p_pop < p_own_min
-        i_show = np.where(use_pop, i_pop, i_own)
-        peak = np.stack([best[tau][0] for tau in taus])[i_show, wi]
-        at = np.stack([best[tau][1] for tau in taus])[i_show, wi]
-        mu = np.stack([best[tau][2] for tau in taus])[i_show, wi]
-        bins = np.stack([best[tau][5] for tau in taus])[i_show, wi]
-        tau_show = taus[i_show]
-        ratio = peak / mu
-        fired = tested & (peak >= self.min_count) & (
-            ((p_own_min < self.alpha) & (ratio >= self.min_rate_ratio)) | (z_max > self.z_threshold))
-        fired &= p < self.alpha
+        out = {key: np.stack([r[key] for r in per_tau])[i, wi]
+               for key in ("peak", "at", "expected", "usual", "active", "level")}
+        out["p"] = np.minimum(p_all[i, wi] * k, 1.0)
+        out["z"] = np.max(np.stack([r["z"] for r in per_tau]), axis=0)
+        out["tau"] = np.asarray(self.windows_s, dtype=float)[i]
+        out["ratio"] = out["peak"] / out["expected"]
+        return out
 
+    def _score(self, best: dict, tested: np.ndarray) -> None:
         sc = self.scores_
-        sc.loc[tested, "burst_count"] = peak[tested]
-        sc.loc[tested, "burst_window_s"] = tau_show[tested]
-        sc.loc[tested, "burst_expected"] = mu[tested]
-        sc.loc[tested, "burst_rate_ratio"] = ratio[tested]
-        sc.loc[tested, "burst_pop_z"] = z_max[tested]
-        sc.loc[tested, "burst_p"] = p[tested]
+        for col, key in (("burst_count", "peak"), ("burst_window_s", "tau"), ("burst_expected", "expected"),
+                         ("burst_rate_ratio", "ratio"), ("burst_pop_z", "z"), ("burst_p", "p")):
+            sc.loc[tested, col] = best[key][tested]
 
+    def _explain(self, data, ctx, pos, t, best, tested, days) -> None:
+        """Signals: one plain sentence and the window's evidence per tested worker."""
+        fired = tested & (best["peak"] >= self.min_count) & (best["ratio"] >= self.min_rate_ratio) & (
+            best["p"] < self.alpha)
         workers = np.flatnonzero(tested)
         reasons, evidence = [], []
         task_sorted = data.task[ctx.order]
         for w in workers:
-            a = int(at[w])
-            tau = float(tau_show[w])
-            n_in = int(peak[w])
+            a, n_in, tau = int(best["at"][w]), int(best["peak"][w]), float(best["tau"][w])
             sl = pos[a:a + n_in]                    # sorted positions inside the window
             items = data.task_ids[task_sorted[sl[: self.max_items]]].tolist()
-            if bins[w] >= self.baseline_prior_bins:
-                usual = f"usually {mu[w]:.0f} per active {_window_name(tau)} window"
-            else:
-                usual = f"{mu[w]:.0f} expected from the crowd's pace; little history of their own"
+            usual = (f"{best['usual'][w]:.0f} at their usual pace on other days"
+                     if days[w] - 1 >= self.baseline_prior_days else
+                     f"{best['usual'][w]:.0f} at a fast worker's pace; little history of their own")
+            crowd = (f", the crowd was working {best['level'][w]:.1f}x its usual pace then"
+                     if best["level"][w] >= 1.2 else "")
             reasons.append(
-                f"answered {n_in} items in {fmt_duration(tau)}, {ratio[w]:.0f}x their usual rate "
-                f"({usual}); peak rate {z_max[w]:+.1f} robust SD from the crowd (p={fmt_p(p[w])})"
-                if ratio[w] >= 1.5 else
-                f"busiest {fmt_duration(tau)} held {n_in} labels, {ratio[w]:.1f}x their usual rate "
-                f"({usual}); peak rate {z_max[w]:+.1f} robust SD from the crowd"
-            )
+                f"answered {n_in} items in {fmt_duration(tau)}, {best['ratio'][w]:.1f}x the expected "
+                f"{best['expected'][w]:.1f} ({usual}{crowd}; p={fmt_p(best['p'][w])})")
             evidence.append({
-                "window_seconds": tau,
-                "window_start": iso(t[a]),
-                "window_end": iso(t[a + n_in - 1]),
-                "count": n_in,
-                "expected": float(mu[w]),
-                "rate_ratio": float(ratio[w]),
-                "baseline_per_window": float(mu[w]),
-                "active_windows": int(bins[w]),
-                "population_robust_z": float(z_max[w]),
-                "p_own_baseline": float(p_own_min[w]),
-                "p_population": float(p_pop[w]),
-                "dispersion": float(self.dispersion_[tau]),
-                "items": items,
+                "window_seconds": tau, "window_start": iso(t[a]), "window_end": iso(t[a + n_in - 1]),
+                "count": n_in, "expected": float(best["expected"][w]), "rate_ratio": float(best["ratio"][w]),
+                "baseline_per_window": float(best["usual"][w]), "crowd_level": float(best["level"][w]),
+                "active_windows": int(best["active"][w]), "active_days": int(days[w]),
+                "population_robust_z": float(best["z"][w]),
+                "dispersion": float(self.dispersion_[tau]), "items": items,
             })
-        self.signals_ = make_signals(workers, SIGNAL, ratio[workers], p[workers], fired[workers],
+        self.signals_ = make_signals(workers, SIGNAL, best["ratio"][workers], best["p"][workers], fired[workers],
                                      reasons, evidence)
-        return self
 
     # ------------------------------------------------------------------ internals
     def _dispersion(self, hcount: np.ndarray, hw: np.ndarray, W: int) -> float:
@@ -271,3 +279,66 @@ class BurstDetector:
             return stats.poisson.sf(count - 1, mu)
         r = 1.0 / phi
         return stats.nbinom.sf(count - 1, r, r / (r + mu))
+
+
+
+
+@dataclass
+class _Pace:
+    """The usual pace behind every label of the sorted timeline (see "Usual pace" in the module docstring)."""
+
+    rate_other: np.ndarray     # (n,) labels per second on the other days (shrunk), per label
+    rate: np.ndarray           # (W,) labels per second over the whole history
+    clump: np.ndarray          # (W,) labels per distinct submit time (pages submitted at once)
+    days: np.ndarray           # (W,) active days
+    tested: np.ndarray         # (W,) bool
+
+    @classmethod
+    def build(cls, t, g, W, session_gap_s, quantile, prior_days, tested) -> _Pace:
+        gap = np.r_[np.inf, np.diff(t)]
+        same_w = np.r_[False, g[1:] == g[:-1]]
+        within = same_w & (gap < session_gap_s)
+        gsec = np.where(within, gap, 0.0)
+        day = np.floor(t / 86_400.0).astype(np.int64)
+        day -= day.min()
+        nd = int(day.max()) + 1
+        uwd, inv = np.unique(g * nd + day, return_inverse=True)
+        w_of = (uwd // nd).astype(np.int64)
+        days = np.bincount(w_of, minlength=W).astype(float)
+        n_wd = np.bincount(inv, weights=within.astype(float))
+        s_wd = np.bincount(inv, weights=gsec)
+        N = np.bincount(w_of, weights=n_wd, minlength=W)
+        S = np.bincount(w_of, weights=s_wd, minlength=W)
+        rate = np.where(S > 0, N / np.maximum(S, 1e-9), np.nan)
+        distinct = np.bincount(g, weights=(~same_w | (gap > 0)).astype(float), minlength=W)
+        clump = np.bincount(g, minlength=W) / np.maximum(distinct, 1.0)
+        established = tested & (days >= 3) & np.isfinite(rate)
+        ref = established if established.sum() >= 5 else tested & np.isfinite(rate)
+        rate_fast = float(np.quantile(rate[ref], quantile)) if ref.any() else 1.0 / 60.0
+        # leave-day-out pace: labels per second of sitting time on the worker's other days
+        other_s = S[w_of] - s_wd
+        other_n = N[w_of] - n_wd
+        has_other = other_s > 0
+        rate_o = np.where(has_other, other_n / np.maximum(other_s, 1e-9), rate_fast)
+        other_days = np.where(has_other, days[w_of] - 1, 0.0)
+        rate_wd = (other_days * rate_o + prior_days * rate_fast) / (other_days + prior_days)
+        return cls(rate_other=rate_wd[inv], rate=np.nan_to_num(rate, nan=rate_fast), clump=clump, days=days,
+                   tested=tested)
+
+    def crowd_level(self, bw: np.ndarray, bbin: np.ndarray, bcount: np.ndarray, tau: float, nb: int,
+                    prior_workers: float, cap: float) -> np.ndarray:
+        """L per (worker, bin) cell: the geometric mean over the *other* workers active in the
+        bin of count / (tau x own rate), each capped at ``cap`` x, normalised by the median
+        cell, shrunk towards 1 with ``prior_workers`` pseudo-workers."""
+        rel = bcount / np.maximum(tau * self.rate[bw], 1e-9)
+        x = np.log(np.clip(rel / max(float(np.median(rel)), 1e-9), 1.0 / cap, cap))
+        S = np.bincount(bbin, weights=x, minlength=nb)
+        n_b = np.bincount(bbin, minlength=nb)
+        others = n_b[bbin] - 1
+        loo = (S[bbin] - x) / np.maximum(others, 1)
+        return np.exp(others * loo / (others + prior_workers))
+
+
+def _cell_lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """values[k] for the sorted unique ``keys`` at each ``query`` key (all present)."""
+    return values[np.searchsorted(keys, query)]

@@ -66,6 +66,40 @@ def _increments(p0: np.ndarray, delta: float, p1_max: float) -> tuple[np.ndarray
     return np.log(p1 / p0), np.log((1 - p1) / (1 - p0))
 
 
+def _bridge_p(x: np.ndarray, e: np.ndarray, grp: np.ndarray, n_groups: int, lo: float, hi: float,
+              max_offset: float) -> np.ndarray:
+    """One-sided change-point p-value per contiguous group: did disagreement rise at some point?
+
+    Under no change the worker's risk-adjusted disagreement is constant: p̂_t = logistic(logit
+    e_t + β) with β fitted on *all* the group's labels (three Newton steps, so that the
+    residuals r_t = x_t - p̂_t sum to zero). Their partial sums, in the variance clock
+    u_t = sum_{s<=t} p̂_s (1 - p̂_s) / V, form a Brownian bridge (Donsker; the CUSUM-of-residuals
+    change-point test, Brown, Durbin & Evans 1975, JRSS-B 37:149-192). A rise after some
+    point pulls the partial sums below zero first, so with d = -min_t R_t / sqrt(V),
+    p = P(min of a Brownian bridge <= -d) = exp(-2 d^2). Its null needs no baseline period,
+    whose estimation error otherwise inflates the CUSUM's false alarms (Jones, Champ & Rigdon
+    2004, Technometrics 46:87-98); the drift p-value is the larger of the two.
+    """
+    counts = np.bincount(grp, minlength=n_groups)
+    le = _logit(e)
+    beta = np.zeros(n_groups)
+    k = np.bincount(grp, weights=x, minlength=n_groups)
+    for _ in range(3):
+        p = 1.0 / (1.0 + np.exp(-(le + beta[grp])))
+        grad = k - np.bincount(grp, weights=p, minlength=n_groups)
+        hess = np.bincount(grp, weights=p * (1 - p), minlength=n_groups)
+        beta = np.clip(beta + grad / np.maximum(hess, 1e-9), -2 * max_offset, 2 * max_offset)
+    p = np.clip(1.0 / (1.0 + np.exp(-(le + beta[grp]))), lo / 10, 1 - lo / 10)
+    r = x - p
+    V = np.bincount(grp, weights=p * (1 - p), minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    C = np.cumsum(r)
+    R = C - np.concatenate([[0.0], C])[starts][grp]
+    low, _ = group_argmax(-R, grp, n_groups)
+    d = np.where(np.isfinite(low), np.maximum(low, 0.0), 0.0) / np.sqrt(np.maximum(V, 1e-12))
+    return np.where(counts > 0, np.exp(-2.0 * d * d), 1.0)
+
+
 def _calibrate(p0_pool: np.ndarray, delta: float, p1_max: float, arl0: float, n_sim: int,
                sim_length: int, seed: int, s_step: float = 0.05, s_max: float = 25.0):
     """Simulate in-control CUSUM chains whose per-label p0 is drawn from ``p0_pool``.
@@ -124,7 +158,9 @@ class DriftDetector:
     p1_max : cap on p1
     n_sim, sim_length, seed : simulation size (chains, labels per chain) and seed
     min_labels : workers with fewer labels are not tested
-    alpha : fires when the CUSUM alarms and the exceedance p-value is below this
+    alpha : fires when the CUSUM alarms and the exceedance p-value is below this ...
+    min_increase : ... and disagreement from the onset to the end of the history is at least
+        this much higher than before it (a sustained change, not a bad streak)
     per_class : also run one CUSUM per consensus class (the worker's labels on items the
         crowd gives class c), Bonferroni over the K + 1 streams; None = only for two-class
         projects, where one-sided flips hide in the overall rate (on the multi-class sets
@@ -148,6 +184,7 @@ class DriftDetector:
     seed: int = 0
     min_labels: int = 20
     alpha: float = 0.01
+    min_increase: float = 0.15
     per_class: bool | None = None
     min_stream_labels: int = 10
     max_items: int = 20
@@ -209,11 +246,11 @@ class DriftDetector:
         p0_mean = np.bincount(grp, weights=p0_t, minlength=n_groups) / np.maximum(counts, 1)
         return {"S": S, "x": x, "S_max": S_max, "argmax": argmax_pos, "onset": onset, "starts": starts,
                 "counts": counts, "before": before, "after": after, "beta": beta, "p0": p0_t,
-                "p0_mean": p0_mean}
+                "p0_mean": p0_mean, "p_bridge": _bridge_p(x, e, grp, n_groups, lo, hi, self.max_offset)}
 
     def fit(self, data: LabelArrays, consensus: Consensus, context: BehaviourContext | None = None):
         self._validate()
-        W, K = data.n_workers, data.n_classes
+        W = data.n_workers
         ctx = context or BehaviourContext.build(data, consensus)
         cols = ["drift_p0", "drift_offset", "drift_threshold", "drift_cusum_max", "drift_onset_index",
                 "drift_onset_time", "drift_alarm_index", "drift_rate_before", "drift_rate_after", "drift_p"]
@@ -222,7 +259,6 @@ class DriftDetector:
         tested = ctx.counts >= self.min_labels
         if not tested.any():
             return self
-        n = ctx.order.shape[0]
         g = ctx.worker_sorted.astype(np.int64)
         cons = argmax_lowest(ctx.loo)
         x = (data.label != cons)[ctx.order].astype(float)
@@ -235,130 +271,149 @@ class DriftDetector:
             int(self.n_sim), int(self.sim_length), int(self.seed))
         self.threshold_ = h
 
-        def pvalue(S_max, counts):
-            hz = _hazard_row(levels, hazard, s_ref, S_max)
-            return np.where((S_max > 0) & (counts > 0), -np.expm1(-counts * hz), 1.0)
+        def pvalue(st):
+            hz = _hazard_row(levels, hazard, s_ref, st["S_max"])
+            p_cusum = np.where((st["S_max"] > 0) & (st["counts"] > 0), -np.expm1(-st["counts"] * hz), 1.0)
+            return np.maximum(p_cusum, st["p_bridge"])
 
-        # candidate streams per worker: all labels (stream -1) and, per consensus class c,
-        # the labels on items the crowd gives class c (catches class-conditional flips)
-        p_all = pvalue(allw["S_max"], allw["counts"])
-        n_streams = 1
-        best_p = p_all.copy()
-        stream = np.full(W, -1)
-        cls = None
-        per_class = (K == 2) if self.per_class is None else self.per_class
-        if per_class and K >= 2:
-            c_s = cons[ctx.order].astype(np.int64)
-            key = g * K + c_s
-            so = np.argsort(key, kind="stable")
-            cls = self._streams(x[so], e[so], key[so], W * K, np.repeat(allw["beta"], K))
-            cls["so"] = so
-            p_c = pvalue(cls["S_max"], cls["counts"])
-            p_c = np.where(cls["counts"] >= self.min_stream_labels, p_c, 1.0).reshape(W, K)
+        cls = self._class_streams(data, ctx, x, e, g, cons, allw) if self._per_class(data) else None
+        v = self._winner(data, ctx, allw, cls, pvalue)
+        self._alarms(v, allw, cls, h, data.n_classes)
+        # effect size: a sustained rise from the onset to the end of the history, not a bad streak
+        # (on 15,000-label histories a 3-point wobble is significant but is no takeover)
+        rise = np.nan_to_num(v["after"] - v["before"], nan=0.0)
+        v["fired"] = tested & v["alarm"] & (v["p"] < self.alpha) & (rise >= self.min_increase)
+        t_s = ctx.time_sorted
+        n = ctx.order.shape[0]
+        v["onset_time"] = t_s[np.minimum(v["onset_pos"], n - 1)] if t_s is not None else np.full(W, np.nan)
+        self._score(v, allw, tested, h, ctx.starts)
+        self._explain(data, ctx, v, allw, cls, tested, h, x, g)
+        return self
+
+    def _per_class(self, data: LabelArrays) -> bool:
+        K = data.n_classes
+        return bool(((K == 2) if self.per_class is None else self.per_class) and K >= 2)
+
+    def _class_streams(self, data, ctx, x, e, g, cons, allw) -> dict:
+        """One stream per (worker, consensus class): the labels on items the crowd gives class c
+        (catches class-conditional flips), sorted by (worker, class, time)."""
+        K, W = data.n_classes, data.n_workers
+        key = g * K + cons[ctx.order].astype(np.int64)
+        so = np.argsort(key, kind="stable")
+        cls = self._streams(x[so], e[so], key[so], W * K, np.repeat(allw["beta"], K))
+        cls["so"] = so
+        return cls
+
+    def _winner(self, data, ctx, allw, cls, pvalue) -> dict:
+        """Per worker: the stream with the strongest evidence (all labels, or one class),
+        Bonferroni over the streams, and that stream's onset, CUSUM and rates in the worker's order."""
+        W, K = data.n_workers, data.n_classes
+        n = ctx.order.shape[0]
+        p_all = pvalue(allw)
+        best_p, stream, n_streams = p_all.copy(), np.full(W, -1), 1
+        if cls is not None:
+            p_c = np.where(cls["counts"] >= self.min_stream_labels, pvalue(cls), 1.0).reshape(W, K)
             k_best = np.argmin(p_c, axis=1)
             p_cbest = p_c[np.arange(W), k_best]
             use_c = p_cbest < p_all
             best_p = np.where(use_c, p_cbest, p_all)
             stream = np.where(use_c, k_best, -1)
             n_streams = K + 1
-        p = np.minimum(best_p * n_streams, 1.0)
-
-        # per-worker view of the winning stream, positions mapped back to the worker's sequence
-        starts_w = ctx.starts
-        onset_idx = allw["onset"] - starts_w
-        S_max = allw["S_max"].copy()
-        before, after = allw["before"].copy(), allw["after"].copy()
-        onset_pos = allw["onset"].copy()                 # position in ctx order
-        argmax_ctx = allw["argmax"].copy()
+        v = {"p": np.minimum(best_p * n_streams, 1.0), "stream": stream, "S_max": allw["S_max"].copy(),
+             "before": allw["before"].copy(), "after": allw["after"].copy(),
+             "onset_pos": allw["onset"].copy()}                 # positions in ctx order
         if cls is not None:
             wc = np.flatnonzero(stream >= 0)
             gi = wc * K + stream[wc]
-            onset_pos[wc] = cls["so"][np.minimum(cls["onset"][gi], n - 1)]
-            argmax_ctx[wc] = cls["so"][np.maximum(cls["argmax"][gi], 0)]
-            onset_idx[wc] = onset_pos[wc] - starts_w[wc]
-            S_max[wc] = cls["S_max"][gi]
-            before[wc], after[wc] = cls["before"][gi], cls["after"][gi]
-        # alarm: first crossing of h inside the winning excursion (positions of that stream)
-        alarm = np.zeros(W, dtype=bool)
-        alarm_ctx = np.full(W, -1, dtype=np.int64)
-        for st, sel in ((allw, stream < 0), (cls, stream >= 0)):
+            v["onset_pos"][wc] = cls["so"][np.minimum(cls["onset"][gi], n - 1)]
+            v["S_max"][wc] = cls["S_max"][gi]
+            v["before"][wc], v["after"][wc] = cls["before"][gi], cls["after"][gi]
+        v["onset_idx"] = v["onset_pos"] - ctx.starts
+        return v
+
+    @staticmethod
+    def _alarms(v: dict, allw: dict, cls: dict | None, h: float, K: int) -> None:
+        """Alarm: the first crossing of h inside the winning excursion (positions of that stream)."""
+        W = v["stream"].shape[0]
+        v["alarm"] = np.zeros(W, dtype=bool)
+        v["alarm_pos"] = np.full(W, -1, dtype=np.int64)
+        for st, sel in ((allw, v["stream"] < 0), (cls, v["stream"] >= 0)):
             if st is None or not sel.any():
                 continue
             ws = np.flatnonzero(sel)
-            gi = ws if st is allw else ws * K + stream[ws]
+            gi = ws if st is allw else ws * K + v["stream"][ws]
             over_pos = np.flatnonzero(st["S"] > h)
             if not over_pos.size:
                 continue
             k = np.searchsorted(over_pos, st["onset"][gi], side="left")
             cand = over_pos[np.minimum(k, over_pos.size - 1)]
             ok = (k < over_pos.size) & (cand <= st["argmax"][gi]) & (st["argmax"][gi] >= 0)
-            alarm[ws] = ok
-            alarm_ctx[ws] = np.where(ok, cand if st is allw else st["so"][cand], -1)
-        fired = tested & alarm & (p < self.alpha)
+            v["alarm"][ws] = ok
+            v["alarm_pos"][ws] = np.where(ok, cand if st is allw else st["so"][cand], -1)
 
-        t_s = ctx.time_sorted
-        onset_time = t_s[np.minimum(onset_pos, n - 1)] if t_s is not None else np.full(W, np.nan)
-        p0_w = allw["p0_mean"]
+    def _score(self, v: dict, allw: dict, tested: np.ndarray, h: float, starts_w: np.ndarray) -> None:
         sc = self.scores_
-        sc.loc[tested, "drift_p0"] = p0_w[tested]
+        sc.loc[tested, "drift_p0"] = allw["p0_mean"][tested]
         sc.loc[tested, "drift_offset"] = allw["beta"][tested]
         sc.loc[tested, "drift_threshold"] = h
-        sc.loc[tested, "drift_cusum_max"] = S_max[tested]
-        sc.loc[tested, "drift_onset_index"] = onset_idx[tested]
-        sc.loc[tested, "drift_onset_time"] = onset_time[tested]
-        sc.loc[tested, "drift_alarm_index"] = np.where(alarm, alarm_ctx - starts_w, np.nan)[tested]
-        sc.loc[tested, "drift_rate_before"] = before[tested]
-        sc.loc[tested, "drift_rate_after"] = after[tested]
-        sc.loc[tested, "drift_p"] = p[tested]
+        sc.loc[tested, "drift_cusum_max"] = v["S_max"][tested]
+        sc.loc[tested, "drift_onset_index"] = v["onset_idx"][tested]
+        sc.loc[tested, "drift_onset_time"] = v["onset_time"][tested]
+        sc.loc[tested, "drift_alarm_index"] = np.where(v["alarm"], v["alarm_pos"] - starts_w, np.nan)[tested]
+        sc.loc[tested, "drift_rate_before"] = v["before"][tested]
+        sc.loc[tested, "drift_rate_after"] = v["after"][tested]
+        sc.loc[tested, "drift_p"] = v["p"][tested]
 
-        workers = np.flatnonzero(tested)
-        counts = ctx.counts
+    def _explain(self, data, ctx, v, allw, cls, tested, h, x, g) -> None:
+        """Signals: one sentence and the evidence (onset, alarm, rates, series) per tested worker."""
+        W, K = data.n_workers, data.n_classes
+        t_s = ctx.time_sorted
+        starts_w, counts = ctx.starts, ctx.counts
+        p0_w = allw["p0_mean"]
         n_dis = np.bincount(g, weights=x, minlength=W)
+        workers = np.flatnonzero(tested)
         reasons, evidence = [], []
         for w in workers:
-            o = int(onset_idx[w])
-            when = iso(onset_time[w]) if t_s is not None else None
-            rb = before[w]
+            o, stream = int(v["onset_idx"][w]), int(v["stream"][w])
+            when = iso(v["onset_time"][w]) if t_s is not None else None
+            rb, ra = v["before"][w], v["after"][w]
             rb_txt = f"{rb:.0%}" if np.isfinite(rb) else f"{p0_w[w]:.0%} (baseline)"
-            where = "" if stream[w] < 0 else f" on items the crowd labels '{data.classes[stream[w]]}'"
-            if alarm[w]:
-                txt = (f"disagreement with the crowd{where} rose from {rb_txt} to {after[w]:.0%} from their "
-                       f"label {o + 1}{' (' + when + ')' if when else ''} on; CUSUM {S_max[w]:.1f} crossed "
-                       f"the alarm level {h:.1f} (in-control ARL {self.arl0:.0f} labels, p={fmt_p(p[w])})")
+            where = "" if stream < 0 else f" on items the crowd labels '{data.classes[stream]}'"
+            if v["alarm"][w]:
+                txt = (f"disagreement with the crowd{where} rose from {rb_txt} to {ra:.0%} from their "
+                       f"label {o + 1}{' (' + when + ')' if when else ''} on; CUSUM {v['S_max'][w]:.1f} crossed "
+                       f"the alarm level {h:.1f} (in-control ARL {self.arl0:.0f} labels, p={fmt_p(v['p'][w])})")
             else:
-                txt = (f"no sustained rise in disagreement (CUSUM peak {S_max[w]:.1f} below the alarm level "
+                txt = (f"no sustained rise in disagreement (CUSUM peak {v['S_max'][w]:.1f} below the alarm level "
                        f"{h:.1f}; overall {n_dis[w]:.0f} of {counts[w]} labels disagree)")
             reasons.append(txt)
-            seg = ctx.order[onset_pos[w]:starts_w[w] + counts[w]][: self.max_items]
+            seg = ctx.order[v["onset_pos"][w]:starts_w[w] + counts[w]][: self.max_items]
             series = None
-            if fired[w]:
-                if stream[w] < 0:
-                    series = self._series(allw["S"], allw["x"], int(starts_w[w]), int(counts[w]))
-                else:
-                    gi = w * K + stream[w]
-                    series = self._series(cls["S"], cls["x"], int(cls["starts"][gi]), int(cls["counts"][gi]))
+            if v["fired"][w]:
+                st, gi = (allw, w) if stream < 0 else (cls, w * K + stream)
+                series = self._series(st["S"], st["x"], int(st["starts"][gi]), int(st["counts"][gi]))
+            alarm_pos = int(v["alarm_pos"][w])
             evidence.append({
                 "onset_index": o,
                 "onset_time": when,
-                "alarm_index": int(alarm_ctx[w] - starts_w[w]) if alarm[w] else None,
-                "alarm_time": iso(t_s[alarm_ctx[w]]) if (alarm[w] and t_s is not None) else None,
-                "stream": "all labels" if stream[w] < 0 else f"items labelled {data.classes[stream[w]]}",
+                "alarm_index": alarm_pos - int(starts_w[w]) if v["alarm"][w] else None,
+                "alarm_time": iso(t_s[alarm_pos]) if (v["alarm"][w] and t_s is not None) else None,
+                "stream": "all labels" if stream < 0 else f"items labelled {data.classes[stream]}",
                 "n_labels": int(counts[w]),
                 "rate_before": None if not np.isfinite(rb) else float(rb),
-                "rate_after": float(after[w]),
+                "rate_after": float(ra),
                 "p0_mean": float(p0_w[w]),
                 "offset_log_odds": float(allw["beta"][w]),
                 "delta": self.delta,
                 "threshold": float(h),
-                "cusum_max": float(S_max[w]),
+                "cusum_max": float(v["S_max"][w]),
                 "order": "time" if ctx.time_ordered else "data",
                 "items_from_onset": data.task_ids[data.task[seg]].tolist(),
                 "series": series,
             })
-        score = np.nan_to_num(after - np.where(np.isfinite(before), before, p0_w))
-        self.signals_ = make_signals(workers, "drift", score[workers], p[workers], fired[workers],
+        score = np.nan_to_num(v["after"] - np.where(np.isfinite(v["before"]), v["before"], p0_w))
+        self.signals_ = make_signals(workers, "drift", score[workers], v["p"][workers], v["fired"][workers],
                                      reasons, evidence)
-        return self
 
     def _series(self, S: np.ndarray, x: np.ndarray, start: int, n: int) -> dict:
         """CUSUM and rolling disagreement of one worker at <= max_points evenly spaced labels."""

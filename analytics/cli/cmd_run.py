@@ -20,14 +20,20 @@ def add_parser(sub) -> None:
     p = sub.add_parser("run", help="one shot: ingest a labels file, analyse it, write labels/workers/items CSVs",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("labels", metavar="LABELS", help="annotation file (CSV/TSV/Parquet/JSONL or a platform export)")
-    p.add_argument("--gold", help="gold answers file with columns task,label (evaluation only unless --use-gold)")
+    p.add_argument("--gold", help="gold answers file with columns task,label: evaluation only (trust and suspects "
+                                  "do not change) unless --use-gold")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--method", default="ds", help="aggregation model (default ds = Dawid-Skene)")
+    p.add_argument("--method", default=None,
+                   help="aggregation model (default: the settings file's, else ds = Dawid-Skene)")
+    p.add_argument("--settings", metavar="FILE", default=None,
+                   help="analysis settings (TOML or JSON with groups trust, reliability, behaviour, collusion)")
     p.add_argument("--format", default=None, help="override format detection")
     p.add_argument("--label-field", default=None, help="answer column for formats with several")
     p.add_argument("--map", action="append", default=[], metavar="CANONICAL=SOURCE",
                    help="column mapping, e.g. --map worker=annotator_id (repeatable)")
-    p.add_argument("--use-gold", action="store_true", help="give gold answers to the aggregation model")
+    p.add_argument("--use-gold", action="store_true",
+                   help="use gold for scoring: give it to the aggregation model and to the verdict (gold accuracy "
+                        "is then not an independent evaluation)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -47,9 +53,11 @@ def run(args) -> int:
     from analytics.export import to_bytes
     from analytics.ingest import ingest_file
     from analytics.pipeline import analyze_arrays
+    from analytics.settings import AnalysisSettings, load_settings_file
     from analytics.store import open_workspace
-    from analytics.trust import TrustSettings
 
+    settings = load_settings_file(args.settings) if args.settings else AnalysisSettings()
+    settings = settings.replace(method=args.method or settings.method, use_gold=args.use_gold or settings.trust.use_gold)
     src = Path(args.labels)
     if not src.exists():
         raise UserError(f"{src}: no such file")
@@ -70,8 +78,7 @@ def run(args) -> int:
             data = load_project(ws.con, ws.project_id("run"))
         finally:
             ws.close()
-    settings = TrustSettings(method=args.method, use_gold=args.use_gold)
-    result = analyze_arrays(data, settings, args.method, progress=lambda f, m: report(0.1 + 0.85 * f, m))
+    result = analyze_arrays(data, settings, progress=lambda f, m: report(0.1 + 0.85 * f, m))
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in (("labels", result.labels), ("workers", result.workers), ("items", result.items)):
         (out / f"{name}.csv").write_bytes(to_bytes(frame, "csv"))   # formula-like cells escaped
@@ -84,4 +91,6 @@ def run(args) -> int:
         + f"; wrote {out}/labels.csv, workers.csv, items.csv in {time.perf_counter() - t0:.1f} s",
         file=sys.stdout,
     )
+    if s.get("crowd_wide_note"):
+        print(f"note: {s['crowd_wide_note']}", file=sys.stdout)
     return 0

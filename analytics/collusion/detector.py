@@ -113,15 +113,16 @@ class CollusionDetector:
     cotiming_window_s: float = 10.0
     """Two answers to the same item closer than this many seconds are co-timed."""
     min_cotimed: int = 3
-    """Workers with fewer co-timed answers than this are not permutation-tested for co-timing."""
-    n_permutations: int = 100
-    """Circular-shift permutations of the co-timing null."""
-    min_shift_s: float = 30.0
-    """Smallest timeline shift of the co-timing null, seconds."""
-    max_shift_s: float = 600.0
-    """Largest timeline shift of the co-timing null, seconds: synchrony coarser than this (a batch
-    released to everyone at once) stays in the null. With 3600 s, 2% of the workers of the real
-    CrowdFlower medical-relations log were flagged for co-timing; with 600 s none."""
+    """The co-timing signal needs at least this many co-timed answers to fire."""
+    cotiming_period_s: float = 3600.0
+    """Items whose first answer falls in the same period of this many seconds share a baseline
+    rate of co-timed answer pairs (the crowd's synchrony in that period: a rush, a shift, a
+    queue served in order)."""
+    cotiming_prior_pairs: float = 3.0
+    """Pseudo-pairs pulling an item's own (leave-pair-out) co-timing rate towards its period's."""
+    cotiming_min_ratio: float = 2.0
+    """The co-timing signal fires only when a worker's co-timed answers are at least this
+    multiple of what the item profiles predict (the effect size next to the p-value)."""
     louvain_resolution: float = 1.0
     """Louvain resolution; larger values give smaller communities."""
     min_community_size: int = 3
@@ -169,6 +170,10 @@ class CollusionDetector:
             raise UserError("no labels to analyse: the project is empty")
         if consensus.probas.shape != (data.n_tasks, data.n_classes):
             raise UserError("the consensus does not match these labels; re-run the analysis on the same project")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the settings' ranges (UserError naming the setting)."""
         for name in ("reference_prior_labels", "null_prior_labels", "cotiming_window_s"):
             if getattr(self, name) <= 0:
                 raise UserError(f"collusion setting {name} must be positive")
@@ -177,8 +182,9 @@ class CollusionDetector:
                 raise UserError(f"collusion setting {name} must be between 0 and 1")
         if self.max_workers_per_item < 2:
             raise UserError("collusion setting max_workers_per_item must be at least 2")
-        if not 0 <= self.min_shift_s <= self.max_shift_s:
-            raise UserError("collusion settings need 0 <= min_shift_s <= max_shift_s")
+        for name in ("cotiming_period_s", "cotiming_prior_pairs"):
+            if getattr(self, name) <= 0:
+                raise UserError(f"collusion setting {name} must be positive")
 
     def fit(self, data, consensus: Consensus) -> CollusionDetector:
         self._validate(data, consensus)
@@ -226,8 +232,8 @@ class CollusionDetector:
         times = data.timestamps()
         has_time = times is not None and bool(np.isfinite(times).any())
         if has_time:
-            ct = cotiming(times, w, rows.la, rows.lb, inv, len(pairs), W, self.cotiming_window_s,
-                          self.n_permutations, self.min_shift_s, self.max_shift_s, self.min_cotimed, self.seed)
+            ct = cotiming(times, t, w, rows.la, rows.lb, inv, len(pairs), W, self.cotiming_window_s,
+                          self.cotiming_period_s, self.cotiming_prior_pairs, self.min_expected_for_calibration)
             pairs["cotimed"] = ct["pair_obs"].astype(np.int32)
             pairs["cotiming_p"] = ct["pair_p"]
         else:
@@ -330,17 +336,22 @@ class CollusionDetector:
             parts.append(make_signals(idx, "excess_agreement", z_ag[idx], np.nan,
                                       (z_ag[idx] - mu0) / sd0 >= self.agreement_z_fired, reasons, ev))
         if ct is not None:
-            cidx = np.flatnonzero(ct["worker_obs"] >= self.min_cotimed)
+            # every worker with timed pair rows is tested (BH needs the whole family); only
+            # workers with at least min_cotimed co-timed answers can fire
+            cidx = np.flatnonzero(ct["worker_mean"] > 0)
             if cidx.size:
                 o, e = ct["worker_obs"], ct["worker_mean"]
                 reasons = [f"answered {int(o[i])} shared items within {self.cotiming_window_s:g} s of another "
-                           f"account (expected {e[i]:.1f} if their timing were independent)" for i in cidx]
+                           f"account (expected {e[i]:.1f} from how closely these items' other answers "
+                           f"arrived)" for i in cidx]
                 ev = [{"cotimed": int(o[i]), "expected": round(float(e[i]), 3),
-                       "permutation_p": round(float(ct['worker_perm_p'][i]), 5),
-                       "window_s": self.cotiming_window_s} for i in cidx]
-                parts.append(make_signals(cidx, "cotiming", (o[cidx] + 0.5) / (e[cidx] + 0.5),
-                                          ct["worker_p"][cidx], ct["worker_p"][cidx] < self.signal_alpha,
-                                          reasons, ev))
+                       "variance": round(float(ct["worker_var"][i]), 3), "window_s": self.cotiming_window_s}
+                      for i in cidx]
+                ratio = (o[cidx] + 0.5) / (e[cidx] + 0.5)
+                parts.append(make_signals(cidx, "cotiming", ratio, ct["worker_p"][cidx],
+                                          (ct["worker_p"][cidx] < self.signal_alpha)
+                                          & (ratio >= self.cotiming_min_ratio)
+                                          & (o[cidx] >= self.min_cotimed), reasons, ev))
         ring_members = {k: v for k, v in member.items() if v["ring"]}
         if ring_members:
             member = ring_members

@@ -180,7 +180,7 @@ def labels_without(con, pid: int, workers: list[str]) -> pd.DataFrame:
     from analytics.dataset import load_project
     from analytics.pipeline import project_settings
 
-    settings = project_settings(con, pid)
+    settings = project_settings(con, pid).trust
     data = load_project(con, pid, exclude_workers=sorted(set(banned_workers(con, pid)) | set(workers)))
     cons = aggregate(data, settings.method, use_gold=settings.use_gold)
     return pd.DataFrame({"task": data.task_ids.astype(str), "label": data.classes[cons.labels].astype(str),

@@ -17,6 +17,8 @@ colluders  A6 copy-with-noise groups: followers copy a leader's answer with prob
 sybils     A7 TDSSA-style swarm of low-volume accounts pushing one answer on shared items
 burst      A8 bot labelling at k times the usual rate, optionally co-timed as a group
 takeover   A9 an honest original worker turns bad at t0 = 50% of their history
+campaign   A10 targeted campaign: accounts that seek out items of one class and give them
+           one wrong class, while answering like good honest workers elsewhere
 all        every attack above at once, the attacker budget split evenly
 ========== ===================================================================================
 
@@ -56,8 +58,8 @@ from analytics.errors import UserError
 from analytics.redteam import timing
 
 ATTACKS: tuple[str, ...] = ("random", "constant", "sloppy", "flipper", "disguised", "colluders",
-                            "sybils", "burst", "takeover")
-TARGETED: frozenset[str] = frozenset({"disguised", "sybils"})
+                            "sybils", "burst", "takeover", "campaign")
+TARGETED: frozenset[str] = frozenset({"disguised", "sybils", "campaign"})
 
 
 # --------------------------------------------------------------------------- parameters
@@ -168,10 +170,27 @@ class TakeoverParams:
     min_labels: int = 20
 
 
+@dataclass(frozen=True)
+class CampaignParams:
+    """A10: a targeted campaign. Each account draws a share ``seek_share`` of its items from
+    those whose reference is ``source_class`` (default: the least common reference class, the
+    one a campaign can tip), answers ``target_class`` there (default: the most common other
+    class) with probability ``flip_prob``, and answers every other item like a good honest
+    worker, correct with probability ``honest_accuracy`` (default: the 90th percentile of the
+    original workers' accuracy). Unlike the disguised attacker it is honest wherever it is not
+    attacking, and it does not crowd items; unlike the flipper it concentrates on one class."""
+
+    source_class: str | None = None
+    target_class: str | None = None
+    seek_share: float = 0.5
+    flip_prob: float = 0.9
+    honest_accuracy: float | None = None
+
+
 PARAMS: dict[str, type] = {
     "random": RandomParams, "constant": ConstantParams, "sloppy": SloppyParams,
     "flipper": FlipperParams, "disguised": DisguisedParams, "colluders": ColludersParams,
-    "sybils": SybilsParams, "burst": BurstParams, "takeover": TakeoverParams,
+    "sybils": SybilsParams, "burst": BurstParams, "takeover": TakeoverParams, "campaign": CampaignParams,
 }
 
 
@@ -467,6 +486,40 @@ def _sybils(ctx: _Context, n_att: int, prm: SybilsParams) -> tuple[list[_Planted
     return out, np.sort(T), cstar
 
 
+def _campaign(ctx: _Context, n_att: int, prm: CampaignParams) -> tuple[list[_Planted], np.ndarray, int]:
+    if not 0.0 < prm.seek_share <= 1.0 or not 0.0 <= prm.flip_prob <= 1.0:
+        raise UserError("campaign needs 0 < seek_share <= 1 and 0 <= flip_prob <= 1")
+    if ctx.K < 2:
+        raise UserError("a campaign needs at least two classes")
+    present = np.flatnonzero(ctx.ref_counts > 0)
+    src = ctx.class_code(prm.source_class, int(present[np.argmin(ctx.ref_counts[present])]))
+    order = np.argsort(-ctx.ref_counts)
+    dst = ctx.class_code(prm.target_class, int(next(c for c in order if c != src)))
+    if dst == src:
+        raise UserError("the campaign's target class must differ from its source class")
+    acc = prm.honest_accuracy
+    if acc is None:
+        pool = ctx.acc_w[ctx.n_w >= 10] if (ctx.n_w >= 10).any() else ctx.acc_w
+        acc = float(np.clip(np.quantile(pool, 0.9), 1.0 / ctx.K + 0.05, 0.99))
+    source_items = np.flatnonzero(ctx.ref == src)
+    other_items = np.flatnonzero(ctx.ref != src)
+    out, hit = [], []
+    for v in ctx.volume(n_att):
+        n_src = min(int(round(prm.seek_share * v)), source_items.size)
+        on = ctx.pick_items(n_src, source_items)
+        off = ctx.pick_items(int(v) - on.size, other_items)
+        lab_on = np.where(ctx.rng.random(on.size) < prm.flip_prob, dst, ctx.noisy(ctx.ref[on], acc))
+        tasks = np.concatenate([on, off]).astype(np.int64)
+        labels = np.concatenate([lab_on, ctx.noisy(ctx.ref[off], acc)]).astype(np.int64)
+        order_t = ctx.rng.permutation(tasks.size)
+        p = _Planted("campaign", tasks[order_t], labels[order_t], targets=np.sort(on))
+        ctx.assign_times(p)
+        out.append(p)
+        hit.append(on)
+    T = np.unique(np.concatenate(hit)) if hit else np.empty(0, np.int64)
+    return out, T, dst
+
+
 def _burst(ctx: _Context, n_att: int, prm: BurstParams) -> list[_Planted]:
     if prm.rate_factor <= 1.0:
         raise UserError(f"rate_factor must be above 1 (how many times faster than usual), got {prm.rate_factor}")
@@ -621,8 +674,8 @@ def inject(data: LabelArrays, attack: str, *, share: float, seed: int,
             ps, T, c = _disguised(ctx, n_each[a], prm, drop)
             planted += ps
             target_rows.append(pd.DataFrame({"task": data.task_ids[T], "target_class": data.classes[c], "attack": a}))
-        elif a == "sybils":
-            ps, T, c = _sybils(ctx, n_each[a], prm)
+        elif a in ("sybils", "campaign"):
+            ps, T, c = (_sybils if a == "sybils" else _campaign)(ctx, n_each[a], prm)
             planted += ps
             target_rows.append(pd.DataFrame({"task": data.task_ids[T], "target_class": data.classes[c], "attack": a}))
         elif a == "colluders":

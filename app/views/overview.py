@@ -77,6 +77,14 @@ m[5].metric("Suspect workers", f"{verdicts['suspect'] + verdicts['banned']:,}",
                  "(a detector fired but the evidence is not conclusive).")
 m[6].metric("Items at risk", f"{head['items_at_risk']:,}",
             help="Items whose consensus depends on suspect workers or has too few trusted labels.")
+summary = run["summary"]
+if summary.get("crowd_wide_note"):
+    st.info(summary["crowd_wide_note"][0].upper() + summary["crowd_wide_note"][1:], icon=":material/groups:")
+if (summary.get("rescore") or {}).get("skipped"):
+    st.info("The second scoring pass was skipped: " + summary["rescore"]["skipped"] + ".", icon=":material/info:")
+if summary.get("n_low_quality_workers"):
+    st.caption(f"{summary['n_low_quality_workers']:,} workers are marked low quality: weaker answers than most, "
+               "recommended for review, not suspected of an attack (Workers page, 'low quality').")
 if run["alpha_lo"] is not None:
     st.caption(f"Krippendorff's α with 95% interval: {fmt_interval(run['alpha'], run['alpha_lo'], run['alpha_hi'])}"
                + (f" · {run['kappa_name']} {fmt_interval(run['kappa'], run['kappa_lo'], run['kappa_hi'])}"

@@ -1,11 +1,9 @@
 """Settings: aggregation model, detector thresholds and weights, and re-analysis with progress."""
 
-import dataclasses
-
 import streamlit as st
 
 from analytics.errors import UserError
-from analytics.results import attribute_docs, fmt_interval
+from analytics.results import fmt_interval
 from app import monitor_ui, state
 
 c = state.require_workspace("Settings")
@@ -15,7 +13,9 @@ if not state.has_module("pipeline") or not state.has_module("trust"):
     st.stop()
 
 from analytics.aggregate import MODELS  # noqa: E402
-from analytics.trust import TrustSettings  # noqa: E402
+from analytics.behaviour import DETECTORS  # noqa: E402
+from analytics.settings import AnalysisSettings  # noqa: E402
+from app.settings_form import field_docs, field_inputs  # noqa: E402
 
 # The current results stay on screen while a new analysis runs below them.
 with st.container(border=True):
@@ -32,38 +32,37 @@ with st.container(border=True):
             f"{v['suspect'] + v['banned']} suspect workers · {head['items_at_risk']:,} items at risk")
         st.caption("These results stay the ones every page shows until a new run completes.")
 
-current = state.q("pipeline:project_settings", c.project_id)
-docs = attribute_docs(TrustSettings)
+current: AnalysisSettings = state.q("pipeline:project_settings", c.project_id)
+trust = current.trust
+st.caption("Every setting of the analysis, in four groups. The same settings can be given to the command "
+           "line as a TOML or JSON file (`--settings FILE`, groups `[trust]`, `[reliability]`, "
+           "`[behaviour.<detector>]`, `[collusion]`); every run records the settings it used.")
 
 with st.form("settings_form"):
     st.subheader("Aggregation model")
     methods = list(MODELS)
-    method = st.radio("Model", methods, index=methods.index(current.method) if current.method in methods else 0,
+    method = st.radio("Model", methods, index=methods.index(trust.method) if trust.method in methods else 0,
                       format_func=lambda m: f"{m} — {MODELS[m]}", key="s_method")
-    st.subheader("Verdict thresholds")
-    values = {}
-    cols = st.columns(2)
-    fields = [f for f in dataclasses.fields(TrustSettings) if f.name not in ("method", "signal_weights")]
-    for i, f in enumerate(fields):
-        val = getattr(current, f.name)
-        doc = docs.get(f.name, "")
-        label = doc.split(". ")[0].rstrip(".") if doc else f.name.replace("_", " ")
-        help_text = f"`{f.name}` — {doc}" if doc else f.name
-        col = cols[i % 2]
-        if isinstance(val, bool):
-            values[f.name] = col.checkbox(label, value=val, help=help_text, key=f"s_{f.name}")
-        elif isinstance(val, int):
-            values[f.name] = int(col.number_input(label, value=val, step=1, help=help_text, key=f"s_{f.name}"))
-        elif isinstance(val, float):
-            values[f.name] = float(col.number_input(label, value=val, step=0.01, format="%.3f", help=help_text,
-                                                    key=f"s_{f.name}"))
-    st.subheader("Detector weights")
-    st.caption(docs.get("signal_weights", "Weight of each detector in the suspicion score; 0 switches it off."))
-    weights = {}
-    wcols = st.columns(4)
-    for i, (name, w) in enumerate(sorted(current.signal_weights.items())):
-        weights[name] = float(wcols[i % 4].number_input(name, value=float(w), min_value=0.0, step=0.1,
-                                                        format="%.2f", key=f"s_w_{name}"))
+    st.subheader("Verdict")
+    trust_values = field_inputs(trust, "s_trust", skip=("method",))
+    with st.expander("Detector weights in the suspicion score (0 switches a signal off)"):
+        st.caption(field_docs(type(trust)).get("signal_weights", ""))
+        weights = {}
+        wcols = st.columns(4)
+        for i, (name, w) in enumerate(sorted(trust.signal_weights.items())):
+            weights[name] = float(wcols[i % 4].number_input(name, value=float(w), min_value=0.0, step=0.1,
+                                                            format="%.2f", key=f"s_w_{name}"))
+    with st.expander("Worker reliability and gold"):
+        reliability_values = field_inputs(current.reliability, "s_rel")
+    with st.expander("Behaviour detectors"):
+        enabled = st.multiselect("Detectors to run", list(DETECTORS), default=list(current.behaviour.enabled),
+                                 key="s_beh_enabled")
+        behaviour_values: dict = {"enabled": enabled}
+        for name in DETECTORS:
+            st.markdown(f"**{name}**")
+            behaviour_values[name] = field_inputs(getattr(current.behaviour, name), f"s_beh_{name}")
+    with st.expander("Collusion detector"):
+        collusion_values = field_inputs(current.collusion, "s_col")
     b1, b2, _ = st.columns([1, 1.4, 3])
     save = b1.form_submit_button("Save settings", icon=":material/save:")
     go = b2.form_submit_button("Save and re-analyse", type="primary", icon=":material/play_arrow:")
@@ -71,7 +70,12 @@ with st.form("settings_form"):
 if save or go:
     if state.need_actor(c, "settings change and analysis"):
         try:
-            new = TrustSettings.from_dict({**values, "method": method, "signal_weights": weights})
+            new = AnalysisSettings.from_dict({
+                "trust": {**trust.to_dict(), **trust_values, "method": method, "signal_weights": weights},
+                "reliability": reliability_values,
+                "behaviour": behaviour_values,
+                "collusion": collusion_values,
+            })
             from analytics.pipeline import save_project_settings
 
             with state.write_workspace(c.ws, create=False) as ws:

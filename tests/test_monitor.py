@@ -303,3 +303,24 @@ def test_real_datasets_on_a_weekly_timeline_raise_no_alert(name, tmp_path):
     rep = replay_batches(tmp_path / "ws", "p", [b.frame for b in batches], [b.name for b in batches],
                          tmp_path / "f", gold=gold)
     assert rep.alerts[-1] == [], [a["message"] for a in rep.alerts[-1]]
+
+
+def test_turned_accounts_rule_finds_workers_worse_than_their_own_history():
+    from analytics.monitor.rules import turned_workers
+
+    rows = []
+    for w in range(30):                       # 30 established workers, 80% agreement, 20 labels a period
+        for p in range(6):
+            k = 16 if not (p == 5 and w < 4) else 6         # four of them collapse in the last period
+            rows.append((p, f"w{w}", 20, k))
+    wpa = pd.DataFrame(rows, columns=["period", "worker", "n", "k"])
+    s = _run_cols(_series(labels=[600] * 6, workers=[30] * 6), [0] * 6, [0] * 6)
+    t = turned_workers(wpa, AlertSettings())
+    assert sorted(t.loc[t["turned"], "worker"]) == ["w0", "w1", "w2", "w3"]
+    assert set(t.loc[t["turned"], "period"]) == {5}
+    fired = evaluate(s, pd.DataFrame(columns=["period", "label", "n"]), AlertSettings(), 2, worker_agreement=wpa,
+                     rules=["turned_accounts"])
+    assert fired["period"].tolist() == [5] and fired["evidence"].iloc[0]["turned_workers"] == ["w0", "w1", "w2", "w3"]
+    quiet = wpa.assign(k=16)
+    assert evaluate(s, pd.DataFrame(columns=["period", "label", "n"]), AlertSettings(), 2, worker_agreement=quiet,
+                    rules=["turned_accounts"]).empty

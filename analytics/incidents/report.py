@@ -126,7 +126,7 @@ def _timeline(inc: dict, alerts: list[dict], scope: dict, acts: pd.DataFrame) ->
 def _atlas(inc: dict, project: str, scope: dict, alerts: list[dict], detection: list[dict], n_changed: int,
            affected: list[dict]) -> dict:
     wt = scope["workers"]
-    new_accounts = int((wt["onset_source"] != "alert period start (established account)").sum()) if len(wt) else 0
+    new_accounts = int((~wt["onset_source"].str.contains("established account")).sum()) if len(wt) else 0
     established = len(wt) - new_accounts
     onset = scope["onset"]
     procedure = []

@@ -3,9 +3,10 @@
 * Workers: the incident's workers with their labels, items, first and last label, verdict in
   the latest run and whether they are banned now.
 * Onset: per worker, the first suspicious label (:func:`analytics.monitor.evidence.worker_onsets`:
-  a fired drift change point, else a fired burst window, else the first label); a worker who
-  was labelling before the period of the alert that named them (an established account) is
-  taken from that period's start on, since the periods before raised nothing. The incident's
+  a fired drift change point, else a fired burst window, else the first label); for a worker
+  who was labelling before the period of the alert that named them (an established account),
+  the most likely change point of their agreement with the consensus from that period's
+  start on (:func:`change_points`), since the periods before raised nothing. The incident's
   onset is the earliest of them.
 * Items: every task the workers labelled; labels: their labels, and those from the onset on.
 * Affected exports: every ``labels`` or ``items`` export recorded in the audit log whose data
@@ -49,16 +50,14 @@ def worker_table(con, pid: int, workers: list[str], alert_start=None) -> pd.Data
     if alert_start is not None:
         start = pd.Timestamp(alert_start)
         start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
-        early = (on["onset_source"] == "first label") & (on["first_at"] < start)
+        # established accounts whose detected onset (if any) lies before the period that raised nothing
+        early = (on["first_at"] < start) & ((on["onset_source"] == "first label") | (on["onset"] < start))
         if early.any():
-            later = con.execute("""SELECT worker, min(coalesce(submitted_at, started_at)) AS t FROM annotations
-                                   WHERE project_id = ? AND list_contains(?, worker)
-                                     AND coalesce(submitted_at, started_at) >= ?::TIMESTAMPTZ GROUP BY worker""",
-                                [pid, on.loc[early, "worker"].tolist(), start.isoformat()]).df()
-            t = on["worker"].map(later.set_index("worker")["t"])
+            cp = change_points(con, pid, on.loc[early, "worker"].tolist(), start)
+            t = on["worker"].map(cp)
             pick = early & t.notna()
             on.loc[pick, "onset"] = pd.to_datetime(t[pick], utc=True)
-            on.loc[pick, "onset_source"] = "alert period start (established account)"
+            on.loc[pick, "onset_source"] = "change point in the alert period (established account)"
     stats = con.execute("""SELECT worker, count(*) AS labels, count(DISTINCT task) AS items,
                                   max(coalesce(submitted_at, started_at)) AS last_at
                            FROM annotations WHERE project_id = ? AND list_contains(?, worker) AND event <> 'delete'
@@ -85,6 +84,50 @@ def worker_table(con, pid: int, workers: list[str], alert_start=None) -> pd.Data
     cols = ["worker", "labels", "items", "first_at", "last_at", "onset", "onset_source", "labels_from_onset",
             "suspect", "trust", "banned"]
     return out[cols].sort_values(["onset", "worker"]).reset_index(drop=True)
+
+
+def change_points(con, pid: int, workers: list[str], start: pd.Timestamp) -> dict[str, pd.Timestamp]:
+    """Per worker, the time of the first label after the most likely change in their agreement with
+    the latest run's consensus, searched from ``start`` on.
+
+    x_t = 1 when the worker's t-th label (time order) disagrees with the consensus; the split s
+    maximises s H(x_1..s) + (n - s) H(x_s+1..n), H the Bernoulli log-likelihood at the segment's
+    own rate (the maximum-likelihood single change point, Hinkley 1970, Biometrika 57:1-17),
+    among the splits whose next label is at or after ``start``. A worker with no label from
+    ``start`` on gets none.
+    """
+    run = _latest_run(con, pid)
+    if run is None or not workers:
+        return {}
+    df = con.execute("""SELECT a.worker, coalesce(a.submitted_at, a.started_at) AS t,
+                               (a.label <> rt.label)::INTEGER AS x
+                        FROM annotations a JOIN run_tasks rt ON rt.run_id = ? AND rt.task = a.task
+                        WHERE a.project_id = ? AND list_contains(?, a.worker) AND a.event <> 'delete'
+                          AND coalesce(a.submitted_at, a.started_at) IS NOT NULL
+                        ORDER BY a.worker, t""", [run, pid, list(workers)]).df()
+    out: dict[str, pd.Timestamp] = {}
+    df["t"] = pd.to_datetime(df["t"], utc=True)
+    for w, d in df.groupby("worker", sort=False):
+        x = d["x"].to_numpy(float)
+        n = x.size
+        after = np.flatnonzero((d["t"] >= start).to_numpy())
+        if after.size == 0:
+            continue
+        c = np.cumsum(x)
+        split = np.arange(max(int(after[0]), 1), n)          # labels [0, s) before, [s, n) after
+        if split.size == 0:
+            out[str(w)] = d["t"].iloc[int(after[0])]
+            continue
+        p1, p2 = c[split - 1] / split, (c[-1] - c[split - 1]) / (n - split)
+
+        def ll(p, m):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = m * (p * np.log(p) + (1 - p) * np.log(1 - p))
+            return np.nan_to_num(v)
+
+        best = split[int(np.argmax(ll(p1, split) + ll(p2, n - split)))]
+        out[str(w)] = d["t"].iloc[int(best)]
+    return out
 
 
 def incident_items(con, pid: int, workers: list[str]) -> list[str]:

@@ -29,7 +29,7 @@ import pandas as pd
 from analytics import audit
 from analytics.errors import UserError
 from analytics.monitor import evidence as ev
-from analytics.monitor.rules import RULE_TITLES, RUN_RULES, AlertSettings, baseline_sums
+from analytics.monitor.rules import RULE_TITLES, RUN_RULES, AlertSettings, baseline_sums, bh_select
 from analytics.monitor.rules import evaluate as evaluate_rules
 from analytics.monitor.series import label_counts, period_unit, quality_series
 from analytics.store import Workspace, first_row
@@ -133,6 +133,8 @@ def _named_workers(rule: str, found: dict, pw: pd.DataFrame, onsets: pd.DataFram
     if rule == "collusion":
         members = sorted({m for c in found["evidence"]["communities"] for m in c["members"]})
         return pw[pw["worker"].isin(members)]
+    if rule == "turned_accounts":
+        return pw[pw["worker"].isin(set(found["evidence"]["turned_workers"]))]
     suspect = pw["suspect"].fillna(False).astype(bool) & ~pw["banned"].fillna(False).astype(bool)
     new = pw["new"].astype(bool)
     fresh = new.copy()
@@ -195,11 +197,8 @@ def _poor(k: pd.Series, n: pd.Series, rate: float, tested: pd.Series, q: float =
         return pd.Series(False, index=k.index)
     p = np.ones(len(k))
     p[tested.to_numpy()] = stats.binom.cdf(k[tested], n[tested], min(max(float(rate), 1e-9), 1.0))
-    order = np.argsort(p)
-    passed = np.flatnonzero(p[order] <= q * np.arange(1, len(p) + 1) / m)
-    keep = np.zeros(len(p), bool)
-    if passed.size:
-        keep[order[: passed[-1] + 1]] = True
+    keep = np.zeros(len(k), bool)
+    keep[tested.to_numpy()] = bh_select(p[tested.to_numpy()], q)
     return pd.Series(keep & tested.to_numpy(), index=k.index)
 
 
@@ -246,6 +245,7 @@ def evaluate(ws: Workspace, project: str, actor: str = "monitor", trigger: str =
         f = evaluate_rules(series, counts, settings, k, covered=run_new,
                            consensus_counts=ev.consensus_counts(con, pid, unit, run),
                            communities=ev.community_periods(con, pid, unit, run),
+                           worker_agreement=ev.worker_period_agreement(con, pid, unit, run),
                            rules=sorted(RUN_RULES))
         fired.append(f[f["period"].isin(series.loc[run_new, "period"])])
     fired_df = pd.concat(fired, ignore_index=True) if fired else pd.DataFrame()

@@ -9,7 +9,9 @@
 * :func:`consensus_counts`: per period and class, the run's consensus label of the item of
   every label (what the items' mix alone would give);
 * :func:`community_periods`: the run's suspect collusion communities with the period most of
-  their members' labels fall in.
+  their members' labels fall in;
+* :func:`worker_period_agreement`: per worker and period, labels judged against the run's
+  consensus and how many agreed (banned workers left out).
 """
 
 from __future__ import annotations
@@ -120,3 +122,15 @@ def community_periods(con, project_id: int, unit: str, run_id: int) -> pd.DataFr
     out = comm.merge(top[["community", "period", "share_in_period"]], on="community")
     out["members"] = out["members"].map(list)
     return out.reset_index(drop=True)
+
+
+def worker_period_agreement(con, project_id: int, unit: str, run_id: int) -> pd.DataFrame:
+    """``period, worker, n, k``: the worker's labels of the period judged against the run's consensus
+    (``n``) and those agreeing with it (``k``); banned workers are left out."""
+    return con.execute(f"""
+        WITH {final_cte(con, project_id)}, {BANNED_CTE},
+        lab AS (SELECT task, worker, label, {period_key(unit)} AS p FROM final WHERE {_timed(unit)})
+        SELECT lab.p AS period, lab.worker, count(*) AS n, count(*) FILTER (WHERE t.label = lab.label) AS k
+        FROM lab JOIN run_tasks t ON t.run_id = $rid AND t.task = lab.task
+        LEFT JOIN banned b ON b.worker = lab.worker WHERE b.worker IS NULL
+        GROUP BY ALL ORDER BY period, worker""", {"pid": int(project_id), "rid": int(run_id)}).df()

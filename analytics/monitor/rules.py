@@ -30,6 +30,12 @@ new_accounts       at least ``new_accounts_min`` new accounts whose labels agree
                    come in a burst (``new_accounts_factor`` times the baseline's mean per
                    period), or by twice that gap at a hundredth of the test level without
                    a burst (a few poor accounts in a quiet week)
+turned_accounts    at least ``turned_min`` established workers (with ``turned_history_labels``
+                   labels before the period) whose labels of the period agree with the
+                   consensus less often than their own earlier labels did (one-sided binomial
+                   test against their own rate, Benjamini-Hochberg at ``turned_fdr`` over the
+                   period's established workers), and ``turned_factor`` times as many as
+                   the baseline periods had (accounts taken over or turned)
 label_drift        the period's label distribution moved from the baseline's by a total
                    variation distance of ``drift_min_tv`` or more (Pearson chi-square test),
                    beyond what the items explain: the same shift of the run's consensus
@@ -57,12 +63,14 @@ from scipy import stats
 from analytics.errors import UserError
 from analytics.monitor.series import chi2_shift, count_matrix
 
-RULES: tuple[str, ...] = ("gold_accuracy", "suspect_share", "new_accounts", "label_drift", "collusion")
-RUN_RULES: frozenset[str] = frozenset({"suspect_share", "new_accounts", "label_drift", "collusion"})
+RULES: tuple[str, ...] = ("gold_accuracy", "suspect_share", "new_accounts", "turned_accounts", "label_drift",
+                          "collusion")
+RUN_RULES: frozenset[str] = frozenset({"suspect_share", "new_accounts", "turned_accounts", "label_drift", "collusion"})
 RULE_TITLES = {
     "gold_accuracy": "Gold accuracy fell",
     "suspect_share": "More labels from suspect workers",
     "new_accounts": "Burst of poor new accounts",
+    "turned_accounts": "Established accounts turned bad",
     "label_drift": "Label distribution shifted",
     "collusion": "Collusion community appeared",
 }
@@ -99,6 +107,14 @@ class AlertSettings:
     """New accounts per period, as a multiple of the baseline's mean, that make a burst."""
     new_accounts_quality_gap: float = 0.1
     """How much less often new accounts' labels agree with the consensus than established workers'."""
+    turned_min: int = 3
+    """Fewest established accounts whose agreement dropped against their own history that raise an alert."""
+    turned_factor: float = 3.0
+    """Such accounts per period, as a multiple of the baseline periods' mean, that raise an alert."""
+    turned_history_labels: int = 10
+    """Labels a worker needs before the period to be judged against their own history."""
+    turned_fdr: float = 0.05
+    """Benjamini-Hochberg level of the per-worker tests of the turned-accounts rule."""
     drift_min_tv: float = 0.15
     """Total-variation distance between the period's and the baseline's label distributions that fires
     (after subtracting the shift of the consensus labels of the same items)."""
@@ -120,6 +136,8 @@ class AlertSettings:
                   ("suspect_share_rise", 0 <= self.suspect_share_rise < 1), ("new_accounts_min", self.new_accounts_min >= 1),
                   ("new_accounts_factor", self.new_accounts_factor >= 1),
                   ("new_accounts_quality_gap", 0 <= self.new_accounts_quality_gap < 1),
+                  ("turned_min", self.turned_min >= 1), ("turned_factor", self.turned_factor >= 1),
+                  ("turned_history_labels", self.turned_history_labels >= 1), ("turned_fdr", 0 < self.turned_fdr < 1),
                   ("drift_min_tv", 0 < self.drift_min_tv <= 1), ("community_min_size", self.community_min_size >= 2),
                   ("max_workers", self.max_workers >= 1)]
         for name, ok in checks:
@@ -292,6 +310,62 @@ def _new_accounts(series: pd.DataFrame, covered: np.ndarray, s: AlertSettings) -
     return out
 
 
+def bh_select(p: np.ndarray, q: float) -> np.ndarray:
+    """Benjamini-Hochberg (1995) at level ``q``: which of the p-values are discoveries."""
+    p = np.asarray(p, float)
+    if p.size == 0:
+        return np.zeros(0, bool)
+    order = np.argsort(p)
+    passed = np.flatnonzero(p[order] <= q * np.arange(1, p.size + 1) / p.size)
+    keep = np.zeros(p.size, bool)
+    if passed.size:
+        keep[order[: passed[-1] + 1]] = True
+    return keep
+
+
+def turned_workers(wpa: pd.DataFrame, s: AlertSettings) -> pd.DataFrame:
+    """Per (period, worker) with enough history: ``n, k, n_hist, k_hist, p_value, turned`` (see the rule)."""
+    if wpa is None or wpa.empty:
+        return pd.DataFrame(columns=["period", "worker", "n", "k", "n_hist", "k_hist", "p_value", "turned"])
+    d = wpa.sort_values(["worker", "period"]).reset_index(drop=True)
+    g = d.groupby("worker")
+    d["n_hist"] = g["n"].cumsum() - d["n"]
+    d["k_hist"] = g["k"].cumsum() - d["k"]
+    d = d[(d["n_hist"] >= s.turned_history_labels) & (d["n"] >= 5)].copy()
+    rate = (d["k_hist"] / d["n_hist"]).clip(1e-9, 1.0)
+    d["p_value"] = stats.binom.cdf(d["k"], d["n"], rate)
+    d["turned"] = False
+    for _, idx in d.groupby("period").groups.items():
+        d.loc[idx, "turned"] = bh_select(d.loc[idx, "p_value"].to_numpy(), s.turned_fdr)
+    return d.reset_index(drop=True)
+
+
+def _turned(series: pd.DataFrame, turned: pd.DataFrame | None, covered: np.ndarray, s: AlertSettings) -> list[dict]:
+    if turned is None or turned.empty:
+        return []
+    counts = turned.groupby("period")["turned"].sum().reindex(series["period"]).fillna(0).to_numpy()
+    base = baseline_sums(series.assign(_turned=counts), ["_turned"], s)
+    out = []
+    for i in np.flatnonzero(base["testable"].to_numpy() & covered):
+        n_t, b = int(counts[i]), base.iloc[i]
+        mean_b = b["_turned"] / max(b["history"], 1)
+        need = max(s.turned_min, s.turned_factor * mean_b)
+        if n_t < need:
+            continue
+        rows = turned[(turned["period"] == series["period"].iloc[i]) & turned["turned"]]
+        before = rows["k_hist"].sum() / rows["n_hist"].sum()
+        now = rows["k"].sum() / rows["n"].sum()
+        msg = (f"{n_t} established workers agree with the consensus far less often than they used to "
+               f"({now:.1%} of their labels this period against {before:.1%} before; {mean_b:.1f} such workers per "
+               f"period in the baseline)")
+        out.append({"i": i, "rule": "turned_accounts", "value": float(n_t), "threshold": float(need),
+                    "p": float(rows["p_value"].max()), "severity": "critical" if n_t >= 2 * need else "warning",
+                    "message": msg, "evidence": {"turned_workers": rows["worker"].astype(str).tolist(),
+                                                 "agreement_now": float(now), "agreement_before": float(before),
+                                                 "baseline_mean": float(mean_b), "fdr": s.turned_fdr}})
+    return out
+
+
 def _drift(series: pd.DataFrame, counts: pd.DataFrame, consensus_counts: pd.DataFrame | None,
            s: AlertSettings) -> list[dict]:
     periods = series["period"].tolist()
@@ -355,14 +429,17 @@ def _collusion(series: pd.DataFrame, communities: pd.DataFrame | None, covered: 
 
 def evaluate(series: pd.DataFrame, counts: pd.DataFrame, settings: AlertSettings, n_classes: int,
              covered: np.ndarray | None = None, consensus_counts: pd.DataFrame | None = None,
-             communities: pd.DataFrame | None = None, rules=None) -> pd.DataFrame:
+             communities: pd.DataFrame | None = None, rules=None,
+             worker_agreement: pd.DataFrame | None = None) -> pd.DataFrame:
     """Fired rules per period: ``period, rule, value, threshold, p, severity, message, evidence``.
 
     ``series`` is :func:`analytics.monitor.series.quality_series` (with run columns for the run
     rules), ``counts`` its :func:`label_counts`; ``covered`` marks periods whose labels the run
     saw (run rules are tested there only); ``consensus_counts`` the run's consensus labels per
     period and class; ``communities`` the run's suspect communities with the period most of
-    their labels fall in (``period``, ``share_in_period``). ``rules`` limits the rules tested.
+    their labels fall in (``period``, ``share_in_period``); ``worker_agreement`` the run's
+    per-(period, worker) agreement (:func:`analytics.monitor.evidence.worker_period_agreement`).
+    ``rules`` limits the rules tested.
     """
     wanted = [r for r in (rules or RULES) if r in settings.enabled_rules]
     has_run = "suspect_labels" in series.columns
@@ -374,6 +451,8 @@ def evaluate(series: pd.DataFrame, counts: pd.DataFrame, settings: AlertSettings
         found += _suspects(series, cov, settings)
     if has_run and "new_accounts" in wanted:
         found += _new_accounts(series, cov, settings)
+    if has_run and "turned_accounts" in wanted:
+        found += _turned(series, turned_workers(worker_agreement, settings), cov, settings)
     if has_run and "label_drift" in wanted:
         found += _drift(series, counts, consensus_counts, settings)
     if has_run and "collusion" in wanted:

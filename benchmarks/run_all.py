@@ -12,7 +12,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = [
     "reproduce_published.py", "reliability_1m.py", "behaviour_1m.py", "collusion_1m.py", "pipeline_1m.py",
-    "ingest_10m.py", "actions_1m.py", "page_render.py", "redteam_report.py",
+    "ingest_10m.py", "actions_1m.py", "page_render.py", "redteam_report.py", "monitor_alerts.py",
 ]
 NEEDS_DATASETS = {"reproduce_published.py", "redteam_report.py"}
 

@@ -213,23 +213,24 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN host TEXT;
     ALTER TABLE runs ADD COLUMN pid INTEGER;
     """,
-    # 2 -> 3: monitoring and incident response (analytics.monitor, analytics.incidents).
+    # 2 -> 3: monitoring and incident response (analytics.monitor, analytics.incidents); idempotent, so a
+    # workspace whose version stamp was lowered (or a half-applied copy) migrates cleanly.
     """
-    CREATE SEQUENCE alert_seq START 1;
-    CREATE SEQUENCE incident_seq START 1;
-    CREATE TABLE alert_rules (
+    CREATE SEQUENCE IF NOT EXISTS alert_seq START 1;
+    CREATE SEQUENCE IF NOT EXISTS incident_seq START 1;
+    CREATE TABLE IF NOT EXISTS alert_rules (
         project_id  INTEGER PRIMARY KEY,
         settings    JSON NOT NULL          -- AlertSettings overrides
     );
     -- What the rules have already looked at: ingests (data rules) and runs (run rules).
-    CREATE TABLE monitor_state (
+    CREATE TABLE IF NOT EXISTS monitor_state (
         project_id        INTEGER PRIMARY KEY,
         data_ingest_id    INTEGER,         -- newest ingest the data rules evaluated
         run_ingest_id     INTEGER,         -- newest ingest the run rules evaluated
         run_id            INTEGER,         -- run the run rules last evaluated
         evaluated_at      TIMESTAMPTZ
     );
-    CREATE TABLE alerts (
+    CREATE TABLE IF NOT EXISTS alerts (
         alert_id      INTEGER PRIMARY KEY DEFAULT nextval('alert_seq'),
         project_id    INTEGER NOT NULL,
         rule          TEXT NOT NULL,
@@ -254,7 +255,7 @@ MIGRATIONS: list[str] = [
         audit_seq     BIGINT,
         UNIQUE (project_id, rule, period_unit, period)
     );
-    CREATE TABLE incidents (
+    CREATE TABLE IF NOT EXISTS incidents (
         incident_id   INTEGER PRIMARY KEY DEFAULT nextval('incident_seq'),
         project_id    INTEGER NOT NULL,
         title         TEXT NOT NULL,
@@ -267,7 +268,7 @@ MIGRATIONS: list[str] = [
         close_note    TEXT
     );
     -- What an incident is about and what it did: alerts, workers, tasks, exports, steps.
-    CREATE TABLE incident_links (
+    CREATE TABLE IF NOT EXISTS incident_links (
         incident_id   INTEGER NOT NULL,
         kind          TEXT NOT NULL,       -- alert | worker | requeued | corrected_export | step
         ref           TEXT NOT NULL,

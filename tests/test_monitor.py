@@ -212,7 +212,7 @@ def test_each_period_is_judged_once_and_the_pager_file_has_one_line_per_alert(po
     assert all({"alert_id", "rule", "raised_at", "message", "workers", "audit"} <= set(x) for x in raised)
 
 
-def test_rules_wait_for_an_analysis_that_covers_the_new_batch(tmp_path):
+def test_ingest_alone_raises_agreement_alerts_and_run_rules_wait_for_an_analysis(tmp_path):
     labels, gold = weekly_crowd("steady", seed=9, n_weeks=5, items_per_week=150)
     batches = weekly_batches(labels)
     planted = plant_in_batch(batches[-1].frame, "random", share=0.4, seed=1, gold=gold,
@@ -220,13 +220,23 @@ def test_rules_wait_for_an_analysis_that_covers_the_new_batch(tmp_path):
     frames = [b.frame for b in batches[:-1]]
     replay_batches(tmp_path / "ws", "p", frames, [b.name for b in batches[:-1]], tmp_path / "f", gold=gold)
     rep = replay_batches(tmp_path / "ws", "p", [planted.frame], ["last"], tmp_path / "f", start=4, analyze=False)
-    assert not [a for a in rep.alerts[-1] if a["rule"] != "gold_accuracy"]       # run rules wait
+    # right after the ingest: the rules that need no run, new accounts judged by the other answers
+    after_ingest = {a["rule"] for a in rep.alerts[-1]}
+    assert "new_accounts" in after_ingest and not after_ingest & {"suspect_share", "label_drift", "collusion"}
+    assert "other answers on the same items" in rep.alerts[-1][0]["message"] or "gold" in rep.alerts[-1][0]["rule"]
+    assert set(rep.alerts[-1][-1]["workers"]) <= set(planted.workers) | set(labels["worker"])
     from analytics.pipeline import analyze
 
     with open_workspace(tmp_path / "ws") as ws:
-        analyze(ws, "p", actor="t")
-        rules = set(al.list_alerts(ws.con, ws.project_id("p"))["rule"])
-    assert rules & {"suspect_share", "new_accounts"}
+        pid = ws.project_id("p")
+        state = ws.con.execute("SELECT data_ingest_id, run_ingest_id FROM monitor_state WHERE project_id = ?",
+                               [pid]).fetchone()
+        assert state == (5, 4)                       # the run rules have not seen the last ingest
+        run = analyze(ws, "p", actor="t")
+        state = ws.con.execute("SELECT data_ingest_id, run_ingest_id, run_id FROM monitor_state WHERE project_id = ?",
+                               [pid]).fetchone()
+        assert state == (5, 5, run)                  # ... until an analysis covers it
+        assert len(al.list_alerts(ws.con, pid)) >= len(rep.alerts[-1])
 
 
 def test_acknowledge_is_audited_and_paged(poisoned, tmp_path):
@@ -312,6 +322,7 @@ def test_turned_accounts_rule_finds_workers_worse_than_their_own_history():
     for w in range(30):                       # 30 established workers, 80% agreement, 20 labels a period
         for p in range(6):
             k = 16 if not (p == 5 and w < 4) else 6         # four of them collapse in the last period
+            k = 20 if (w == 10 and p < 5) else k             # perfect before, 80% now: not a turn
             rows.append((p, f"w{w}", 20, k))
     wpa = pd.DataFrame(rows, columns=["period", "worker", "n", "k"])
     s = _run_cols(_series(labels=[600] * 6, workers=[30] * 6), [0] * 6, [0] * 6)
@@ -322,5 +333,7 @@ def test_turned_accounts_rule_finds_workers_worse_than_their_own_history():
                      rules=["turned_accounts"])
     assert fired["period"].tolist() == [5] and fired["evidence"].iloc[0]["turned_workers"] == ["w0", "w1", "w2", "w3"]
     quiet = wpa.assign(k=16)
+    hard = wpa.assign(k=np.where(wpa["period"] == 5, 9, 16))          # a hard week for everybody
+    assert not turned_workers(hard, AlertSettings())["turned"].any()
     assert evaluate(s, pd.DataFrame(columns=["period", "label", "n"]), AlertSettings(), 2, worker_agreement=quiet,
                     rules=["turned_accounts"]).empty

@@ -1,11 +1,13 @@
 """Stored alerts: evaluated after every ingest and analysis, listed, acknowledged, paged.
 
 :func:`evaluate` runs the rules of :mod:`analytics.monitor.rules` on the periods that changed
-since they last looked, so each period is judged once, with the data (and the first run)
-that made it: the *data* rules (``gold_accuracy``) on periods holding labels of ingests newer
-than the last evaluated one; the *run* rules on periods whose labels the newest complete run
-has seen and that the run rules have not judged yet (a run that started before the newest
-ingest leaves the newest periods for the next run). ``monitor_state`` keeps both watermarks.
+since they last looked, so each period is judged once by each pass, with the data (and the
+first run) that made it: after an ingest, the rules that need no run (``gold_accuracy``, and
+the new- and turned-accounts rules against the leave-one-out plurality) on periods holding
+labels of ingests newer than the last evaluated one; after an analysis, the run rules on
+periods whose labels the newest complete run has seen and that the run rules have not judged
+yet (a run that started before the newest ingest leaves the newest periods for the next
+run). ``monitor_state`` keeps both watermarks; a rule fires at most once per period.
 
 A fired rule becomes one row of ``alerts`` (unique per project, rule and period, so a
 re-evaluation never repeats it) with the numbers, the threshold, one sentence, the evidence
@@ -29,7 +31,14 @@ import pandas as pd
 from analytics import audit
 from analytics.errors import UserError
 from analytics.monitor import evidence as ev
-from analytics.monitor.rules import RULE_TITLES, RUN_RULES, AlertSettings, baseline_sums, bh_select
+from analytics.monitor.rules import (
+    AGREEMENT_RULES,
+    RULE_TITLES,
+    RUN_RULES,
+    AlertSettings,
+    baseline_sums,
+    bh_select,
+)
 from analytics.monitor.rules import evaluate as evaluate_rules
 from analytics.monitor.series import label_counts, period_unit, quality_series
 from analytics.store import Workspace, first_row
@@ -155,16 +164,18 @@ def _named_workers(rule: str, found: dict, pw: pd.DataFrame, onsets: pd.DataFram
     return pw.iloc[0:0]
 
 
-def _newcomer_rate(series: pd.DataFrame, period: int, settings: AlertSettings) -> float | None:
-    """Share of the new accounts' labels that agreed with the consensus in the period's baseline."""
-    if "agree_new" not in series.columns:
+def _newcomer_rate(series: pd.DataFrame, period: int, settings: AlertSettings, pre: str = "") -> float | None:
+    """Share of the new accounts' labels that agreed with the consensus in the period's baseline
+    (``pre`` = ``mv_``: with the leave-one-out plurality)."""
+    cols = [pre + c for c in ("agree_new", "judged_new", "agree", "judged")]
+    if cols[0] not in series.columns:
         return None
-    base = baseline_sums(series, ["agree_new", "judged_new", "agree", "judged"], settings)
+    base = baseline_sums(series, cols, settings)
     i = int(np.flatnonzero(series["period"].to_numpy() == period)[0])
     b = base.iloc[i]
-    if b["judged_new"] >= settings.min_period_labels:
-        return float(b["agree_new"] / b["judged_new"])
-    return float(b["agree"] / b["judged"]) if b["judged"] > 0 else None
+    if b[cols[1]] >= settings.min_period_labels:
+        return float(b[cols[0]] / b[cols[1]])
+    return float(b[cols[2]] / b[cols[3]]) if b[cols[3]] > 0 else None
 
 
 def suggest_workers(con, project_id: int, alert: dict) -> list[str]:
@@ -178,11 +189,12 @@ def suggest_workers(con, project_id: int, alert: dict) -> list[str]:
     if period not in set(series["period"]):
         return []
     settings = load_settings(con, project_id)
-    pw = ev.period_workers(con, project_id, unit, period, run)
+    pw = ev.period_workers(con, project_id, unit, period, run, consensus_run=run)
     onsets = ev.worker_onsets(con, project_id, run, pw["worker"].tolist())
     start = pd.Timestamp(alert["period_start"]) if alert.get("period_start") else None
     named = _named_workers(alert["rule"], {"evidence": alert["evidence"]}, pw, onsets,
-                           start if unit != "ingest" else None, _newcomer_rate(series, period, settings))
+                           start if unit != "ingest" else None,
+                           _newcomer_rate(series, period, settings, "" if run is not None else "mv_"))
     return named["worker"].astype(str).tolist()
 
 
@@ -239,16 +251,20 @@ def evaluate(ws: Workspace, project: str, actor: str = "monitor", trigger: str =
     k = _n_classes(con, pid)
     fired = []
     if data_new.any():
-        f = evaluate_rules(series, counts, settings, k, rules=[r for r in settings.enabled_rules if r not in RUN_RULES])
-        fired.append(f[f["period"].isin(series.loc[data_new, "period"])])
+        f = evaluate_rules(series, counts, settings, k, covered=data_new, agreement="mv",
+                           worker_agreement=ev.worker_period_agreement(con, pid, unit, None),
+                           rules=[r for r in settings.enabled_rules if r not in RUN_RULES or r in AGREEMENT_RULES])
+        fired.append(f[f["period"].isin(series.loc[data_new, "period"])].assign(consensus_run=None))
     if run_new.any():
         f = evaluate_rules(series, counts, settings, k, covered=run_new,
                            consensus_counts=ev.consensus_counts(con, pid, unit, run),
                            communities=ev.community_periods(con, pid, unit, run),
                            worker_agreement=ev.worker_period_agreement(con, pid, unit, run),
                            rules=sorted(RUN_RULES))
-        fired.append(f[f["period"].isin(series.loc[run_new, "period"])])
+        fired.append(f[f["period"].isin(series.loc[run_new, "period"])].assign(consensus_run=run))
     fired_df = pd.concat(fired, ignore_index=True) if fired else pd.DataFrame()
+    if len(fired_df):
+        fired_df = fired_df.drop_duplicates(["period", "rule"], keep="first")
     new_alerts = _store(ws, pid, project, unit, series, fired_df, settings, run, newest, actor, trigger) \
         if len(fired_df) else []
     with ws.transaction() as c:
@@ -271,10 +287,11 @@ def _store(ws, pid, project, unit, series, fired, settings, run, newest, actor, 
                 continue
             row = by_period.loc[f["period"]]
             start = None if pd.isna(row["start"]) else pd.Timestamp(row["start"])
-            pw = ev.period_workers(con, pid, unit, int(f["period"]), run)
+            crun = None if pd.isna(f["consensus_run"]) else int(f["consensus_run"])
+            pw = ev.period_workers(con, pid, unit, int(f["period"]), run, consensus_run=crun)
             onsets = ev.worker_onsets(con, pid, run, pw["worker"].tolist())
             named = _named_workers(f["rule"], f, pw, onsets, start if unit != "ingest" else None,
-                                   _newcomer_rate(series, int(f["period"]), settings))
+                                   _newcomer_rate(series, int(f["period"]), settings, "" if crun else "mv_"))
             rows = _worker_rows(named, onsets)
             evid = {**_jsonable(f["evidence"]), "p_value": _jsonable(f["p"]), "trigger": trigger,
                     "period": {"unit": unit, "key": int(f["period"]), "name": row["name"],

@@ -20,34 +20,38 @@ import json
 
 import pandas as pd
 
-from analytics.monitor.series import BANNED_CTE, final_cte, period_key
+from analytics.monitor.series import BANNED_CTE, agreement_cte, final_cte, period_key
 
 
 def _timed(unit: str) -> str:
     return "TRUE" if unit == "ingest" else "ts IS NOT NULL"
 
 
-def period_workers(con, project_id: int, unit: str, period: int, run_id: int | None = None) -> pd.DataFrame:
+def period_workers(con, project_id: int, unit: str, period: int, run_id: int | None = None,
+                   consensus_run: int | None = None) -> pd.DataFrame:
     """Workers active in ``period``: ``worker, labels, gold_n, gold_correct, judged, agree, new,
-    first_at, last_at, suspect, trust, banned`` (verdict columns NULL without a run), busiest first."""
-    run_cols = ("w.suspect, w.trust, count(t.label) AS judged, count(*) FILTER (WHERE t.label = lab.label) AS agree"
-                if run_id is not None else "NULL::BOOLEAN AS suspect, NULL::DOUBLE AS trust, 0 AS judged, 0 AS agree")
-    run_join = ("LEFT JOIN run_workers w ON w.run_id = $rid AND w.worker = lab.worker "
-                "LEFT JOIN run_tasks t ON t.run_id = $rid AND t.task = lab.task") if run_id is not None else ""
+    first_at, last_at, suspect, trust, banned``, busiest first. The verdict columns come from
+    ``run_id`` (NULL without one); agreement is with the consensus of ``consensus_run``, or with
+    the leave-one-out plurality when it is None (:func:`analytics.monitor.series.agreement_cte`)."""
+    verdict = ("w.suspect, w.trust" if run_id is not None else "NULL::BOOLEAN AS suspect, NULL::DOUBLE AS trust")
+    run_join = "LEFT JOIN run_workers w ON w.run_id = $vid AND w.worker = lab.worker" if run_id is not None else ""
     group = "GROUP BY lab.worker, w.suspect, w.trust" if run_id is not None else "GROUP BY lab.worker"
     params = {"pid": int(project_id), "period": int(period)}
     if run_id is not None:
-        params["rid"] = int(run_id)
+        params["vid"] = int(run_id)
+    if consensus_run is not None:
+        params["rid"] = int(consensus_run)
     return con.execute(f"""
-        WITH {final_cte(con, project_id)}, {BANNED_CTE},
+        WITH {final_cte(con, project_id)}, {BANNED_CTE}, {agreement_cte(consensus_run)},
         lab AS (SELECT task, worker, label, ts, {period_key(unit)} AS p FROM final WHERE {_timed(unit)}),
         firsts AS (SELECT worker, min(p) AS p0 FROM lab GROUP BY worker)
         SELECT lab.worker, count(*) AS labels, count(g.label) AS gold_n,
-               count(*) FILTER (WHERE g.label = lab.label) AS gold_correct,
-               {run_cols},
+               count(*) FILTER (WHERE g.label = lab.label) AS gold_correct, {verdict},
+               count(*) FILTER (WHERE a.judged) AS judged, count(*) FILTER (WHERE a.agree) AS agree,
                any_value(firsts.p0) = $period AS new, min(lab.ts) AS first_at, max(lab.ts) AS last_at,
                bool_or(b.worker IS NOT NULL) AS banned
         FROM lab JOIN firsts USING (worker)
+        JOIN agreeing a ON a.task = lab.task AND a.worker = lab.worker
         LEFT JOIN gold g ON g.project_id = $pid AND g.task = lab.task
         LEFT JOIN banned b ON b.worker = lab.worker
         {run_join}
@@ -124,13 +128,16 @@ def community_periods(con, project_id: int, unit: str, run_id: int) -> pd.DataFr
     return out.reset_index(drop=True)
 
 
-def worker_period_agreement(con, project_id: int, unit: str, run_id: int) -> pd.DataFrame:
-    """``period, worker, n, k``: the worker's labels of the period judged against the run's consensus
-    (``n``) and those agreeing with it (``k``); banned workers are left out."""
+def worker_period_agreement(con, project_id: int, unit: str, run_id: int | None) -> pd.DataFrame:
+    """``period, worker, n, k``: the worker's labels of the period judged against the consensus of
+    ``run_id`` (or the leave-one-out plurality when None) and those agreeing with it; banned workers
+    are left out."""
+    params = {"pid": int(project_id)} | ({"rid": int(run_id)} if run_id is not None else {})
     return con.execute(f"""
-        WITH {final_cte(con, project_id)}, {BANNED_CTE},
-        lab AS (SELECT task, worker, label, {period_key(unit)} AS p FROM final WHERE {_timed(unit)})
-        SELECT lab.p AS period, lab.worker, count(*) AS n, count(*) FILTER (WHERE t.label = lab.label) AS k
-        FROM lab JOIN run_tasks t ON t.run_id = $rid AND t.task = lab.task
+        WITH {final_cte(con, project_id)}, {BANNED_CTE}, {agreement_cte(run_id)},
+        lab AS (SELECT task, worker, {period_key(unit)} AS p FROM final WHERE {_timed(unit)})
+        SELECT lab.p AS period, lab.worker, count(*) FILTER (WHERE a.judged) AS n,
+               count(*) FILTER (WHERE a.agree) AS k
+        FROM lab JOIN agreeing a ON a.task = lab.task AND a.worker = lab.worker
         LEFT JOIN banned b ON b.worker = lab.worker WHERE b.worker IS NULL
-        GROUP BY ALL ORDER BY period, worker""", {"pid": int(project_id), "rid": int(run_id)}).df()
+        GROUP BY ALL HAVING count(*) FILTER (WHERE a.judged) > 0 ORDER BY period, worker""", params).df()

@@ -8,7 +8,9 @@ number tuned to one dataset (DESIGN.md, "Every alarm is calibrated against the c
 from"). A rule fires when an effect-size threshold *and* a significance test agree; each test
 runs at level ``p_value`` (0.001: a project watched weekly for a year tests a few hundred
 period-rule pairs, so a false alarm every few years per project). Rules that read an analysis
-run (``RUN_RULES``) use the verdicts and consensus of the first run that covers the period.
+run (``RUN_RULES``) use the verdicts and consensus of the first run that covers the period; the
+new- and turned-accounts rules (``AGREEMENT_RULES``) also run right after an ingest, against the
+leave-one-out plurality of each item's other answers (no run needed), and again with the run.
 
 =================  ========================================================================
 rule               fires when
@@ -30,12 +32,13 @@ new_accounts       at least ``new_accounts_min`` new accounts whose labels agree
                    come in a burst (``new_accounts_factor`` times the baseline's mean per
                    period), or by twice that gap at a hundredth of the test level without
                    a burst (a few poor accounts in a quiet week)
-turned_accounts    at least ``turned_min`` established workers (with ``turned_history_labels``
-                   labels before the period) whose labels of the period agree with the
-                   consensus less often than their own earlier labels did (one-sided binomial
-                   test against their own rate, Benjamini-Hochberg at ``turned_fdr`` over the
-                   period's established workers), and ``turned_factor`` times as many as
-                   the baseline periods had (accounts taken over or turned)
+turned_accounts    at least ``turned_min`` established workers (``turned_history_labels``
+                   labels before the period, ``turned_period_labels`` in it) whose labels of
+                   the period agree with the consensus less often than their own earlier
+                   labels did (Fisher's exact one-sided test, Benjamini-Hochberg at
+                   ``turned_fdr`` over the period's established workers) by
+                   ``turned_min_drop`` more than the crowd's own drop, and ``turned_factor``
+                   times as many as the baseline periods had (accounts taken over or turned)
 label_drift        the period's label distribution moved from the baseline's by a total
                    variation distance of ``drift_min_tv`` or more (Pearson chi-square test),
                    beyond what the items explain: the same shift of the run's consensus
@@ -66,6 +69,7 @@ from analytics.monitor.series import chi2_shift, count_matrix
 RULES: tuple[str, ...] = ("gold_accuracy", "suspect_share", "new_accounts", "turned_accounts", "label_drift",
                           "collusion")
 RUN_RULES: frozenset[str] = frozenset({"suspect_share", "new_accounts", "turned_accounts", "label_drift", "collusion"})
+AGREEMENT_RULES: frozenset[str] = frozenset({"new_accounts", "turned_accounts"})
 RULE_TITLES = {
     "gold_accuracy": "Gold accuracy fell",
     "suspect_share": "More labels from suspect workers",
@@ -113,6 +117,10 @@ class AlertSettings:
     """Such accounts per period, as a multiple of the baseline periods' mean, that raise an alert."""
     turned_history_labels: int = 10
     """Labels a worker needs before the period to be judged against their own history."""
+    turned_period_labels: int = 10
+    """Labels a worker needs in the period to be judged against their own history."""
+    turned_min_drop: float = 0.2
+    """Fall in a worker's agreement, beyond the fall of all established workers that period, that counts."""
     turned_fdr: float = 0.05
     """Benjamini-Hochberg level of the per-worker tests of the turned-accounts rule."""
     drift_min_tv: float = 0.15
@@ -138,6 +146,8 @@ class AlertSettings:
                   ("new_accounts_quality_gap", 0 <= self.new_accounts_quality_gap < 1),
                   ("turned_min", self.turned_min >= 1), ("turned_factor", self.turned_factor >= 1),
                   ("turned_history_labels", self.turned_history_labels >= 1), ("turned_fdr", 0 < self.turned_fdr < 1),
+                  ("turned_period_labels", self.turned_period_labels >= 1),
+                  ("turned_min_drop", 0 <= self.turned_min_drop < 1),
                   ("drift_min_tv", 0 < self.drift_min_tv <= 1), ("community_min_size", self.community_min_size >= 2),
                   ("max_workers", self.max_workers >= 1)]
         for name, ok in checks:
@@ -277,36 +287,40 @@ def _suspects(series: pd.DataFrame, covered: np.ndarray, s: AlertSettings) -> li
     return out
 
 
-def _new_accounts(series: pd.DataFrame, covered: np.ndarray, s: AlertSettings) -> list[dict]:
-    base = baseline_sums(series, ["new_workers", "agree_new", "judged_new"], s)
+def _new_accounts(series: pd.DataFrame, covered: np.ndarray, s: AlertSettings, pre: str = "",
+                  consensus: str = "the analysis run's consensus") -> list[dict]:
+    """The new-accounts rule on the agreement columns with prefix ``pre`` (``mv_``: the
+    leave-one-out plurality; none: the run's consensus)."""
+    col = {c: pre + c for c in ("agree", "judged", "agree_new", "judged_new")}
+    base = baseline_sums(series, ["new_workers", col["agree_new"], col["judged_new"]], s)
     out = []
     for i in np.flatnonzero(base["testable"].to_numpy() & covered):
         r, b = series.iloc[i], base.iloc[i]
         mean_new = b["new_workers"] / max(b["history"], 1)
         need = max(s.new_accounts_min, s.new_accounts_factor * mean_new)
-        old_k, old_n = r["agree"] - r["agree_new"], r["judged"] - r["judged_new"]
-        if r["new_workers"] < s.new_accounts_min or old_n < s.min_period_labels or \
-                r["judged_new"] < s.min_period_labels:
+        k_new, n_new = float(r[col["agree_new"]] or 0), float(r[col["judged_new"]] or 0)
+        old_k, old_n = float(r[col["agree"]] or 0) - k_new, float(r[col["judged"]] or 0) - n_new
+        if r["new_workers"] < s.new_accounts_min or old_n < s.min_period_labels or n_new < s.min_period_labels:
             continue
-        new_rate, old_rate = r["agree_new"] / r["judged_new"], old_k / old_n
-        p = _cluster_p(_clusters(r, "new", "agree_new", "judged_new"),
-                       _clusters(pd.concat([r, pd.Series({"old_agree": old_k, "old_judged": old_n})]),
-                                 "old", "old_agree", "old_judged"))
+        new_rate, old_rate = k_new / n_new, old_k / old_n
+        row = pd.concat([r, pd.Series({"_ka": k_new, "_na": n_new, "_kb": old_k, "_nb": old_n})])
+        p = _cluster_p(_clusters(row, pre + "new", "_ka", "_na"), _clusters(row, pre + "old", "_kb", "_nb"))
         gap = old_rate - new_rate
         burst = r["new_workers"] >= need
         # a burst with a poor start, or (without a burst) a start twice as poor, far beyond chance
         if not ((burst and gap >= s.new_accounts_quality_gap and p < s.p_value)
                 or (gap >= 2 * s.new_accounts_quality_gap and p < s.p_value / 100)):
             continue
-        msg = (f"{int(r['new_workers'])} new accounts ({mean_new:.1f} per period before); their labels agree with the "
-               f"consensus {new_rate:.1%} of the time against {old_rate:.1%} for established workers (p={p:.1g})")
+        msg = (f"{int(r['new_workers'])} new accounts ({mean_new:.1f} per period before); their labels agree with "
+               f"{consensus} {new_rate:.1%} of the time against {old_rate:.1%} for established workers (p={p:.1g})")
+        b_new = b[col["judged_new"]]
         out.append({"i": i, "rule": "new_accounts", "value": float(r["new_workers"]), "threshold": float(need), "p": p,
                     "severity": _severity(p, old_rate - new_rate, s.new_accounts_quality_gap, s), "message": msg,
                     "evidence": {"new_accounts": int(r["new_workers"]), "baseline_mean": float(mean_new),
                                  "new_agreement": float(new_rate), "established_agreement": float(old_rate),
-                                 "baseline_new_agreement": (float(b["agree_new"] / b["judged_new"])
-                                                            if b["judged_new"] >= s.min_period_labels else None),
-                                 "new_labels": int(r["judged_new"])}})
+                                 "baseline_new_agreement": (float(b[col["agree_new"]] / b_new)
+                                                            if b_new >= s.min_period_labels else None),
+                                 "new_labels": int(n_new), "consensus": consensus}})
     return out
 
 
@@ -324,20 +338,34 @@ def bh_select(p: np.ndarray, q: float) -> np.ndarray:
 
 
 def turned_workers(wpa: pd.DataFrame, s: AlertSettings) -> pd.DataFrame:
-    """Per (period, worker) with enough history: ``n, k, n_hist, k_hist, p_value, turned`` (see the rule)."""
+    """Per (period, worker) with enough history: ``n, k, n_hist, k_hist, drop, p_value, turned``.
+
+    ``p_value``: Fisher's exact one-sided test that the worker agrees less often in the period
+    than before it (hypergeometric lower tail of the period's agreements given both margins, so
+    the uncertainty of a short history counts too); ``drop``: the worker's fall in agreement
+    minus the fall of all established workers in the same period (a hard week lowers everyone);
+    ``turned``: Benjamini-Hochberg at ``turned_fdr`` within the period, and ``drop`` at least
+    ``turned_min_drop``.
+    """
+    cols = ["period", "worker", "n", "k", "n_hist", "k_hist", "drop", "p_value", "turned"]
     if wpa is None or wpa.empty:
-        return pd.DataFrame(columns=["period", "worker", "n", "k", "n_hist", "k_hist", "p_value", "turned"])
+        return pd.DataFrame(columns=cols)
     d = wpa.sort_values(["worker", "period"]).reset_index(drop=True)
     g = d.groupby("worker")
     d["n_hist"] = g["n"].cumsum() - d["n"]
     d["k_hist"] = g["k"].cumsum() - d["k"]
-    d = d[(d["n_hist"] >= s.turned_history_labels) & (d["n"] >= 5)].copy()
-    rate = (d["k_hist"] / d["n_hist"]).clip(1e-9, 1.0)
-    d["p_value"] = stats.binom.cdf(d["k"], d["n"], rate)
+    d = d[(d["n_hist"] >= s.turned_history_labels) & (d["n"] >= s.turned_period_labels)].copy()
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    crowd = d.groupby("period")[["k", "n", "k_hist", "n_hist"]].transform("sum")
+    crowd_drop = crowd["k_hist"] / crowd["n_hist"] - crowd["k"] / crowd["n"]
+    d["drop"] = (d["k_hist"] / d["n_hist"] - d["k"] / d["n"]) - crowd_drop
+    d["p_value"] = stats.hypergeom.cdf(d["k"], d["n"] + d["n_hist"], d["k"] + d["k_hist"], d["n"])
     d["turned"] = False
     for _, idx in d.groupby("period").groups.items():
         d.loc[idx, "turned"] = bh_select(d.loc[idx, "p_value"].to_numpy(), s.turned_fdr)
-    return d.reset_index(drop=True)
+    d["turned"] = d["turned"] & (d["drop"] >= s.turned_min_drop)
+    return d[cols].reset_index(drop=True)
 
 
 def _turned(series: pd.DataFrame, turned: pd.DataFrame | None, covered: np.ndarray, s: AlertSettings) -> list[dict]:
@@ -430,7 +458,7 @@ def _collusion(series: pd.DataFrame, communities: pd.DataFrame | None, covered: 
 def evaluate(series: pd.DataFrame, counts: pd.DataFrame, settings: AlertSettings, n_classes: int,
              covered: np.ndarray | None = None, consensus_counts: pd.DataFrame | None = None,
              communities: pd.DataFrame | None = None, rules=None,
-             worker_agreement: pd.DataFrame | None = None) -> pd.DataFrame:
+             worker_agreement: pd.DataFrame | None = None, agreement: str = "run") -> pd.DataFrame:
     """Fired rules per period: ``period, rule, value, threshold, p, severity, message, evidence``.
 
     ``series`` is :func:`analytics.monitor.series.quality_series` (with run columns for the run
@@ -439,7 +467,9 @@ def evaluate(series: pd.DataFrame, counts: pd.DataFrame, settings: AlertSettings
     period and class; ``communities`` the run's suspect communities with the period most of
     their labels fall in (``period``, ``share_in_period``); ``worker_agreement`` the run's
     per-(period, worker) agreement (:func:`analytics.monitor.evidence.worker_period_agreement`).
-    ``rules`` limits the rules tested.
+    ``rules`` limits the rules tested. ``agreement`` = ``"mv"`` tests the new- and turned-accounts
+    rules against the leave-one-out plurality (the ``mv_`` columns; no run needed, so they can run
+    right after an ingest) instead of the run's consensus.
     """
     wanted = [r for r in (rules or RULES) if r in settings.enabled_rules]
     has_run = "suspect_labels" in series.columns
@@ -449,9 +479,11 @@ def evaluate(series: pd.DataFrame, counts: pd.DataFrame, settings: AlertSettings
         found += _gold(series, n_classes, settings)
     if has_run and "suspect_share" in wanted:
         found += _suspects(series, cov, settings)
-    if has_run and "new_accounts" in wanted:
-        found += _new_accounts(series, cov, settings)
-    if has_run and "turned_accounts" in wanted:
+    mv = agreement == "mv"
+    if (has_run or mv) and "new_accounts" in wanted and ("mv_judged" in series.columns or not mv):
+        found += (_new_accounts(series, cov, settings, "mv_", "the other answers on the same items") if mv
+                  else _new_accounts(series, cov, settings))
+    if (has_run or mv) and "turned_accounts" in wanted:
         found += _turned(series, turned_workers(worker_agreement, settings), cov, settings)
     if has_run and "label_drift" in wanted:
         found += _drift(series, counts, consensus_counts, settings)

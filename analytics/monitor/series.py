@@ -137,14 +137,9 @@ SELECT lab.p,
        count(*) FILTER (WHERE w.suspect) AS suspect_labels,
        count(DISTINCT lab.worker) FILTER (WHERE w.suspect AND lab.p = firsts.p0) AS new_suspect_workers,
        count(*) FILTER (WHERE b.worker IS NOT NULL) AS banned_labels,
-       count(DISTINCT lab.worker) FILTER (WHERE b.worker IS NOT NULL) AS banned_workers,
-       count(t.label) FILTER (WHERE b.worker IS NULL) AS judged,
-       count(*) FILTER (WHERE b.worker IS NULL AND t.label = lab.label) AS agree,
-       count(t.label) FILTER (WHERE b.worker IS NULL AND lab.p = firsts.p0) AS judged_new,
-       count(*) FILTER (WHERE b.worker IS NULL AND lab.p = firsts.p0 AND t.label = lab.label) AS agree_new
+       count(DISTINCT lab.worker) FILTER (WHERE b.worker IS NOT NULL) AS banned_workers
 FROM lab JOIN firsts USING (worker)
 LEFT JOIN run_workers w ON w.run_id = $rid AND w.worker = lab.worker
-LEFT JOIN run_tasks t ON t.run_id = $rid AND t.task = lab.task
 LEFT JOIN banned b ON b.worker = lab.worker
 GROUP BY lab.p
 """
@@ -160,20 +155,58 @@ w AS (SELECT lab.p, lab.worker, count(*)::DOUBLE AS n, count(*) FILTER (WHERE g.
 SELECT p, sum(k * k) AS gold_kk, sum(k * n) AS gold_kn, sum(n * n) AS gold_nn, count(*) AS gold_m FROM w GROUP BY p
 """
 
-_AGREE_CLUSTER_SQL = """
-WITH {final}, {banned},
-lab AS (SELECT task, worker, label, {key} AS p FROM final WHERE {timed}),
+_AGREEMENT_SQL = """
+WITH {final}, {banned}, {agreeing},
+lab AS (SELECT task, worker, {key} AS p FROM final WHERE {timed}),
 firsts AS (SELECT worker, min(p) AS p0 FROM lab GROUP BY worker),
-w AS (SELECT lab.p, lab.worker, any_value(lab.p = firsts.p0) AS new, count(*)::DOUBLE AS n,
-             count(*) FILTER (WHERE t.label = lab.label)::DOUBLE AS k
-      FROM lab JOIN firsts USING (worker) JOIN run_tasks t ON t.run_id = $rid AND t.task = lab.task
+w AS (SELECT lab.p, lab.worker, any_value(lab.p = firsts.p0) AS new,
+             count(*) FILTER (WHERE a.judged)::DOUBLE AS n, count(*) FILTER (WHERE a.agree)::DOUBLE AS k
+      FROM lab JOIN firsts USING (worker) JOIN agreeing a ON a.task = lab.task AND a.worker = lab.worker
       LEFT JOIN banned b ON b.worker = lab.worker WHERE b.worker IS NULL GROUP BY lab.p, lab.worker)
-SELECT p, sum(k * k) FILTER (WHERE new) AS new_kk, sum(k * n) FILTER (WHERE new) AS new_kn,
-       sum(n * n) FILTER (WHERE new) AS new_nn, count(*) FILTER (WHERE new) AS new_m,
+SELECT p, sum(n) AS judged, sum(k) AS agree, sum(n) FILTER (WHERE new) AS judged_new,
+       sum(k) FILTER (WHERE new) AS agree_new,
+       sum(k * k) FILTER (WHERE new) AS new_kk, sum(k * n) FILTER (WHERE new) AS new_kn,
+       sum(n * n) FILTER (WHERE new AND n > 0) AS new_nn, count(*) FILTER (WHERE new AND n > 0) AS new_m,
        sum(k * k) FILTER (WHERE NOT new) AS old_kk, sum(k * n) FILTER (WHERE NOT new) AS old_kn,
-       sum(n * n) FILTER (WHERE NOT new) AS old_nn, count(*) FILTER (WHERE NOT new) AS old_m
+       sum(n * n) FILTER (WHERE NOT new AND n > 0) AS old_nn, count(*) FILTER (WHERE NOT new AND n > 0) AS old_m
 FROM w GROUP BY p
 """
+
+
+def agreement_cte(run_id: int | None) -> str:
+    """``agreeing(task, worker, judged, agree)`` for every final answer (needs the ``final`` CTE).
+
+    With a run: the answer is judged when the run has a consensus label for its item, and agrees
+    when it equals it. Without one (right after an ingest, before any analysis has seen the new
+    labels): the leave-one-out plurality of the item's other answers, i.e. the answer is judged
+    when the item has other answers and agrees when its label is among the most frequent of them.
+    """
+    if run_id is not None:
+        return """agreeing AS (
+            SELECT f.task, f.worker, t.label IS NOT NULL AS judged, coalesce(t.label = f.label, false) AS agree
+            FROM final f LEFT JOIN run_tasks t ON t.run_id = $rid AND t.task = f.task)"""
+    return """tl AS (SELECT task, label, count(*) AS c FROM final GROUP BY ALL),
+        ts AS (SELECT task, sum(c) AS n, max(c) AS m1 FROM tl GROUP BY task),
+        ts2 AS (SELECT tl.task, count(*) FILTER (WHERE tl.c = ts.m1) AS k1,
+                       coalesce(max(tl.c) FILTER (WHERE tl.c < ts.m1), 0) AS m2
+                FROM tl JOIN ts USING (task) GROUP BY tl.task),
+        agreeing AS (
+            SELECT f.task, f.worker, ts.n >= 2 AS judged,
+                   (ts.n >= 2 AND tl.c = ts.m1 AND ts2.k1 = 1 AND tl.c - 1 >= ts2.m2) AS agree
+            FROM final f JOIN tl ON tl.task = f.task AND tl.label = f.label
+            JOIN ts ON ts.task = f.task JOIN ts2 ON ts2.task = f.task)"""
+
+
+def agreement_by_period(con, project_id: int, unit: str, run_id: int | None, prefix: str = "") -> pd.DataFrame:
+    """Per period the labels judged and agreeing (all, new workers) with the run's consensus, or with
+    the leave-one-out plurality when ``run_id`` is None, and their worker-cluster sums; columns
+    carry ``prefix``."""
+    sql = _AGREEMENT_SQL.format(final=final_cte(con, project_id), banned=BANNED_CTE, agreeing=agreement_cte(run_id),
+                                key=period_key(unit), timed=_timed(unit))
+    params = {"pid": int(project_id)} | ({"rid": int(run_id)} if run_id is not None else {})
+    df = con.execute(sql, params).df().rename(columns={"p": "period"})
+    return df.rename(columns={c: prefix + c for c in df.columns if c != "period"})
+
 
 BANNED_CTE = """banned AS (
     SELECT DISTINCT target AS worker FROM (
@@ -199,6 +232,7 @@ def quality_series(con, project_id: int, run_id: int | None = None, unit: str | 
     gc = con.execute(_GOLD_CLUSTER_SQL.format(final=final_cte(con, project_id), key=period_key(unit),
                                               timed=_timed(unit)), {"pid": int(project_id)}).df()
     df = df.merge(gc, on="p", how="left").rename(columns={"p": "period"})
+    df = df.merge(agreement_by_period(con, project_id, unit, None, "mv_"), on="period", how="left")
     if unit == "ingest":
         names = con.execute("SELECT ingest_id AS period, file_name, loaded_at FROM ingests WHERE project_id = ?",
                             [int(project_id)]).df()
@@ -228,10 +262,8 @@ def quality_series(con, project_id: int, run_id: int | None = None, unit: str | 
         run = con.execute(_RUN_SQL.format(final=final_cte(con, project_id), banned=BANNED_CTE, key=period_key(unit),
                                           timed=_timed(unit)),
                           {"pid": int(project_id), "rid": int(run_id)}).df().rename(columns={"p": "period"})
-        ac = con.execute(_AGREE_CLUSTER_SQL.format(final=final_cte(con, project_id), banned=BANNED_CTE,
-                                                   key=period_key(unit), timed=_timed(unit)),
-                         {"pid": int(project_id), "rid": int(run_id)}).df().rename(columns={"p": "period"})
-        df = df.merge(run, on="period", how="left").merge(ac, on="period", how="left")
+        df = df.merge(run, on="period", how="left").merge(agreement_by_period(con, project_id, unit, run_id),
+                                                          on="period", how="left")
         with np.errstate(invalid="ignore", divide="ignore"):
             df["suspect_label_share"] = df["suspect_labels"] / df["labels"]
             df["suspect_worker_share"] = df["suspect_workers"] / df["workers"]

@@ -36,8 +36,9 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 
+# BENCH_ARGS=--skip-long leaves out the red-team report (tens of minutes); see benchmarks/run_all.py.
 bench: install-dev
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean-demo:
 	rm -rf $(WORKSPACE)

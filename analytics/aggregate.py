@@ -159,10 +159,16 @@ def aggregate(
     lim_b = MAX_BYTES if max_bytes is None else max_bytes
     secs, nbytes = estimate_cost(data, method, n_iter=n_iter)
     if secs > lim_s or nbytes > lim_b:
+        if data.n_classes > max(30, data.n / 5):
+            raise UserError(
+                f"{method} would need about {_fmt_bytes(nbytes)}: the project has {data.n_classes:,} distinct labels "
+                f"in {data.n:,} answers, so its label column is free text or an id, not a set of classes; load the "
+                "file again choosing the answer column")
+        other = "'mv' (majority vote)" if method == "ds" else "'ds' (Dawid-Skene)"
         raise UserError(
             f"{method} would take about {secs:.0f} s and {_fmt_bytes(nbytes)} on {data.n:,} labels "
             f"from {data.n_workers:,} workers (limits {lim_s:.0f} s, {_fmt_bytes(lim_b)}); "
-            "use method 'ds' (Dawid-Skene), or raise the limit if you can wait"
+            f"use method {other}, or raise the limit if you can wait"
         )
     K = data.n_classes
     if K == 1 and method not in ("ds", "mv"):

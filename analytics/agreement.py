@@ -171,12 +171,27 @@ def _pair_stats(pid, ya, yb, K, n_pairs, weights=None):
     return n, agree, ma, mb
 
 
-def _cohen(n, agree, ma, mb):
-    """Cohen's kappa (Cohen 1960) per pair from its sums; NaN where chance agreement is 1."""
+def cohen_kappa(n, agree, marginal_products):
+    """Cohen's kappa (Cohen 1960, "A coefficient of agreement for nominal scales", Educational
+    and Psychological Measurement 20(1)) of worker pairs from three sums per pair: ``n`` shared
+    items, ``agree`` items given the same label, and ``marginal_products`` = sum_k n_ak n_bk,
+    the products of the two workers' label counts on those items.
+
+    kappa = (p_o - p_e) / (1 - p_e), p_o = agree / n, p_e = sum_k n_ak n_bk / n^2. Arrays (or
+    scalars) of equal shape; NaN where p_e = 1 (both always give the same single label) or
+    n = 0. The one implementation of the statistic: the pages' SQL (analytics.results) only
+    counts the three sums. Equal to sklearn's ``cohen_kappa_score`` (tests/test_agreement.py).
+    """
+    n = np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        po = agree / n
-        pe = (ma * mb).sum(axis=-1) / (n * n)
-        return np.where(pe >= 1.0 - 1e-12, np.nan, (po - pe) / (1.0 - pe))
+        po = np.asarray(agree, dtype=float) / n
+        pe = np.asarray(marginal_products, dtype=float) / (n * n)
+        return np.where((n > 0) & (pe < 1.0 - 1e-12), (po - pe) / (1.0 - pe), np.nan)
+
+
+def _cohen(n, agree, ma, mb):
+    """:func:`cohen_kappa` from the per-pair marginals (K columns each) of :func:`_pair_stats`."""
+    return cohen_kappa(n, agree, (ma * mb).sum(axis=-1))
 
 
 def _pairs_for(data: LabelArrays, top_n: int):

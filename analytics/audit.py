@@ -116,6 +116,8 @@ class VerifyResult:
     message: str
     head_seq: int = 0
     head_hash: str = GENESIS
+    warning: str | None = None
+    """Set when the chain is intact but cannot be fully checked (the anchor file is missing)."""
 
 
 def _iso(epoch_us: int) -> str:
@@ -184,12 +186,19 @@ def verify(con, anchor: str | os.PathLike | None = None) -> VerifyResult:
                                 f"{_describe(row)} was altered after it was written: its contents no longer "
                                 "match its hash", prev_seq, prev_hash)
         prev_hash, prev_seq = stored_hash, seq
+    warning = None
     if anchor is not None:
         bad = _check_anchor(Path(anchor), rows, prev_seq)
         if bad is not None:
             return VerifyResult(False, n, bad[0], bad[1], prev_seq, prev_hash)
+        if n and not Path(anchor).exists():
+            warning = (f"the audit anchor {Path(anchor).name} is missing, so the chain cannot show whether its "
+                       "newest entries were deleted; restore the file from a backup, or re-anchor the current "
+                       "head with the next action")
     msg = f"audit chain intact: {n} entries, head {prev_hash[:12]}" if n else "audit log is empty"
-    return VerifyResult(True, n, None, msg, prev_seq, prev_hash)
+    if warning:
+        msg += f" (warning: {warning})"
+    return VerifyResult(True, n, None, msg, prev_seq, prev_hash, warning)
 
 
 def _check_anchor(path: Path, rows, last_seq: int) -> tuple[int, str] | None:

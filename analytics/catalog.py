@@ -24,7 +24,7 @@ WITH a AS (
 ),
 g AS (SELECT project_id, count(*) AS gold FROM gold GROUP BY project_id),
 i AS (SELECT project_id, count(*) AS n_ingests, sum(rows_quarantined) AS quarantined,
-             max(loaded_at) AS last_ingest FROM ingests GROUP BY project_id)
+             max(loaded_at) AS last_ingest FROM ingests WHERE withdrawn_at IS NULL GROUP BY project_id)
 SELECT p.project_id, p.name,
        coalesce(a.labels, 0)::BIGINT AS labels, coalesce(a.workers, 0)::BIGINT AS workers,
        coalesce(a.tasks, 0)::BIGINT AS tasks, coalesce(a.classes, 0)::BIGINT AS classes,
@@ -34,6 +34,7 @@ SELECT p.project_id, p.name,
        i.last_ingest, p.label_set, p.created_at, p.parent_project_id
 FROM projects p
 LEFT JOIN a USING (project_id) LEFT JOIN g USING (project_id) LEFT JOIN i USING (project_id)
+WHERE p.deleted_at IS NULL
 ORDER BY p.project_id
 """
 
@@ -50,7 +51,7 @@ def ingest_history(con: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFr
     return con.execute(
         "SELECT ingest_id, file_name, format, rows_read, rows_loaded, rows_quarantined, rows_duplicate, "
         "rows_updates, gold_loaded, actor, loaded_at, size_bytes, sha256, stored_path, options "
-        "FROM ingests WHERE project_id = ? ORDER BY ingest_id",
+        "FROM ingests WHERE project_id = ? AND withdrawn_at IS NULL ORDER BY ingest_id",
         [project_id],
     ).df()
 

@@ -176,28 +176,25 @@ def _latest_run(con, pid: int) -> int | None:
 
 def labels_frame(con, pid: int) -> tuple[pd.DataFrame, dict]:
     """The labels export table and facts for the manifest (see the module docstring)."""
-    from analytics.impact import current_state
+    from analytics.impact import current_state_encoded
 
     try:
-        data, consensus, untrusted, settings = current_state(con, pid)
+        data, consensus, untrusted, settings, enc = current_state_encoded(con, pid)
     except UserError as exc:
         raise UserError(f"nothing to export: {exc}; unban workers or ingest labels first") from None
     K = data.n_classes
-    n_labels = np.bincount(data.task, minlength=data.n_tasks)
+    # one row per item: label, confidence, one p_<class> (a multi-label project: one p_<option>), n_labels
+    frame = enc.labels_frame(data, consensus).reset_index(drop=True)
     run = _latest_run(con, pid)
-    susp_items = np.zeros(data.n_tasks, bool)
+    susp_items = np.zeros(len(frame), bool)
     if run is not None:
         flagged = [r[0] for r in con.execute("SELECT task FROM run_tasks WHERE run_id = ? AND suspect", [run]).fetchall()]
-        susp_items = np.isin(data.task_ids, np.asarray(flagged, dtype=object))
+        susp_items = frame["task"].isin(set(flagged)).to_numpy()
     trusted_label = ~np.isin(data.worker_ids, np.asarray(untrusted, dtype=object))[data.worker]
-    n_trusted = np.bincount(data.task[trusted_label], minlength=data.n_tasks)
-
-    cls = np.asarray(data.classes, dtype=object)
-    frame = pd.DataFrame({"task": data.task_ids, "label": cls[consensus.labels],
-                          "confidence": consensus.confidence})
-    probs = pd.DataFrame(consensus.probas, columns=[f"p_{c}" for c in cls])
-    frame = pd.concat([frame, probs], axis=1)
-    frame["n_labels"] = n_labels
+    item = enc.item_codes(data)[data.task]
+    pairs = pd.DataFrame({"i": item[trusted_label], "w": data.worker[trusted_label]}).drop_duplicates()
+    per_item = np.bincount(pairs["i"].to_numpy(), minlength=len(frame))
+    n_trusted = per_item[: len(frame)]
     frame["n_trusted_labels"] = n_trusted
     frame["suspect"] = susp_items | (n_trusted < settings.min_trusted_labels)
     all_tasks = con.execute("SELECT count(DISTINCT task) FROM annotations WHERE project_id = ?", [pid]).fetchone()[0]

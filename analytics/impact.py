@@ -310,27 +310,39 @@ def current_state(con, project_id: int):
 
     ``data`` excludes banned workers; ``consensus`` is the project's model with its
     settings; ``untrusted`` are the latest run's suspects that are not marked trusted.
+    Multi-label and item-specific projects are coded as :mod:`analytics.answers` codes them.
     """
-    from analytics import actions
+    return current_state_encoded(con, project_id)[:4]
+
+
+def current_state_encoded(con, project_id: int):
+    """:func:`current_state` and the :class:`~analytics.answers.Encoding` of the project's answers."""
+    from analytics import actions, answers
     from analytics.aggregate import aggregate
-    from analytics.dataset import load_project
     from analytics.pipeline import latest_run, project_settings
 
     settings = project_settings(con, project_id).trust
-    data = load_project(con, project_id, exclude_workers=actions.banned_workers(con, project_id))
-    consensus = aggregate(data, settings.method, use_gold=settings.use_gold)
+    data, enc = answers.load(con, project_id, exclude_workers=actions.banned_workers(con, project_id))
+    consensus = aggregate(data, enc.method(settings.method), use_gold=settings.use_gold)
     run = latest_run(con, project_id)
     untrusted: list[str] = []
     if run is not None:
         susp = {r[0] for r in con.execute("SELECT worker FROM run_workers WHERE run_id = ? AND suspect", [run]).fetchall()}
         untrusted = sorted((susp - set(actions.trusted_workers(con, project_id))) & set(data.worker_ids))
-    return data, consensus, untrusted, settings
+    return data, consensus, untrusted, settings, enc
 
 
 def preview_workspace(con, project_id: int, workers, refit: bool = False,
                       min_trusted_labels: int | None = None) -> ImpactPreview:
     """:func:`preview_ban` on a workspace project, with its current bans, model and settings."""
-    data, consensus, untrusted, settings = current_state(con, project_id)
+    return preview_state(current_state(con, project_id), workers, refit=refit, min_trusted_labels=min_trusted_labels)
+
+
+def preview_state(state, workers, refit: bool = False, min_trusted_labels: int | None = None) -> ImpactPreview:
+    """:func:`preview_ban` on a project's :func:`current_state` (fitted once, reused for every
+    selection): the current suspects other than ``workers`` count as untrusted, and the
+    project's settings give the minimum of trusted labels and the model's use of gold."""
+    data, consensus, untrusted, settings = state
     n_min = settings.min_trusted_labels if min_trusted_labels is None else int(min_trusted_labels)
     chosen = {str(w) for w in workers}
     extra = {"use_gold": settings.use_gold} if refit else {}

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 import analytics
+from analytics import answers
 from analytics.consensus import Consensus, argmax_lowest
-from analytics.dataset import LabelArrays, load_project
+from analytics.dataset import LabelArrays
 from analytics.evidence import empty_signals
 from analytics.settings import AnalysisSettings, as_settings
 from analytics.store import first_row
@@ -49,6 +50,9 @@ class Analysis:
     communities: pd.DataFrame
     summary: dict = field(default_factory=dict)
     settings: AnalysisSettings = field(default_factory=AnalysisSettings)
+    probs: pd.DataFrame | None = None
+    """Long (task, label, p) class probabilities when they are not ``labels``' p_ columns
+    (multi-label and item-specific projects, :mod:`analytics.answers`)."""
 
 
 def _noop(frac: float, msg: str) -> None:
@@ -56,11 +60,14 @@ def _noop(frac: float, msg: str) -> None:
 
 
 def analyze_arrays(data: LabelArrays, settings: AnalysisSettings | TrustSettings | None = None,
-                   method: str | None = None, progress: Progress | None = None) -> Analysis:
+                   method: str | None = None, progress: Progress | None = None,
+                   extra_evidence: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Analysis:
     """Run the full analysis on coded labels (no workspace needed).
 
     ``settings`` is the whole :class:`~analytics.settings.AnalysisSettings` (or just its
     verdict part, :class:`~analytics.trust.TrustSettings`); ``method`` overrides its model.
+    ``extra_evidence`` is (scores, signals) of detectors that only apply to some kinds of
+    answers (:meth:`analytics.answers.Encoding.evidence`); they join the behaviour evidence.
     """
     from analytics import agreement, items
     from analytics.aggregate import aggregate
@@ -93,6 +100,10 @@ def analyze_arrays(data: LabelArrays, settings: AnalysisSettings | TrustSettings
 
     step("behaviour detectors", 0.55)
     behaviour_scores, behaviour_signals = run_behaviour(data, consensus, settings.behaviour)
+    if extra_evidence is not None:
+        behaviour_scores = pd.concat([behaviour_scores, extra_evidence[0]], axis=1)
+        behaviour_signals = pd.concat([s for s in (behaviour_signals, extra_evidence[1]) if len(s)]
+                                      or [empty_signals()], ignore_index=True)
 
     step("collusion detectors", 0.7)
     coll = dataclasses.replace(settings.collusion).fit(data, consensus)
@@ -377,10 +388,13 @@ def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None 
     settings = as_settings(settings) if settings is not None else project_settings(con, pid)
     if method and method != settings.method:
         settings = settings.replace(method=method)
-    method = settings.method
     banned, trusted = _overrides(con, pid)
     progress(0.0, "reading labels")
-    data = load_project(con, pid, exclude_workers=banned)
+    data, encoding = answers.load(con, pid, exclude_workers=banned)
+    if encoding.method(settings.method) != settings.method:
+        settings = settings.replace(method=encoding.method(settings.method))
+    method = settings.method
+    run_settings = encoding.adjust(settings)
     fingerprint = data.fingerprint()
     params = {"method": method, "settings": settings.to_dict(), "excluded_workers": sorted(banned),
               "trusted_workers": sorted(trusted)}
@@ -402,7 +416,9 @@ def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None 
         ))[0])
     t0 = time.perf_counter()
     try:
-        result = analyze_arrays(data, settings, method, progress=lambda f, m: progress(0.05 + 0.85 * f, m))
+        result = analyze_arrays(data, run_settings, method, progress=lambda f, m: progress(0.05 + 0.85 * f, m),
+                                extra_evidence=encoding.evidence(data))
+        result = encoding.decode(result, data)
         apply_trusted(result, trusted)
         progress(0.92, "writing results")
         with ws.transaction():
@@ -491,9 +507,12 @@ def write_results(con, run_id: int, r: Analysis) -> None:
     i_scores = _long(it, "task", ITEM_CORE).assign(run_id=run_id)  # noqa: F841
     con.execute("INSERT INTO run_task_scores SELECT run_id, task, name, value FROM i_scores WHERE value IS NOT NULL"
                 " AND NOT isnan(value)")
-    probs = r.labels.drop(columns=["label", "confidence"]).melt(id_vars="task", var_name="label", value_name="p")
-    probs["label"] = probs["label"].str.slice(2)
-    probs = probs.assign(run_id=run_id)  # noqa: F841
+    if r.probs is not None:
+        probs = r.probs[["task", "label", "p"]].assign(run_id=run_id)  # noqa: F841
+    else:
+        probs = r.labels.drop(columns=["label", "confidence"]).melt(id_vars="task", var_name="label", value_name="p")
+        probs["label"] = probs["label"].str.slice(2)
+        probs = probs.assign(run_id=run_id)  # noqa: F841
     con.execute("INSERT INTO run_task_probs SELECT run_id, task, label, p FROM probs")
     sig = r.signals.copy()
     sig["evidence"] = [json.dumps(e, default=_json_default) if e is not None and not (isinstance(e, float) and np.isnan(e))

@@ -16,7 +16,11 @@ Verdicts (one per worker, shown in one colour everywhere, see :data:`VERDICTS`):
   the worker in the audit log is a ban (the rule of :mod:`analytics.actions`);
 - ``suspect`` the run's trust verdict marked the worker suspect;
 - ``watch``   not suspect, but at least one detector fired on the worker (the combined
-  evidence did not reach the suspect threshold of :mod:`analytics.trust`);
+  evidence did not reach the suspect threshold of :mod:`analytics.trust`), or their trust
+  is below :data:`LOW_TRUST` and half the crowd's median trust (the reason then says "low
+  trust"), so a worker shown
+  ``trusted`` never has lower trust than one on ``watch`` unless that one's reason (a fired
+  detector) is shown beside it;
 - ``trusted`` everything else.
 """
 
@@ -32,6 +36,18 @@ from analytics.errors import UserError
 
 #: Display order of worker verdicts (worst first).
 VERDICTS: tuple[str, ...] = ("banned", "suspect", "watch", "trusted")
+
+#: Trust below which a worker that no detector flagged is shown on ``watch`` ("low trust")
+#: rather than ``trusted``: trust is chance-corrected agreement with the consensus (times one
+#: minus the suspicion), and below 0.5 a worker agrees with it only moderately beyond chance.
+LOW_TRUST: float = 0.5
+#: ...or below this share of the crowd's median trust, whichever is lower: on a hard task where
+#: the whole crowd sits below 0.5 the rule would describe the crowd, not single workers.
+LOW_TRUST_OF_MEDIAN: float = 0.5
+
+# The low-trust cutoff of a run (the lower of the two rules above).
+_LOW_TRUST_SQL = (f"least({LOW_TRUST}, {LOW_TRUST_OF_MEDIAN} * (SELECT median(trust) FROM run_workers "
+                  "WHERE run_id = $rid))")
 
 # Score names written by the detectors that the workers table shows under a fixed column.
 # The first candidate present in a run wins; a column is left empty when none is present.
@@ -92,10 +108,21 @@ banned AS (
     ) WHERE rn = 1 AND action = 'ban'
 )"""
 
-_VERDICT_SQL = """CASE WHEN b.worker IS NOT NULL THEN 'banned'
+_VERDICT_SQL = f"""CASE WHEN b.worker IS NOT NULL THEN 'banned'
      WHEN w.suspect THEN 'suspect'
-     WHEN coalesce(fs.n_fired, 0) > 0 THEN 'watch'
+     WHEN coalesce(fs.n_fired, 0) > 0 OR w.trust < {_LOW_TRUST_SQL} THEN 'watch'
      ELSE 'trusted' END"""
+
+# The reasons shown with a verdict: the run's sentence, with what put a worker on watch first
+# when the run gave none (low trust, or the names of the detectors that fired).
+_REASONS_SQL = f"""CASE
+     WHEN b.worker IS NULL AND NOT coalesce(w.suspect, false) AND coalesce(fs.n_fired, 0) = 0
+          AND w.trust < {_LOW_TRUST_SQL}
+     THEN printf('low trust %.2f (below %.2f, the lower of {LOW_TRUST:.1f} and half the crowd''s median): agrees '
+                 'with the consensus little beyond chance', w.trust, {_LOW_TRUST_SQL})
+          || coalesce('; ' || nullif(w.reasons, ''), '')
+     WHEN nullif(w.reasons, '') IS NULL AND coalesce(fs.n_fired, 0) > 0 THEN 'detector fired: ' || fs.fired_signals
+     ELSE w.reasons END"""
 
 _FIRED_CTE = """
 fired AS (
@@ -148,21 +175,34 @@ def table_exists(con, name: str) -> bool:
 
 
 def projects(con) -> pd.DataFrame:
-    """One row per project: id, name, labels, workers, tasks, gold items, time range, latest run."""
+    """One row per project: id, name, labels (final answers, as :func:`project_stats` counts
+    them), workers, tasks, gold items, time range, latest run."""
     return _df(con, """
-        WITH a AS (
+        WITH edited AS (SELECT DISTINCT project_id FROM annotations WHERE event <> 'create'),
+        fin AS (
+            SELECT project_id, task, worker, submitted_at, started_at FROM annotations
+            WHERE project_id NOT IN (SELECT project_id FROM edited)
+            UNION ALL
+            SELECT project_id, task, worker, submitted_at, started_at FROM (
+                SELECT *, row_number() OVER (
+                    PARTITION BY project_id, task, worker
+                    ORDER BY coalesce(submitted_at, started_at) DESC NULLS LAST, ingest_id DESC, source_row DESC) AS rn
+                FROM annotations WHERE project_id IN (SELECT project_id FROM edited))
+            WHERE rn = 1 AND event <> 'delete'
+        ), a AS (
             SELECT project_id, count(*) AS labels, count(DISTINCT worker) AS workers,
                    count(DISTINCT task) AS tasks,
                    min(coalesce(submitted_at, started_at)) AS first_at,
                    max(coalesce(submitted_at, started_at)) AS last_at
-            FROM annotations GROUP BY project_id
+            FROM fin GROUP BY project_id
         ), g AS (SELECT project_id, count(*) AS gold FROM gold GROUP BY project_id),
         r AS (SELECT project_id, max(run_id) AS latest_run FROM runs WHERE status = 'complete' GROUP BY project_id)
         SELECT p.project_id, p.name, coalesce(a.labels, 0) AS labels, coalesce(a.workers, 0) AS workers,
                coalesce(a.tasks, 0) AS tasks, coalesce(g.gold, 0) AS gold, a.first_at, a.last_at,
-               r.latest_run, p.created_at
+               r.latest_run, p.created_at, coalesce(p.kind, 'single') AS kind
         FROM projects p LEFT JOIN a USING (project_id) LEFT JOIN g USING (project_id)
         LEFT JOIN r USING (project_id)
+        WHERE p.deleted_at IS NULL
         ORDER BY p.project_id""")
 
 
@@ -290,7 +330,7 @@ def run_summary(con, run_id: int) -> dict:
     if isinstance(kci, list | tuple) and len(kci) == 2:
         klo, khi = kci
     out["kappa_lo"], out["kappa_hi"] = klo, khi
-    out["kappa_name"] = {"pairwise_cohen": "Cohen's κ (mean over worker pairs)",
+    out["kappa_name"] = {"pairwise_cohen": "Cohen's κ (pooled over worker pairs)",
                          "fleiss": "Fleiss' κ"}.get(s.get("kappa_kind"), "κ")
     acc = _summary_value(s, "gold_accuracy", "accuracy_gold")
     kind = "on gold items"
@@ -389,7 +429,7 @@ def _worker_base_sql(con, project_id: int, names: list[str], filter_sql: str = "
         WITH {_final(con, project_id, filter_sql)}, {_BANNED_CTE}, {_FIRED_CTE},
         act AS ({_activity_sql(names)}),
         sc AS ({_pivot_sql(names, 'worker', 'run_worker_scores')})
-        SELECT w.worker, {_VERDICT_SQL} AS verdict, w.trust, w.suspect, w.reasons,
+        SELECT w.worker, {_VERDICT_SQL} AS verdict, w.trust, w.suspect, {_REASONS_SQL} AS reasons,
                w.n_labels, {'sc."s:loo_agreement"' if 'loo_agreement' in names else 'act.agreement'} AS agreement,
                act.median_seconds, act.last_active, act.first_active,
                coalesce(fs.n_fired, 0) AS n_fired, fs.fired_signals, sc.*  EXCLUDE (worker)
@@ -608,28 +648,24 @@ def worker_overlap(con, run_id: int, project_id: int, worker: str, limit: int = 
     chance with each worker's label distribution on the shared items (Cohen 1960).
     Other workers are ordered by shared items and carry their verdict.
     """
-    return _df(con, f"""
+    df = _df(con, f"""
         WITH {_final(con, project_id)}, {_BANNED_CTE}, {_FIRED_CTE},
         mine AS (SELECT task, label FROM final WHERE worker = $worker),
         pairs AS (
             SELECT o.worker AS other, m.label AS la, o.label AS lb
             FROM mine m JOIN final o ON o.task = m.task AND o.worker <> $worker
         ),
-        agg AS (SELECT other, count(*) AS shared, avg((la = lb)::INT) AS agreement FROM pairs GROUP BY other
+        agg AS (SELECT other, count(*) AS shared, count(*) FILTER (WHERE la = lb) AS n_agree FROM pairs GROUP BY other
                 ORDER BY shared DESC, other LIMIT $limit),
-        pa AS (SELECT other, la AS label, count(*) AS n FROM pairs WHERE other IN (SELECT other FROM agg) GROUP BY ALL),
-        pb AS (SELECT other, lb AS label, count(*) AS n FROM pairs WHERE other IN (SELECT other FROM agg) GROUP BY ALL),
-        pe AS (SELECT pa.other, sum(pa.n * pb.n) AS s FROM pa JOIN pb USING (other, label) GROUP BY pa.other)
-        SELECT agg.other AS worker, agg.shared, agg.agreement,
-               CASE WHEN 1 - coalesce(pe.s, 0) / (agg.shared * agg.shared) > 1e-12
-                    THEN (agg.agreement - coalesce(pe.s, 0) / (agg.shared * agg.shared))
-                         / (1 - coalesce(pe.s, 0) / (agg.shared * agg.shared)) END AS kappa,
-               w.trust, {_VERDICT_SQL} AS verdict
+        {_MARGINAL_PRODUCTS_SQL.format(pair="other")}
+        SELECT agg.other AS worker, agg.shared, agg.n_agree / agg.shared AS agreement, agg.n_agree,
+               coalesce(pe.s, 0) AS marginal_products, w.trust, {_VERDICT_SQL} AS verdict
         FROM agg LEFT JOIN pe USING (other)
         LEFT JOIN run_workers w ON w.run_id = $rid AND w.worker = agg.other
         LEFT JOIN banned b ON b.worker = agg.other LEFT JOIN fired fs ON fs.worker = agg.other
         ORDER BY agg.shared DESC, agg.other""",
         {"pid": project_id, "rid": run_id, "worker": worker, "limit": int(limit)})
+    return _with_kappa(df, after="agreement")
 
 
 def worker_items(con, run_id: int, project_id: int, worker: str, only_disagreeing: bool = False,
@@ -650,7 +686,7 @@ def reliability_scatter(con, run_id: int, project_id: int, limit: int = 5000) ->
     """Every worker's trust and volume with verdict, for the reliability-vs-volume scatter."""
     return _df(con, f"""
         WITH {_BANNED_CTE}, {_FIRED_CTE}
-        SELECT w.worker, w.n_labels, w.trust, {_VERDICT_SQL} AS verdict, w.reasons
+        SELECT w.worker, w.n_labels, w.trust, {_VERDICT_SQL} AS verdict, {_REASONS_SQL} AS reasons
         FROM run_workers w LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker)
         WHERE w.run_id = $rid ORDER BY w.n_labels DESC LIMIT $limit""",
         {"pid": project_id, "rid": run_id, "limit": int(limit)})
@@ -797,7 +833,7 @@ def item_answers(con, run_id: int, project_id: int, task: str) -> pd.DataFrame:
     return _df(con, f"""
         WITH {_final(con, project_id, 'AND task = $task')}, {_BANNED_CTE}, {_FIRED_CTE}
         SELECT f.worker, f.label, w.trust, {_VERDICT_SQL} AS verdict, f.ts AS submitted_at, f.duration_s,
-               f.label = t.label AS agrees_with_consensus, w.reasons
+               f.label = t.label AS agrees_with_consensus, {_REASONS_SQL} AS reasons
         FROM final f LEFT JOIN run_workers w ON w.run_id = $rid AND w.worker = f.worker
         LEFT JOIN run_tasks t ON t.run_id = $rid AND t.task = f.task
         LEFT JOIN banned b ON b.worker = f.worker LEFT JOIN fired fs ON fs.worker = f.worker
@@ -847,7 +883,7 @@ def worker_verdicts(con, run_id: int, project_id: int, workers: list[str]) -> pd
     """Verdict, trust and volume of the named workers."""
     return _df(con, f"""
         WITH {_BANNED_CTE}, {_FIRED_CTE}
-        SELECT w.worker, w.trust, w.n_labels, {_VERDICT_SQL} AS verdict, w.reasons
+        SELECT w.worker, w.trust, w.n_labels, {_VERDICT_SQL} AS verdict, {_REASONS_SQL} AS reasons
         FROM run_workers w LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker)
         WHERE w.run_id = $rid AND list_contains($workers::TEXT[], w.worker)
         ORDER BY w.trust NULLS LAST, w.worker""", {"pid": project_id, "rid": run_id, "workers": list(workers)})
@@ -912,21 +948,37 @@ def agreement_matrix(con, run_id: int, project_id: int, n: int = 25, min_shared:
           AND list_contains(?::TEXT[], worker_b) AND n_shared >= ?""", [run_id, top, top, int(min_shared)])
     if not stored.empty:
         return stored
-    return _df(con, f"""
+    df = _df(con, f"""
         WITH {_final(con, project_id, 'AND list_contains($top::TEXT[], worker)')},
-        pr AS (SELECT a.worker AS worker_a, b.worker AS worker_b, a.label AS la, b.label AS lb
-               FROM final a JOIN final b ON a.task = b.task AND a.worker < b.worker),
-        agg AS (SELECT worker_a, worker_b, count(*) AS shared, avg((la = lb)::INT) AS po FROM pr GROUP BY ALL
-                HAVING count(*) >= $min_shared),
-        pa AS (SELECT worker_a, worker_b, la AS label, count(*) AS n FROM pr GROUP BY ALL),
-        pb AS (SELECT worker_a, worker_b, lb AS label, count(*) AS n FROM pr GROUP BY ALL),
-        pe AS (SELECT worker_a, worker_b, sum(pa.n * pb.n) AS s FROM pa JOIN pb USING (worker_a, worker_b, label)
-               GROUP BY ALL)
-        SELECT worker_a, worker_b, shared,
-               CASE WHEN 1 - coalesce(s, 0) / (shared * shared) > 1e-12
-                    THEN (po - coalesce(s, 0) / (shared * shared)) / (1 - coalesce(s, 0) / (shared * shared)) END AS kappa
+        pairs AS (SELECT a.worker AS worker_a, b.worker AS worker_b, a.label AS la, b.label AS lb
+                  FROM final a JOIN final b ON a.task = b.task AND a.worker < b.worker),
+        agg AS (SELECT worker_a, worker_b, count(*) AS shared, count(*) FILTER (WHERE la = lb) AS n_agree
+                FROM pairs GROUP BY ALL HAVING count(*) >= $min_shared),
+        {_MARGINAL_PRODUCTS_SQL.format(pair="worker_a, worker_b")}
+        SELECT worker_a, worker_b, shared, n_agree, coalesce(s, 0) AS marginal_products
         FROM agg LEFT JOIN pe USING (worker_a, worker_b) ORDER BY worker_a, worker_b""",
         {"pid": project_id, "top": top, "min_shared": int(min_shared)})
+    return _with_kappa(df, after="shared")
+
+
+# Per worker pair of ``agg`` (keyed by {pair}): sum over labels of the two workers' label
+# counts on their shared items, the chance term of Cohen's kappa (analytics.agreement.cohen_kappa).
+_MARGINAL_PRODUCTS_SQL = """
+        pa AS (SELECT {pair}, la AS label, count(*) AS n FROM pairs SEMI JOIN agg USING ({pair}) GROUP BY ALL),
+        pb AS (SELECT {pair}, lb AS label, count(*) AS n FROM pairs SEMI JOIN agg USING ({pair}) GROUP BY ALL),
+        pe AS (SELECT {pair}, sum(pa.n * pb.n) AS s FROM pa JOIN pb USING ({pair}, label) GROUP BY ALL)"""
+
+
+def _with_kappa(df: pd.DataFrame, after: str) -> pd.DataFrame:
+    """Replace the counted sums ``n_agree`` and ``marginal_products`` by Cohen's kappa (NaN where
+    undefined), placed after column ``after``."""
+    from analytics.agreement import cohen_kappa
+
+    kappa = cohen_kappa(df["shared"].to_numpy(float), df["n_agree"].to_numpy(float),
+                        df["marginal_products"].to_numpy(float))
+    df = df.drop(columns=["n_agree", "marginal_products"])
+    df.insert(df.columns.get_loc(after) + 1, "kappa", kappa)
+    return df
 
 
 def agreement_by_label(con, run_id: int, project_id: int) -> pd.DataFrame:
@@ -1011,7 +1063,7 @@ def ingest_history(con, project_id: int | None = None, limit: int = 200) -> pd.D
                i.rows_read, i.rows_loaded, i.rows_quarantined, i.rows_duplicate, i.rows_updates, i.gold_loaded,
                i.actor, i.loaded_at
         FROM ingests i JOIN projects p USING (project_id)
-        WHERE $pid IS NULL OR i.project_id = $pid
+        WHERE ($pid IS NULL OR i.project_id = $pid) AND p.deleted_at IS NULL AND i.withdrawn_at IS NULL
         ORDER BY i.ingest_id DESC LIMIT $limit""", {"pid": project_id, "limit": int(limit)})
 
 
@@ -1079,3 +1131,29 @@ def attribute_docs(cls) -> dict[str, str]:
                 and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
             docs[prev.target.id] = " ".join(node.value.value.split())
     return docs
+
+
+# -- acting from the tables ------------------------------------------------------------------
+
+def worker_tasks(con, project_id: int, workers: tuple[str, ...] | list[str]) -> list[str]:
+    """Every item the given workers answered (final answers), to re-queue them."""
+    return [r[0] for r in con.execute(f"""
+        WITH {_final(con, project_id, 'AND list_contains($workers::TEXT[], worker)')}
+        SELECT DISTINCT task FROM final ORDER BY task""", {"pid": project_id, "workers": list(workers)}).fetchall()]
+
+
+def audit_status(con, workspace_path: str, project_id: int | None = None) -> dict:
+    """One line of audit facts for the Overview: chain intact (and anchored), entries, the last decision."""
+    from pathlib import Path
+
+    from analytics import audit
+
+    res = audit.verify(con, anchor=Path(workspace_path) / audit.ANCHOR_NAME)
+    last = con.execute("""SELECT action, target, actor, created_at FROM actions
+                          WHERE $pid IS NULL OR project_id = $pid ORDER BY seq DESC LIMIT 1""",
+                       {"pid": project_id}).fetchall()
+    decisions = con.execute("""SELECT count(*) FILTER (WHERE action = 'ban'), count(*) FILTER (WHERE action = 'requeue')
+                               FROM actions WHERE project_id = ?""", [project_id]).fetchall()[0]
+    return {"ok": res.ok, "warning": res.warning, "message": res.message, "entries": res.n_entries,
+            "first_bad": res.first_bad_seq, "last": last[0] if last else None,
+            "bans": int(decisions[0] or 0), "requeues": int(decisions[1] or 0)}

@@ -26,7 +26,7 @@ import duckdb
 
 from analytics.errors import SchemaTooNewError, UserError, WorkspaceLockedError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_WORKSPACE = Path(__file__).resolve().parent.parent / "data" / "workspaces" / "demo"
 DB_NAME = "workspace.duckdb"
 
@@ -213,7 +213,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN host TEXT;
     ALTER TABLE runs ADD COLUMN pid INTEGER;
     """,
-    # 2 -> 3: monitoring and incident response (analytics.monitor, analytics.incidents); idempotent, so a
+    # 2 -> 3: the kind of answers a project holds (single choice, multi-select, worded per item),
+    # and undoable ingests and project deletions (held back until the user confirms them).
+    """
+    ALTER TABLE projects ADD COLUMN IF NOT EXISTS kind TEXT;             -- NULL/'single' | 'multilabel' | 'item-specific'
+    ALTER TABLE projects ADD COLUMN IF NOT EXISTS kind_options JSON;     -- e.g. {"options": [...], "separator": "|"}
+    ALTER TABLE projects ADD COLUMN IF NOT EXISTS deleted_at TIMESTAMPTZ;  -- deletion pending: hidden, restorable until confirmed
+    ALTER TABLE ingests ADD COLUMN IF NOT EXISTS withdrawn_at TIMESTAMPTZ; -- undone: its rows wait in trash_* until confirmed
+    CREATE TABLE IF NOT EXISTS trash_annotations AS SELECT * FROM annotations LIMIT 0;
+    CREATE TABLE IF NOT EXISTS trash_quarantine AS SELECT * FROM quarantine LIMIT 0;
+    CREATE TABLE IF NOT EXISTS trash_gold AS SELECT * FROM gold LIMIT 0;
+    """,
+    # 3 -> 4: monitoring and incident response (analytics.monitor, analytics.incidents); idempotent, so a
     # workspace whose version stamp was lowered (or a half-applied copy) migrates cleanly.
     """
     CREATE SEQUENCE IF NOT EXISTS alert_seq START 1;
@@ -326,12 +337,20 @@ class Workspace:
 
     # -- projects -----------------------------------------------------------------
     def project_id(self, name: str, create: bool = False) -> int:
-        """Return the id of project ``name``; create it when ``create`` is true."""
-        row = first_row(self.con.execute("SELECT project_id FROM projects WHERE name = ?", [name]))
+        """Return the id of project ``name``; create it when ``create`` is true.
+
+        A project whose deletion is pending (:mod:`analytics.lifecycle`) is not found and not
+        re-created: the user restores it or confirms the deletion first.
+        """
+        row = first_row(self.con.execute("SELECT project_id, deleted_at FROM projects WHERE name = ?", [name]))
+        if row and row[1] is not None:
+            raise UserError(f"project {name!r} is waiting to be deleted; restore it or confirm the deletion "
+                            "(Data page, or `python -m analytics project restore|purge`) before using the name")
         if row:
             return int(row[0])
         if not create:
-            known = [r[0] for r in self.con.execute("SELECT name FROM projects ORDER BY name").fetchall()]
+            known = [r[0] for r in self.con.execute(
+                "SELECT name FROM projects WHERE deleted_at IS NULL ORDER BY name").fetchall()]
             hint = f"known projects: {', '.join(known)}" if known else "the workspace has no projects yet"
             raise UserError(f"no project named {name!r} in {self.path} ({hint}); ingest a file into it first")
         return int(
@@ -339,7 +358,8 @@ class Workspace:
         )
 
     def project_names(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT name FROM projects ORDER BY project_id").fetchall()]
+        return [r[0] for r in self.con.execute(
+            "SELECT name FROM projects WHERE deleted_at IS NULL ORDER BY project_id").fetchall()]
 
     def table_counts(self) -> dict[str, int]:
         """Row counts of every table: the before/after check for "a failure changes nothing"."""

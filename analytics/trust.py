@@ -61,6 +61,7 @@ DEFAULT_SIGNAL_WEIGHTS: dict[str, float] = {
     "excess_agreement": 0.8,
     "cotiming": 0.8,
     "community": 1.0,
+    "tick_count": 0.9,   # multi-select: ticks almost every option / almost none (analytics.answers.ticking)
 }
 
 

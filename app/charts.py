@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from analytics.redteam.grid import long_form
+
 VERDICT_ORDER = ["banned", "suspect", "watch", "trusted"]
 VERDICT_COLORS = {"banned": "#5b5b5b", "suspect": "#d62728", "watch": "#f0a202", "trusted": "#2c8c5a"}
 VERDICT_LABELS = {"banned": "banned", "suspect": "suspect", "watch": "watch (a detector fired)", "trusted": "trusted"}
@@ -21,6 +23,8 @@ SEQ = "Blues"
 DIVERGING = "RdBu"
 UNIT_LABEL = {"minute": "minute", "hour": "hour", "day": "day", "week": "week", "month": "month"}
 HEIGHT = 360
+#: Categories a bar chart draws at most (the most common first); more would overlap unreadably.
+MAX_BARS = 30
 
 
 def _layout(fig: go.Figure, title: str, x: str | None = None, y: str | None = None, height: int = HEIGHT) -> go.Figure:
@@ -119,7 +123,8 @@ def confusion_heatmap(df: pd.DataFrame, value: str, worker: str, title: str, val
         z=m.to_numpy(), x=[str(c) for c in m.columns], y=[str(i) for i in m.index], colorscale=SEQ,
         text=text, texttemplate="%{text}", colorbar={"title": value_title},
         hovertemplate=f"worker {worker}<br>true: %{{y}}<br>answered: %{{x}}<br>{value_title}: %{{z}}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(autorange="reversed", type="category")
     return _layout(fig, title, "worker's answer", "true label (rows)", height=max(280, 60 * len(labels) + 120))
 
 
@@ -161,33 +166,45 @@ def overlap_bar(df: pd.DataFrame, worker: str) -> go.Figure:
     """Cohen's kappa of the worker with each overlapping worker, coloured by the other's verdict."""
     if df.empty:
         return empty(f"Agreement of {worker} with overlapping workers", "No other worker labelled the same items")
-    d = df.sort_values("shared", ascending=True)
+    d = df.sort_values("shared", ascending=True).astype({"worker": str})
     fig = px.bar(d, x="kappa", y="worker", orientation="h", color="verdict", color_discrete_map=VERDICT_COLORS,
                  category_orders={"verdict": VERDICT_ORDER},
                  hover_data={"shared": True, "agreement": ":.2f", "kappa": ":.2f", "trust": ":.2f"},
                  labels={"kappa": "Cohen's kappa (1 = always agree, 0 = chance)", "worker": "other worker"})
     fig.update_xaxes(range=[-1, 1])
+    fig.update_yaxes(type="category")
     return _layout(fig, f"Agreement of {worker} with overlapping workers",
                    "Cohen's kappa (1 = always agree, 0 = chance, < 0 = disagree)", "other worker",
                    height=max(280, 22 * len(d) + 100))
 
 
-def probabilities_bar(df: pd.DataFrame, task: str) -> go.Figure:
+def probabilities_bar(df: pd.DataFrame, task: str, multilabel: bool = False) -> go.Figure:
+    """Posterior probability of each label of an item (label, p); for a multi-label item the
+    probability that each option applies (they do not sum to 1)."""
+    title = f"Probability that each option applies to item {task}" if multilabel \
+        else f"Class probabilities of item {task}"
     if df.empty:
-        return empty(f"Class probabilities of {task}", "No probabilities stored for this item")
-    fig = px.bar(df, x="p", y="label", orientation="h", color_discrete_sequence=["#4a78a8"],
-                 labels={"p": "posterior probability", "label": "label"}, hover_data={"p": ":.3f"})
+        return empty(title, "No probabilities stored for this item")
+    d = df.astype({"label": str})
+    if len(d) > MAX_BARS:
+        d = d.sort_values("p", ascending=False).head(MAX_BARS)
+        title += f" (the {MAX_BARS} most likely of {len(df)})"
+    x_title = "P(option applies)" if multilabel else "posterior probability"
+    fig = px.bar(d, x="p", y="label", orientation="h", color_discrete_sequence=["#4a78a8"],
+                 labels={"p": x_title, "label": "option" if multilabel else "label"}, hover_data={"p": ":.3f"})
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(autorange="reversed", type="category")
-    return _layout(fig, f"Class probabilities of item {task}", "posterior probability", "label",
-                   height=max(200, 40 * len(df) + 100))
+    if multilabel:
+        fig.add_vline(x=0.5, line_dash="dot", line_color="#888")
+    return _layout(fig, title, x_title, "option" if multilabel else "label", height=max(200, 28 * len(d) + 100))
 
 
 def kappa_heatmap(df: pd.DataFrame, workers: list[str]) -> go.Figure:
     """Symmetric worker x worker Cohen's kappa (worker_a, worker_b, shared, kappa)."""
     if df.empty:
         return empty("Agreement between the busiest workers", "These workers share too few items to compare")
-    order = [w for w in workers if w in set(df["worker_a"]) | set(df["worker_b"])]
+    df = df.astype({"worker_a": str, "worker_b": str})
+    order = [str(w) for w in workers if str(w) in set(df["worker_a"]) | set(df["worker_b"])]
     both = pd.concat([df, df.rename(columns={"worker_a": "worker_b", "worker_b": "worker_a"})])
     z = both.pivot_table(index="worker_a", columns="worker_b", values="kappa", aggfunc="first").reindex(
         index=order, columns=order)
@@ -197,7 +214,8 @@ def kappa_heatmap(df: pd.DataFrame, workers: list[str]) -> go.Figure:
         z=z.to_numpy(dtype=float), x=order, y=order, zmin=-1, zmax=1, colorscale=DIVERGING, zmid=0,
         customdata=n.to_numpy(dtype=float), colorbar={"title": "kappa"},
         hovertemplate="%{y} vs %{x}<br>kappa %{z:.2f}<br>%{customdata:.0f} shared items<extra></extra>"))
-    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(type="category")   # worker ids are names even when they look like numbers
+    fig.update_yaxes(autorange="reversed", type="category")
     return _layout(fig, "Cohen's kappa between the busiest workers (blank = too few shared items)",
                    "worker", "worker", height=max(380, 18 * len(order) + 160))
 
@@ -205,6 +223,11 @@ def kappa_heatmap(df: pd.DataFrame, workers: list[str]) -> go.Figure:
 def agreement_by_label(df: pd.DataFrame) -> go.Figure:
     if df.empty:
         return empty("Agreement by label", "No labels")
+    title = "Agreement by label: how often answers match the consensus on items of each label"
+    if len(df) > MAX_BARS:
+        title = f"Agreement on the {MAX_BARS} most common of {len(df)} consensus labels"
+        df = df.sort_values(["items", "label"], ascending=[False, True]).head(MAX_BARS)
+    df = df.astype({"label": str})
     d = df.melt(id_vars=["label", "items"], value_vars=["answer_agreement", "mean_confidence"],
                 var_name="measure", value_name="value")
     d["measure"] = d["measure"].map({"answer_agreement": "answers matching the consensus",
@@ -214,8 +237,16 @@ def agreement_by_label(df: pd.DataFrame) -> go.Figure:
                  labels={"label": "consensus label", "value": "share (0–1)"})
     fig.update_xaxes(type="category")
     fig.update_yaxes(range=[0, 1])
-    return _layout(fig, "Agreement by label: how often answers match the consensus on items of each label",
-                   "consensus label", "share (0–1)")
+    return _layout(fig, title, "consensus label", "share (0–1)")
+
+
+def _finite_weights(values: pd.Series) -> pd.Series:
+    """Edge weights as finite non-negative floats: missing -> 0, infinite -> the largest finite
+    weight (a p-value that underflowed to 0 is the strongest evidence, not a NaN position)."""
+    v = pd.to_numeric(values, errors="coerce").astype(float).fillna(0.0).clip(lower=0.0)
+    finite = v[np.isfinite(v)]
+    cap = float(finite.max()) if len(finite) and finite.max() > 0 else 1.0
+    return v.where(np.isfinite(v), cap)
 
 
 def collusion_network(edges: pd.DataFrame, nodes: pd.DataFrame, communities: pd.DataFrame,
@@ -228,16 +259,17 @@ def collusion_network(edges: pd.DataFrame, nodes: pd.DataFrame, communities: pd.
     """
     if edges.empty:
         return empty("Worker graph", "No collusion evidence between workers in this run")
+    edges = edges.assign(value=_finite_weights(edges["value"]))
     g = nx.Graph()
     for r in edges.itertuples(index=False):
-        g.add_edge(r.worker_a, r.worker_b, weight=max(float(r.value or 0), 1e-3), shared=r.n_shared)
+        g.add_edge(r.worker_a, r.worker_b, weight=max(float(r.value), 1e-3), shared=r.n_shared)
     pos = nx.spring_layout(g, seed=seed, weight="weight", k=1.5 / math.sqrt(max(g.number_of_nodes(), 1)),
                            iterations=30)
     member_of = {}
     for c in communities.itertuples(index=False):
         for m in c.members:
             member_of[m] = (int(c.community), bool(c.suspect))
-    wmax = max(float(edges["value"].max() or 1), 1e-9)
+    wmax = max(float(edges["value"].max()), 1e-9)
     fig = go.Figure()
     # one trace per (strength class, highlighted): thousands of edges stay a handful of traces
     groups: dict[tuple[int, bool], tuple[list, list]] = {}
@@ -245,7 +277,7 @@ def collusion_network(edges: pd.DataFrame, nodes: pd.DataFrame, communities: pd.
         (x0, y0), (x1, y1) = pos[r.worker_a], pos[r.worker_b]
         ca, cb = member_of.get(r.worker_a, (None,))[0], member_of.get(r.worker_b, (None,))[0]
         strong = selected is not None and ca == selected == cb
-        cls = min(int(3 * float(r.value or 0) / wmax), 2)
+        cls = min(int(3 * float(r.value) / wmax), 2)
         xs, ys = groups.setdefault((cls, strong), ([], []))
         xs += [x0, x1, None]
         ys += [y0, y1, None]
@@ -294,3 +326,102 @@ def community_timing(df: pd.DataFrame) -> go.Figure:
                        labels={"spread": x_title, "answer": ""})
     return _layout(fig, "Timing: how close together members answered the items they share",
                    x_title, "shared items", height=300)
+
+
+def option_profile(df: pd.DataFrame, worker: str) -> go.Figure:
+    """A worker's sensitivity and specificity per option (option, sensitivity, specificity, items, ticked)."""
+    title = f"{worker} per option: sensitivity and specificity"
+    if df.empty:
+        return empty(title, "No answers of this worker on options with a posterior")
+    d = df.astype({"option": str}).melt(id_vars=["option", "items", "ticked"],
+                                        value_vars=["sensitivity", "specificity"], var_name="measure", value_name="v")
+    d["measure"] = d["measure"].map({"sensitivity": "sensitivity: ticks it when it applies",
+                                     "specificity": "specificity: leaves it when it does not"})
+    fig = px.bar(d, x="v", y="option", color="measure", barmode="group", orientation="h",
+                 color_discrete_sequence=["#4a78a8", "#9bb7d4"], hover_data={"items": True, "ticked": True},
+                 labels={"v": "rate (0–1)", "option": "option", "measure": ""})
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_layout(legend={"orientation": "h", "y": -0.15})
+    return _layout(fig, title, "rate (0–1, weighted by the consensus posterior)", "option",
+                   height=max(300, 34 * len(df) + 140))
+
+
+def option_agreement(df: pd.DataFrame) -> go.Figure:
+    """Per option: Krippendorff's alpha of the yes/no judgements and the share of items it applies to."""
+    title = "Agreement per option (multi-select answers, each option a yes/no judgement)"
+    if df.empty:
+        return empty(title, "No per-option results in this run")
+    d = df.astype({"option": str}).melt(id_vars=["option", "items", "items_chosen"],
+                                        value_vars=["alpha", "prevalence"], var_name="measure", value_name="v")
+    d["measure"] = d["measure"].map({"alpha": "Krippendorff's α (agreement beyond chance)",
+                                     "prevalence": "share of items it applies to"})
+    fig = px.bar(d, x="v", y="option", color="measure", barmode="group", orientation="h",
+                 color_discrete_sequence=["#4a78a8", "#f0a202"], hover_data={"items": True, "items_chosen": True},
+                 labels={"v": "value", "option": "option", "measure": ""})
+    fig.update_xaxes(range=[min(-0.2, float(df["alpha"].min(skipna=True) or 0) - 0.05), 1])
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_layout(legend={"orientation": "h", "y": -0.12})
+    return _layout(fig, title, "value", "option", height=max(320, 34 * len(df) + 160))
+
+
+# -- red team (analytics.redteam: scorecard summaries and parameter sweeps) ------------------------
+
+_REDTEAM_LABELS = {
+    "acc_clean": "clean (no attack)", "acc_attacked": "under attack", "acc_defended": "after banning flagged workers",
+    "attack_success_rate": "attack success", "attack_success_defended": "attack success after ban",
+    "pr_auc": "detectors (1 - trust)", "baseline_pr_auc": "baseline (agreement with DS)",
+}
+
+
+def _redteam_err(d: pd.DataFrame) -> dict | None:
+    if d["lo"].notna().any():
+        return {"type": "data", "symmetric": False, "array": (d["hi"] - d["value"]).fillna(0).to_numpy(),
+                "arrayminus": (d["value"] - d["lo"]).fillna(0).to_numpy()}
+    return None
+
+
+def _redteam_lines(summary: pd.DataFrame, param: str, metrics: tuple[str, ...], title: str, ytitle: str) -> go.Figure:
+    lf = long_form(summary, param, metrics)
+    fig = go.Figure()
+    multi = lf["attack"].nunique() > 1
+    for (a, m), d in lf.groupby(["attack", "metric"], sort=False):
+        d = d.sort_values(param)
+        if d["value"].isna().all():
+            continue
+        name = f"{a}: {_REDTEAM_LABELS.get(m, m)}" if multi else _REDTEAM_LABELS.get(m, m)
+        fig.add_trace(go.Scatter(x=d[param], y=d["value"], mode="lines+markers", name=name, error_y=_redteam_err(d)))
+    fig.update_layout(title=title, xaxis_title=param, yaxis_title=ytitle, legend_title_text="", height=380,
+                      margin={"t": 50, "l": 10, "r": 10, "b": 10})
+    return fig
+
+
+def accuracy_figure(summary: pd.DataFrame, param: str = "share") -> go.Figure:
+    """Gold accuracy of the aggregated labels: clean, under attack, after the defence, against ``param``."""
+    return _redteam_lines(summary, param, ("acc_clean", "acc_attacked", "acc_defended"),
+                  "Accuracy on held-out gold", "accuracy")
+
+
+def success_figure(summary: pd.DataFrame, param: str = "share") -> go.Figure:
+    """Attack success rate on the targets, without and with the defence, against ``param``."""
+    return _redteam_lines(summary, param, ("attack_success_rate", "attack_success_defended"),
+                  "Attack success on targeted items", "share of targets flipped (minus clean)")
+
+
+def detection_figure(summary: pd.DataFrame) -> go.Figure:
+    """PR-AUC per attack: the detectors' 1 - trust next to the plain-agreement baseline, with intervals."""
+    fig = go.Figure()
+    for m in ("pr_auc", "baseline_pr_auc"):
+        if m not in summary.columns:
+            continue
+        v = summary[m].to_numpy(float)
+        lo = summary.get(f"{m}_lo", pd.Series(np.nan, index=summary.index)).to_numpy(float)
+        hi = summary.get(f"{m}_hi", pd.Series(np.nan, index=summary.index)).to_numpy(float)
+        err = None
+        if np.isfinite(lo).any():
+            err = {"type": "data", "symmetric": False, "array": np.nan_to_num(hi - v), "arrayminus": np.nan_to_num(v - lo)}
+        fig.add_trace(go.Bar(x=summary["attack"], y=v, name=_REDTEAM_LABELS[m], error_y=err))
+    fig.update_layout(barmode="group", title="Worker-level PR-AUC (planted vs honest original workers)",
+                      yaxis_range=[0, 1.05], yaxis_title="PR-AUC", height=380,
+                      margin={"t": 50, "l": 10, "r": 10, "b": 10})
+    return fig

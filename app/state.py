@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import json
 import logging
 import os
 import sys
@@ -202,6 +203,27 @@ def q(name: str, *args, **kwargs):
     """Call a read function of analytics (default module ``results``) on the current workspace."""
     ws = current_ws()
     return _cached(str(ws), stamp(ws), name, args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
+def _impact_preview(ws: str, ws_stamp: tuple, project_id: int, run_id: int | None, workers: tuple, refit: bool,
+                    settings_key: str):
+    from analytics.impact import preview_state
+
+    state = _cached(ws, ws_stamp, "impact:current_state", (project_id,), ())   # the model fit, per workspace state
+    return preview_state(state, list(workers), refit=refit)
+
+
+def impact_preview(c: Ctx, workers, refit: bool = False):
+    """What banning ``workers`` changes (:func:`analytics.impact.preview_state`), cached per
+    workspace state, run, selection and settings: showing the same preview again (any rerun
+    of the Actions page) costs nothing, and the current model is fitted once per workspace
+    state for every selection (an exact re-fit fits only the model without the selection)."""
+    ws = current_ws()
+    settings = q("pipeline:project_settings", c.project_id)
+    key = json.dumps(settings.to_dict(), sort_keys=True, default=str)
+    return _impact_preview(str(ws), stamp(ws), c.project_id, c.run_id, tuple(sorted(map(str, workers))),
+                           bool(refit), key)
 
 
 def has_module(name: str) -> bool:

@@ -21,7 +21,6 @@ import streamlit as st  # noqa: E402
 from analytics.errors import UserError  # noqa: E402
 from app import state  # noqa: E402
 
-VIEWS = Path(__file__).resolve().parent / "views"
 log = logging.getLogger("crowdtrust.app")
 
 st.set_page_config(page_title="CrowdTrust", page_icon=":material/verified_user:", layout="wide")
@@ -40,21 +39,15 @@ def build_pages() -> dict[str, list]:
         _page("collusion.py", "Collusion", ":material/hub:"),
         _page("agreement.py", "Agreement", ":material/handshake:"),
     ]
-    act = []
-    # teammates' pages appear as soon as their files land
-    for file, title, icon in (("actions.py", "Actions", ":material/gavel:"),
-                              ("incidents.py", "Incidents", ":material/emergency:"),
-                              ("export.py", "Export", ":material/download:"),
-                              ("redteam.py", "Red team", ":material/security:")):
-        if (VIEWS / file).exists():
-            act.append(_page(file, title, icon))
+    act = [
+        _page("actions.py", "Actions", ":material/gavel:"),
+        _page("incidents.py", "Incidents", ":material/emergency:"),
+        _page("export.py", "Export", ":material/download:"),
+        _page("redteam.py", "Red team", ":material/security:"),
+    ]
     manage = [_page("data.py", "Data", ":material/upload_file:"),
               _page("settings.py", "Settings", ":material/tune:")]
-    pages = {"Review": review}
-    if act:
-        pages["Act"] = act
-    pages["Manage"] = manage
-    return pages
+    return {"Review": review, "Act": act, "Manage": manage}
 
 
 def sidebar() -> state.Ctx:

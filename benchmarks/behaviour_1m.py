@@ -17,9 +17,6 @@ on the 2-core machine, peak memory under 4 GB.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import resource
 import sys
 import time
@@ -30,6 +27,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from provenance import RESULTS, Provenance  # noqa: E402
 
 from analytics.aggregate import aggregate  # noqa: E402
 from analytics.behaviour import DETECTORS, BehaviourContext, BehaviourSettings  # noqa: E402
@@ -99,8 +98,10 @@ def run_detectors(data, consensus, settings):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", type=int, default=1_000_000)
+    ap.add_argument("--out", type=Path, default=RESULTS / "behaviour_1m.md")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    prov = Provenance()
 
     t0 = time.perf_counter()
     data = synthesize(args.labels, n_tasks=args.labels // 5)
@@ -123,9 +124,7 @@ def main() -> int:
     lines = [
         "# Behaviour detectors on 1M labels",
         "",
-        f"Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}; machine: {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}.",
-        f"Command: `.venv/bin/python benchmarks/behaviour_1m.py --labels {args.labels}`",
+        prov.header(),
         "",
         f"Data: {data.n:,} labels (after dropping repeated task-worker pairs), {data.n_tasks:,} tasks, "
         f"{data.n_workers:,} workers, {data.n_classes} classes, submit and start times, 2% edited answers, "
@@ -149,9 +148,9 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        out = ROOT / "benchmarks" / "results" / "behaviour_1m.md"
-        out.write_text(text)
-        print(f"wrote {out}")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        print(f"wrote {args.out}")
     return 0
 
 

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,13 +29,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from redteam_report import commit, machine, md  # noqa: E402
+from provenance import RESULTS, Provenance  # noqa: E402
+from redteam_report import md  # noqa: E402
 
 from analytics.dataset import from_frame  # noqa: E402
 from analytics.pipeline import analyze_arrays  # noqa: E402
 from analytics.redteam.crowds import SHAPES, generate  # noqa: E402
 
-OUT = ROOT / "benchmarks" / "results" / "honest_crowds.md"
+OUT = RESULTS / "honest_crowds.md"
 
 
 def one(shape: str, n_labels: int, seed: int) -> dict:
@@ -89,6 +89,7 @@ def main() -> int:
     ap.add_argument("--with-1m", action="store_true", help="also run `analytics run` on 1M labels served in order")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    prov = Provenance()
     rows = []
     for seed in range(args.seeds):
         for shape in SHAPES:
@@ -102,14 +103,10 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             big = run_1m(Path(tmp))
         print(big, flush=True)
-    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
     text = [
         "# Honest crowds: false alarms of the whole verdict",
         "",
-        f"Command: `.venv/bin/python benchmarks/honest_crowds.py --labels {args.labels} --seeds {args.seeds}"
-        + (" --with-1m" if args.with_1m else "") + "`  ",
-        f"Commit {commit()} · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {machine()} · load average at the end "
-        f"{' '.join(load)} (the machine was shared with other jobs; times are upper bounds).",
+        prov.header(),
         "",
         "Every crowd is honest (no attacker; every worker at least 0.25 above chance on every class, except "
         "`mixed_skill`, whose accuracies run from 0.6 to 0.95 on an 85/15 prior). The issue's bar: at most 1% "

@@ -15,10 +15,8 @@ Targets (issue 2): at least 1,000,000 rows/s and peak memory under 2 GB on the 2
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from provenance import RESULTS, Provenance  # noqa: E402
 
 CHILD = r"""
 import json, os, resource, sys, time
@@ -74,35 +74,15 @@ def generate(path: Path, rows: int) -> float:
     return time.perf_counter() - t0
 
 
-def machine() -> str:
-    mem_kb = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    except OSError:
-        pass
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import duckdb
-
-    return (f"{os.cpu_count()} CPUs ({cpu or platform.processor()}), {mem_kb / 1024 / 1024:.1f} GiB RAM, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, DuckDB {duckdb.__version__}")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--no-write", action="store_true", help="print the result, do not write the results file")
     ap.add_argument("--append", action="store_true",
                     help="add the result as a new section of the results file instead of replacing it")
+    ap.add_argument("--out", type=Path, default=RESULTS / "ingest_10m.md")
     args = ap.parse_args()
+    prov = Provenance()
     with tempfile.TemporaryDirectory(prefix="ingest_bench_") as tmp:
         csv = Path(tmp) / "labels_10m.csv"
         gen_s = generate(csv, args.rows)
@@ -117,9 +97,7 @@ def main() -> int:
 
     report = f"""# Ingest benchmark: {args.rows:,}-row canonical CSV ({r['size_bytes'] / 2**30:.2f} GiB)
 
-- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC
-- Machine: {machine()}
-- Command: `.venv/bin/python benchmarks/ingest_10m.py --rows {args.rows}`
+{prov.header()}
 - File: {r['size_bytes'] / 1e6:,.0f} MB CSV (task, worker, label, submitted_at), generated in {gen_s:.1f} s (not counted)
 
 | measure | value | target |
@@ -145,7 +123,7 @@ longer than the CPU work needs; the CPU-seconds line is the machine-independent 
 """
     print(report)
     if not args.no_write:
-        dest = ROOT / "benchmarks" / "results" / "ingest_10m.md"
+        dest = args.out
         dest.parent.mkdir(parents=True, exist_ok=True)
         if args.append and dest.exists():
             dest.write_text(dest.read_text().rstrip("\n") + "\n\n---\n\n" + report)

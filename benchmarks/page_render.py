@@ -17,9 +17,7 @@ Target (issue 5): every page renders in under 2 s after analysis on the 2-core m
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import platform
 import shutil
 import sys
 import time
@@ -31,11 +29,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from provenance import RESULTS, Provenance  # noqa: E402
+
 from analytics import results  # noqa: E402
 from analytics.store import open_workspace  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "page_render_ws"
-RESULT = ROOT / "benchmarks" / "results" / "page_render.md"
+RESULT = RESULTS / "page_render.md"
 APP = str(ROOT / "app" / "streamlit_app.py")
 PROJECT = "million"
 CLASSES = np.array(["negative", "neutral", "positive"], dtype=object)
@@ -194,8 +194,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", type=int, default=1_000_000)
     ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULT)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    prov = Provenance()
     ws = build(args.labels, args.rebuild)
     with open_workspace(ws, read_only=True) as w:
         n = w.con.execute("SELECT count(*), count(DISTINCT worker), count(DISTINCT task) FROM annotations").fetchone()
@@ -208,8 +210,7 @@ def main() -> int:
     lines = [
         "# Page render time on 1 million analysed labels",
         "",
-        f"Command: `.venv/bin/python benchmarks/page_render.py` · {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · "
-        f"{platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}",
+        prov.header(),
         "",
         f"Workspace: {n[0]:,} labels, {n[1]:,} workers, {n[2]:,} items, with timestamps and durations; "
         f"analysis run took {dur:.1f} s (not part of the page times).",
@@ -238,9 +239,9 @@ def main() -> int:
         "(DuckDB threads included) and does not grow with other processes' load.",
         "",
     ]
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text("\n".join(lines))
-    print(f"wrote {RESULT}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -14,9 +14,6 @@ the machine and the commit) and the per-seed rows as redteam_report.csv next to 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -24,9 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from provenance import DATASETS, Provenance  # noqa: E402
 
 from analytics.dataset import from_frame  # noqa: E402
 from analytics.redteam.attacks import strip_gold  # noqa: E402
@@ -39,7 +38,6 @@ from analytics.redteam.scorecard import (  # noqa: E402
     summarize,
 )
 
-DATASETS = ROOT.parent / "shared" / "datasets"
 BASE = ["zheng_product", "zheng_sentiment", "act_CF_amt", "act_SP_amt"]
 
 GRID_DATASET = "zheng_product"
@@ -72,30 +70,6 @@ def label_blind_honest(data) -> tuple[int, int]:
     np.add.at(per, (data.worker, data.label), 1.0)
     single = (per > 0).sum(axis=1) == 1
     return int(honest.sum()), int((honest & single).sum())
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError):
-        mem = float("nan")
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), {mem:.1f} GiB RAM, Python {platform.python_version()}"
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _kinds(col: pd.Series) -> str:
@@ -156,8 +130,7 @@ def write(args, started, all_rows, sections, grid_md="", partial=False) -> Path:
                                                   "honest_flag_rate", "minority_false_flag_rate"]].mean().round(3).reset_index()
     header = f"""# Red-team report: the attack catalogue planted into real datasets
 
-Generated {started:%Y-%m-%d %H:%M} UTC by `benchmarks/redteam_report.py --seeds {args.seeds} --share {args.share:g}`
-on {machine()}; code commit `{args.commit}` (at the start of the run).
+{args.prov.header()}
 
 Protocol (../shared/reference/detection-methods.md §6): each attack of `analytics.redteam` with its default
 parameters is planted into a copy of the dataset at {args.share:g} attacker accounts per original worker
@@ -197,7 +170,7 @@ def main() -> int:
         return 1
     analyze = pipeline_analyzer()
     started = datetime.now(UTC)
-    args.commit = commit()
+    args.prov = Provenance()
     sections, all_rows = [], []
     for name in names:
         data, n_dup = load(name)

@@ -14,8 +14,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -25,10 +23,17 @@ ERROR_TEXT = ("Traceback", "Unexpected error", "StreamlitAPIException", "KeyErro
 
 
 def require_browser() -> None:
-    """Skip the test cleanly when Chromium or Playwright is missing."""
+    """Skip the test cleanly when Chromium or Playwright is missing (fail it under
+    ``CROWDTRUST_REQUIRE_DATASETS=1``, as in CI, which installs both)."""
+    from conftest import missing, note_use
+
+    note_use("browser")
     if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
+        missing("browser", "chromium is not installed (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing("browser", "the playwright package is not installed (make install-dev)")
 
 
 def free_port() -> int:

@@ -65,6 +65,48 @@ def test_actions_page_preview_confirm_and_undo(ws_path):
         assert actions.banned_workers(ws.con, ws.project_id("p")) == [FLIPPERS[1]]
 
 
+def test_actions_page_fits_once_and_caches_each_preview(ws_path, monkeypatch):
+    """The model is fitted once per workspace state; a preview of the same selection and
+    settings is computed once, however often the page reruns."""
+    import streamlit as st
+
+    from analytics import aggregate as agg_module
+    from analytics import impact
+
+    st.cache_data.clear()
+    fits, previews = [], []
+    real_aggregate, real_preview = agg_module.aggregate, impact.preview_ban
+
+    def count_fit(data, *a, **kw):
+        fits.append(data.n)
+        return real_aggregate(data, *a, **kw)
+
+    def count_preview(*a, **kw):
+        previews.append(kw.get("refit", False))
+        return real_preview(*a, **kw)
+
+    monkeypatch.setattr(agg_module, "aggregate", count_fit)
+    monkeypatch.setattr(impact, "preview_ban", count_preview)
+    at = _app("actions.py", ws_path).run()
+    at.multiselect(key="act_sel").set_value(FLIPPERS[:2]).run()
+    at.button(key="act_preview").click().run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.metric]
+    assert (len(fits), previews) == (1, [False])
+    for _ in range(2):                                   # reruns (e.g. typing a reason) reuse the preview
+        at.text_input(key="act_typed").set_value("").run()
+        assert [m.value for m in at.metric] == shown
+    assert (len(fits), previews) == (1, [False])
+    at.toggle(key="act_refit").set_value(True).run()
+    at.button(key="act_preview").click().run()           # exact re-fit: fits the model without the two
+    assert not at.exception, at.exception
+    assert len(fits) == 2 and fits[1] < fits[0] and previews == [False, True]
+    at.run()
+    at.toggle(key="act_refit").set_value(False).run()
+    at.button(key="act_preview").click().run()           # back to the one-step preview: cached
+    assert (len(fits), previews) == (2, [False, True]) and [m.value for m in at.metric] == shown
+
+
 def test_actions_page_refuses_a_ban_without_a_name_or_reason(ws_path):
     at = _app("actions.py", ws_path, actor="").run()
     at.multiselect(key="act_sel").set_value(FLIPPERS[:1]).run()

@@ -1,5 +1,5 @@
-"""Agreement statistics: alpha equal to crowd-kit's, Fleiss' kappa on the literature example,
-sparse worker pairs, bootstrap intervals, degenerate inputs."""
+"""Agreement statistics: alpha equal to crowd-kit's, Fleiss' and Cohen's kappa and the pooled
+kappa on published examples, sparse worker pairs, bootstrap intervals, degenerate inputs."""
 
 from __future__ import annotations
 
@@ -72,20 +72,74 @@ def test_unequal_label_counts_use_pairwise_cohen_and_match_direct_computation():
         m = frame[frame.w == r.worker_a].merge(frame[frame.w == r.worker_b], on="t")
         assert r.n_shared == len(m)
         assert r.kappa == pytest.approx(cohen_kappa_score(m.y_x, m.y_y), abs=1e-9, nan_ok=True)
-    # pooled kappa recomputed pair by pair: chance agreement over different tasks only
-    num_o = num_e = tot = 0.0
+    # pooled kappa from sklearn's per-pair kappas: Cohen's chance agreement pe = (po - k) / (1 - k),
+    # taken over different tasks pe' = (n pe - po) / (n - 1), pooled over pairs (De Vries et al. 2008)
+    num = den = 0.0
     for r in pk[pk.n_shared >= ag.MIN_SHARED].itertuples():
         m = frame[frame.w == r.worker_a].merge(frame[frame.w == r.worker_b], on="t")
-        n, agree = len(m), float((m.y_x == m.y_y).sum())
-        cross = sum(float((m.y_x == k).sum() * (m.y_y == k).sum()) for k in range(d.n_classes))
-        num_o += agree
-        num_e += n * (cross - agree) / (n * (n - 1))
-        tot += n
-    po, pe = num_o / tot, num_e / tot
-    assert s.kappa == pytest.approx((po - pe) / (1 - pe), abs=1e-9)
+        n, po, k = len(m), float((m.y_x == m.y_y).mean()), cohen_kappa_score(m.y_x, m.y_y)
+        pe = (po - k) / (1 - k)
+        pe_diff = (n * pe - po) / (n - 1)
+        num += n * (po - pe_diff)
+        den += n * (1 - pe_diff)
+    assert s.kappa == pytest.approx(num / den, abs=1e-9)
     assert s.kappa_ci[0] <= s.kappa <= s.kappa_ci[1]
     # bootstrap is seeded
     assert ag.agreement_summary(d, n_boot=100, seed=1) == s
+
+
+# Published 2 x 2 tables of two raters (rows: rater A yes/no, columns: rater B yes/no), with
+# their observed agreement p_o, Cohen's chance agreement p_e and kappa: the 50 grant proposals
+# of the Wikipedia article "Cohen's kappa" (kappa 0.40) and its two 100-item tables with the
+# same p_o = 0.60 but kappa 0.1304 and 0.2593 ("Same percentages but different numbers").
+COHEN_TABLES = [((20, 5, 10, 15), 0.70, 0.50, 0.4000),
+                ((45, 15, 25, 15), 0.60, 0.54, 0.1304),
+                ((25, 35, 5, 35), 0.60, 0.46, 0.2593)]
+
+
+def _two_rater_tables(copies: int = 1):
+    """One pair of workers per table (a0/b0, a1/b1, ...), each table on its own items,
+    every cell repeated ``copies`` times."""
+    rows = []
+    for p, (cells, *_) in enumerate(COHEN_TABLES):
+        pairs = [("yes", "yes"), ("yes", "no"), ("no", "yes"), ("no", "no")]
+        labels = [pair for pair, n in zip(pairs, cells, strict=True) for _ in range(n * copies)]
+        for i, (la, lb) in enumerate(labels):
+            rows += [(f"p{p}i{i:05d}", f"a{p}", la), (f"p{p}i{i:05d}", f"b{p}", lb)]
+    return from_frame(pd.DataFrame(rows, columns=["task", "worker", "label"]))
+
+
+def test_cohen_kappa_reproduces_published_tables():
+    d = _two_rater_tables()
+    pk = ag.worker_pair_kappa(d, n_boot=0)
+    ids = d.worker_ids.astype(str)
+    assert len(pk) == len(COHEN_TABLES)                 # raters of different tables share no item
+    for p, (cells, po, _pe, kappa) in enumerate(COHEN_TABLES):
+        r = pk[(ids[pk.worker_a] == f"a{p}") & (ids[pk.worker_b] == f"b{p}")].iloc[0]
+        assert (r.n_shared, r.agreement) == (sum(cells), pytest.approx(po))
+        assert r.kappa == pytest.approx(kappa, abs=5e-5)
+
+
+def test_pooled_kappa_against_published_tables():
+    """Pooled over the three published pairs as De Vries et al. (2008) pool Cohen's kappa,
+    (sum n p_o - sum n p_e) / (sum n - sum n p_e), the published p_o and p_e give exactly
+    (155 - 125) / (250 - 125) = 0.24. :func:`pairwise_kappa` takes each pair's chance agreement
+    over different items, p_e' = (n p_e - p_o) / (n - 1): 0.2425 on these tables, and 0.24 in
+    the limit of large tables (each cell repeated 40 times)."""
+    def pooled(copies: int, corrected: bool = True) -> float:
+        num = den = 0.0
+        for cells, po, pe, _ in COHEN_TABLES:
+            n = sum(cells) * copies
+            pe_used = (n * pe - po) / (n - 1) if corrected else pe
+            num += n * (po - pe_used)
+            den += n * (1 - pe_used)
+        return num / den
+
+    assert pooled(1, corrected=False) == pytest.approx(0.24, abs=1e-12)
+    assert ag.pairwise_kappa(_two_rater_tables()) == pytest.approx(pooled(1), abs=1e-9)
+    assert pooled(1) == pytest.approx(0.2425, abs=1e-4)
+    big = ag.pairwise_kappa(_two_rater_tables(copies=40))
+    assert big == pytest.approx(pooled(40), abs=1e-9) and big == pytest.approx(0.24, abs=1e-4)
 
 
 def test_worker_pairs_are_bounded_by_top_n():

@@ -97,6 +97,25 @@ def test_worker_overlap_kappa_matches_sklearn(con):
             assert got == pytest.approx(expect, abs=1e-9)
 
 
+def test_page_kappas_equal_the_analysis_kappa(con):
+    """One Cohen's kappa: the pages' SQL (worker overlap, agreement matrix) and the analysis'
+    worker x worker table (analytics.agreement.worker_pair_kappa) give the same value per pair."""
+    from analytics.agreement import worker_pair_kappa
+    from analytics.dataset import from_frame
+
+    d = from_frame(_answers(con))
+    ids = d.worker_ids.astype(str)
+    pk = worker_pair_kappa(d, top_n=d.n_workers, min_shared=1, n_boot=0)
+    ref = {(ids[a], ids[b]): k for a, b, k in zip(pk["worker_a"], pk["worker_b"], pk["kappa"], strict=True)}
+    mat = results.agreement_matrix(con, RUN, PID, n=12, min_shared=3)
+    ov = results.worker_overlap(con, RUN, PID, "w_c1", limit=40)
+    got = [((r.worker_a, r.worker_b), r.kappa) for r in mat.itertuples(index=False)]
+    got += [(tuple(sorted(("w_c1", r.worker))), r.kappa) for r in ov.itertuples(index=False)]
+    assert len(got) > 20
+    for pair, k in got:
+        np.testing.assert_allclose(k, ref[pair], atol=1e-12, equal_nan=True)
+
+
 def test_agreement_matrix_sql_kappa_matches_sklearn(con):
     mat = results.agreement_matrix(con, RUN, PID, n=8, min_shared=3)   # the fixture stores no kappa pairs
     assert len(mat) > 0

@@ -142,10 +142,13 @@ def test_upload_ingests_and_shows_quarantine(server, page, tmp_path):
     _open(page, server, "data", "Data")
     _sign_in(page)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(f))
-    page.get_by_text("detected format").first.wait_for()
+    page.get_by_text("would be quarantined").first.wait_for()      # the dry run, before anything is written
     settle(page)
-    page.get_by_label("Project (existing or new)", exact=True).fill("uploaded")
-    page.get_by_role("button", name="Ingest").click()
+    name = page.get_by_label("New project name", exact=True)
+    name.fill("uploaded")
+    name.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Load into new project uploaded").click()
     try:
         page.get_by_text("Rows read").first.wait_for()
     except Exception:

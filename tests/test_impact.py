@@ -69,11 +69,30 @@ def test_removing_planted_flippers_repairs_labels_and_gold(data):
     assert (prev.below_min["n_trusted_left"] < 3).all() and set(prev.requeue) <= set(data.task_ids)
 
 
+def _trusted_left(data, banned, untrusted):
+    """Per touched task, labels left after the ban and those of them not from untrusted workers,
+    counted directly from the label rows."""
+    frame = data.to_frame()
+    touched = frame.loc[frame["worker"].isin(banned), "task"].unique()
+    left = frame[frame["task"].isin(touched) & ~frame["worker"].isin(banned)]
+    n_left = left.groupby("task").size().reindex(touched, fill_value=0)
+    n_trusted = left[~left["worker"].isin(untrusted)].groupby("task").size().reindex(touched, fill_value=0)
+    return n_left, n_trusted
+
+
 def test_untrusted_labels_do_not_count_as_trusted(data):
     cons = aggregate(data, "mv")
-    a = preview_ban(data, cons, FLIPPERS[:1], min_trusted_labels=4)
-    b = preview_ban(data, cons, FLIPPERS[:1], min_trusted_labels=4, untrusted=[EVIL, *FLIPPERS[1:]])
-    assert len(b.below_min) >= len(a.below_min)
+    banned, untrusted = FLIPPERS[:1], [EVIL, *FLIPPERS[1:]]
+    a = preview_ban(data, cons, banned, min_trusted_labels=4)
+    b = preview_ban(data, cons, banned, min_trusted_labels=4, untrusted=untrusted)
+    n_left, n_trusted = _trusted_left(data, banned, untrusted)
+    # Without untrusted workers every label left is trusted; with them, only the others count.
+    assert sorted(a.below_min["task"]) == sorted(n_left.index[n_left < 4])
+    assert sorted(b.below_min["task"]) == sorted(n_trusted.index[n_trusted < 4])
+    assert (len(a.below_min), len(b.below_min)) == (0, 16)
+    got = b.below_min.set_index("task")
+    assert (got["n_trusted_left"] == n_trusted[got.index]).all()
+    assert (got["n_labels_left"] == n_left[got.index]).all()
     assert (b.changed["n_trusted_left"] <= b.changed["n_labels_left"]).all()
 
 

@@ -41,6 +41,17 @@ def test_duplicates_and_updates(large_path, workspace, tmp_path):
     basic.test_duplicates_collapsed_and_updates_kept(workspace, tmp_path)
 
 
+@pytest.mark.parametrize("times", list(basic.A_B_A_TIMES))
+def test_a_b_a_keeps_the_last_answer(large_path, workspace, tmp_path, times):
+    """Rows numbered from the parallel reader's insertion order: a -> b -> a still ends with a."""
+    basic.test_a_b_a_keeps_the_last_answer_in_file_order(workspace, tmp_path, times, ".csv")
+
+
+@pytest.mark.parametrize("times", list(basic.A_B_A_TIMES))
+def test_a_b_a_across_files(large_path, workspace, tmp_path, times):
+    basic.test_a_b_a_across_files_keeps_the_newest_file(workspace, tmp_path, times)
+
+
 def test_quarantine_rows_numbered(large_path, workspace, tmp_path):
     basic.test_quarantine_keeps_reason_and_raw_row(workspace, tmp_path)
 
@@ -103,3 +114,8 @@ def test_duplicates_found_by_grouping_too(monkeypatch, workspace, tmp_path):
 
     monkeypatch.setattr(validate, "SORT_CHECK_MAX_ROWS", 0)
     basic.test_duplicates_collapsed_and_updates_kept(workspace, tmp_path)
+    from analytics.store import open_workspace
+
+    for times in basic.A_B_A_TIMES:
+        with open_workspace(tmp_path / times / "ws") as ws:
+            basic.test_a_b_a_keeps_the_last_answer_in_file_order(ws, tmp_path / times, times, ".csv")

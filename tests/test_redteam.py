@@ -1,9 +1,10 @@
 """Red team: the injector (determinism, untouched input, answer key), the scorecard's metrics
 against hand-computed values, the workspace copy and the CLI.
 
-The analysis here is a stand-in (agreement with Dawid-Skene labels, suspect below chance +
-0.15) so the tests exercise the red-team code, not the detectors; the committed report
-(benchmarks/redteam_report.py) runs the real pipeline.
+The scorecard tests use a stand-in analysis (agreement with Dawid-Skene labels, suspect
+below chance + 0.15) so they exercise the red-team code, not the detectors. The CLI test runs
+the product's own analysis (``analytics.pipeline.analyze_arrays`` with the project's saved
+settings), as ``python -m analytics redteam`` does for a user.
 """
 
 from __future__ import annotations
@@ -379,7 +380,7 @@ def test_grid_sweeps_share(base):
     assert list(summ["share"]) == [0.1, 0.3]
     assert summ.loc[summ["share"] == 0.3, "n_planted"].iloc[0] > summ.loc[summ["share"] == 0.1, "n_planted"].iloc[0]
     assert parse_grid("gamma=0,0.3,0.7") == ("gamma", [0, 0.3, 0.7])
-    from analytics.redteam.charts import accuracy_figure, detection_figure, success_figure
+    from app.charts import accuracy_figure, detection_figure, success_figure
     assert len(accuracy_figure(summ).data) == 3
     assert success_figure(summ) is not None and len(detection_figure(summ).data) == 2
 
@@ -435,20 +436,38 @@ def test_inject_project_copies_and_leaves_original_untouched(workspace, base):
     assert acts == 2
 
 
-def test_cli_writes_scorecard(tmp_path, monkeypatch, capsys):
+def test_cli_scores_the_real_analysis(tmp_path, monkeypatch, capsys):
+    """`analytics redteam` scores the product's analysis with the project's saved settings:
+    every analysed copy goes through analytics.pipeline.analyze_arrays, and planted random
+    spammers are found by it."""
+    from analytics import pipeline
     from analytics.cli import main
     from analytics.store import open_workspace
+    from analytics.trust import TrustSettings
 
     ws = open_workspace(tmp_path / "ws")
     _fill_workspace(ws, make_base(n_workers=25, n_tasks=150, seed=4))
+    pipeline.save_project_settings(ws, "proj", TrustSettings(method="mv"))
     ws.close()
-    monkeypatch.setattr(sc, "pipeline_analyzer", lambda settings=None, method=None: standin)
+    calls = []
+    real = pipeline.analyze_arrays
+
+    def spy(data, settings=None, method=None, progress=None):
+        calls.append((data.n, settings.method if settings else None, method))
+        return real(data, settings, method, progress)
+
+    monkeypatch.setattr(pipeline, "analyze_arrays", spy)
     out = tmp_path / "out"
     rc = main(["redteam", "--workspace", str(tmp_path / "ws"), "--project", "proj", "--attack", "random",
                "--share", "0.2", "--seeds", "2", "--out", str(out), "--grid", "share=0.1,0.2"])
     assert rc == 0
+    # every copy, clean (750 labels) and attacked (one per seed and share), went through the
+    # product's analysis with the saved settings' model
+    assert {c[1] for c in calls} == {"mv"} and 750 in {c[0] for c in calls}
+    assert sum(c[0] > 750 for c in calls) == 2 * 2
     doc = json.loads((out / "scorecard.json").read_text())
-    assert doc["attacks"]["random"]["pr_auc"] > 0.9 and "roc_auc" in doc["attacks"]["random"]
+    res = doc["attacks"]["random"]
+    assert res["pr_auc"] > 0.9 and res["honest_flag_rate"] <= 0.1
     assert len(doc["ci95"]["random"]["pr_auc"]) == 2
     tab = pd.read_csv(out / "scorecard.csv")
     assert {"attack", "pr_auc", "pr_auc_lo", "recall_at_1pct_fpr", "acc_defended"} <= set(tab.columns)

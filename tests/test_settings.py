@@ -108,3 +108,36 @@ def test_a_changed_setting_or_code_reruns_and_is_recorded(workspace, labels_csv,
 def test_code_version_is_a_digest_of_the_source(tmp_path):
     v = analytics.code_version()
     assert v.startswith(analytics.__version__ + "+") and len(v.split("+")[1]) == 16
+
+
+def test_gold_for_evaluation_leaves_trust_and_suspects_unchanged_end_to_end(tmp_path):
+    """`run --gold` (evaluation only) gives the same trust and suspects as no gold; `--use-gold`
+    uses it and reports accuracy on held-out halves of the gold, not on the answer key it saw."""
+    from tests.conftest import dataset_path
+
+    labels = dataset_path("act_SP_amt")
+    gold = dataset_path("act_SP_amt", "gold.csv")
+    outs = {}
+    for name, extra in (("none", []), ("eval", ["--gold", str(gold)]), ("use", ["--gold", str(gold), "--use-gold"])):
+        out = tmp_path / name
+        r = subprocess.run([sys.executable, "-m", "analytics", "run", str(labels), "--out", str(out), "--quiet",
+                            "--map", "duration_s=time_spent_s", *extra], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        outs[name] = (pd.read_csv(out / "workers.csv").set_index("worker"), r.stdout)
+    a, b = outs["none"][0], outs["eval"][0]
+    pd.testing.assert_series_equal(a["trust"], b["trust"])
+    pd.testing.assert_series_equal(a["suspect"], b["suspect"])
+    acc_eval = float(outs["eval"][1].split("accuracy on gold ")[1].split(";")[0])
+    acc_use = float(outs["use"][1].split("accuracy on gold ")[1].split(";")[0])
+    assert 0.9 < acc_eval < 0.99 and acc_use < 0.995      # self-scored it would be 1.0
+
+
+def test_one_class_project_is_analysed_without_error():
+    from analytics.dataset import from_frame
+    from analytics.pipeline import analyze_arrays
+
+    df = pd.DataFrame({"task": [f"t{i // 3}" for i in range(60)], "worker": [f"w{i % 7}" for i in range(60)],
+                       "label": "yes"})
+    df = df.drop_duplicates(["task", "worker"])
+    r = analyze_arrays(from_frame(df))
+    assert r.workers["trust"].between(0, 1).all() and not r.workers["suspect"].any()

@@ -9,7 +9,8 @@ from analytics.cli.cmd_actions import open_ws_waiting
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("audit", help="verify or list the tamper-evident audit log")
+    p = sub.add_parser("audit", help="the tamper-evident audit log: `audit verify` checks the chain, "
+                                     "`audit log` lists the newest entries")
     asub = p.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
     v = asub.add_parser("verify", help="recompute the hash chain: exit 0 when intact, 1 naming the first bad entry")
     add_workspace_args(v, project=False)
@@ -31,6 +32,8 @@ def verify(args) -> int:
         ws.close()
     if res.ok:
         print(res.message)
+        if res.warning:
+            print(f"warning: {res.warning}", file=sys.stderr)
         return 0
     print(f"audit chain BROKEN at entry {res.first_bad_seq}: {res.message}", file=sys.stderr)
     return 1
@@ -50,6 +53,7 @@ def log(args) -> int:
         print(f"project {name}: no audit entries")
         return 0
     df["created_at"] = df["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
-    print(df[["seq", "created_at", "actor", "action", "target", "scope", "reason"]].to_string(index=False,
-                                                                                          max_colwidth=60))
+    cols = ["seq", "created_at", "actor", "action", "target", "scope", "reason"]
+    shown = df[cols].astype(object).where(df[cols].notna(), "")   # no NaN/None in the listing
+    print(shown.to_string(index=False, max_colwidth=60))
     return 0

@@ -43,6 +43,13 @@ def add_parser(sub) -> None:
     p.add_argument("--map", action="extend", nargs="+", default=None, metavar="CANONICAL=COLUMN",
                    help="use COLUMN as a canonical column (task, worker, label, started_at, submitted_at, "
                         "duration_s, assignment, event); several may follow one --map, or repeat --map")
+    p.add_argument("--map-labels", default=None, metavar="FILE",
+                   help="map answers worded per item onto shared classes: a CSV with columns pattern,label "
+                        "(regular expressions; {column} stands for the row's value of a column, e.g. "
+                        "'{term1} .+ {term2},t1_rel_t2') or answer,label; unmatched answers are quarantined")
+    p.add_argument("--kind", default=None, choices=["single", "multilabel", "item-specific"],
+                   help="the kind of answers (detected when left out): one class each, a set of options "
+                        "(multi-select), or answers worded per item")
     p.add_argument("--label-set", default=None, metavar="A,B,C",
                    help="declare the project's labels; rows with other labels are quarantined")
     p.add_argument("--delimiter", default=None, help="field delimiter of a CSV/TSV file (',', ';', '|' or tab)")
@@ -62,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.files and not args.project:
         raise UserError("--gold without a FILE needs --project to say which project the gold belongs to")
     mapping = _mapping(args.map)
+    rules = None
+    if args.map_labels:
+        from analytics.ingest.labelmap import read_rules
+
+        rules = read_rules(args.map_labels)
     label_set = [x.strip() for x in args.label_set.split(",")] if args.label_set is not None else None
     with open_workspace(args.workspace) as ws:
         try:
@@ -76,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
             project = args.project or Path(f).stem
             s = ingest_file(ws, f, project, format=args.format, label_field=args.label_field, mapping=mapping,
                             gold_path=args.gold if i == 0 else None, label_set=label_set, force=args.force,
-                            actor=args.actor, delimiter=args.delimiter)
+                            actor=args.actor, delimiter=args.delimiter, label_rules=rules,
+                            label_rules_name=Path(args.map_labels).name if args.map_labels else None,
+                            kind=args.kind)
             print(s.describe())
     return 0

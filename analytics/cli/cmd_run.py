@@ -31,6 +31,8 @@ def add_parser(sub) -> None:
     p.add_argument("--label-field", default=None, help="answer column for formats with several")
     p.add_argument("--map", action="append", default=[], metavar="CANONICAL=SOURCE",
                    help="column mapping, e.g. --map worker=annotator_id (repeatable)")
+    p.add_argument("--map-labels", default=None, metavar="FILE",
+                   help="map answers worded per item onto shared classes (CSV pattern,label; see `ingest --help`)")
     p.add_argument("--use-gold", action="store_true",
                    help="use gold for scoring: give it to the aggregation model and to the verdict (gold accuracy "
                         "is then not an independent evaluation)")
@@ -49,7 +51,7 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 
 def run(args) -> int:
-    from analytics.dataset import load_project
+    from analytics import answers
     from analytics.export import to_bytes
     from analytics.ingest import ingest_file
     from analytics.pipeline import analyze_arrays
@@ -70,20 +72,32 @@ def run(args) -> int:
         ws = open_workspace(Path(tmp) / "ws")
         try:
             report(0.0, f"reading {src.name}")
+            rules = None
+            if args.map_labels:
+                from analytics.ingest.labelmap import read_rules
+
+                rules = read_rules(args.map_labels)
             summary = ingest_file(ws, src, "run", format=args.format, label_field=args.label_field,
-                                  mapping=parse_map(args.map) or None, gold_path=args.gold, actor="run")
+                                  mapping=parse_map(args.map) or None, gold_path=args.gold, actor="run",
+                                  label_rules=rules)
             if summary.rows_loaded == 0:
                 raise UserError(f"{src}: no valid rows to analyse ({summary.rows_quarantined} rows quarantined: "
                                 f"{', '.join(summary.quarantine_reasons) or 'see the file'})")
-            data = load_project(ws.con, ws.project_id("run"))
+            data, enc = answers.load(ws.con, ws.project_id("run"))
         finally:
             ws.close()
-    result = analyze_arrays(data, settings, progress=lambda f, m: report(0.1 + 0.85 * f, m))
+    if enc.method(settings.method) != settings.method:
+        settings = settings.replace(method=enc.method(settings.method))
+    result = analyze_arrays(data, enc.adjust(settings), progress=lambda f, m: report(0.1 + 0.85 * f, m),
+                            extra_evidence=enc.evidence(data))
+    result = enc.decode(result, data)
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in (("labels", result.labels), ("workers", result.workers), ("items", result.items)):
         (out / f"{name}.csv").write_bytes(to_bytes(frame, "csv"))   # formula-like cells escaped
     report(1.0, "done")
     s = result.summary
+    for w in summary.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     print(
         f"{src.name}: {s['n_labels']} labels, {s['n_workers']} workers, {s['n_tasks']} tasks; "
         f"{s['n_suspect_workers']} suspect workers, {s['n_suspect_items']} suspect items"

@@ -242,7 +242,7 @@ class CollusionDetector:
             pairs["cotiming_p"] = 1.0
         weight = np.zeros(len(pairs))
         for col in ("coerror_p", "agree_p", "cotiming_p"):
-            p = pairs[col].to_numpy()
+            p = np.maximum(pairs[col].to_numpy(), 1e-300)   # a p-value of 0 (underflow) is not an infinite weight
             weight += np.where(p < self.edge_alpha, -np.log(p), 0.0)
         pairs["weight"] = weight
         pairs = pairs[pairs["weight"] > 0].reset_index(drop=True)
@@ -257,12 +257,12 @@ class CollusionDetector:
 
         # ---- per-worker scores ---------------------------------------------------------------
         sig_co = pairs["coerror_p"].to_numpy() < self.edge_alpha
-        nlog = np.where(sig_co, -np.log(pairs["coerror_p"].to_numpy()), 0.0)
+        nlog = np.where(sig_co, -np.log(np.maximum(pairs["coerror_p"].to_numpy(), 1e-300)), 0.0)
         a, b = pairs["worker_a"].to_numpy(), pairs["worker_b"].to_numpy()
         strength = np.bincount(a, weights=nlog, minlength=W) + np.bincount(b, weights=nlog, minlength=W)
         partners = np.bincount(a, weights=sig_co, minlength=W) + np.bincount(b, weights=sig_co, minlength=W)
         cot_p = pairs["cotiming_p"].to_numpy()
-        nlog_t = np.where(cot_p < self.edge_alpha, -np.log(cot_p), 0.0)
+        nlog_t = np.where(cot_p < self.edge_alpha, -np.log(np.maximum(cot_p, 1e-300)), 0.0)
         cot_strength = np.bincount(a, weights=nlog_t, minlength=W) + np.bincount(b, weights=nlog_t, minlength=W)
 
         comm_id = np.full(W, -1)

@@ -55,6 +55,8 @@ class Source:
     # True when ``source_row`` is a placeholder (0): the reader is parallel and its rows arrive
     # in file order, so the validator numbers them from their insertion order afterwards.
     rows_in_file_order: bool = False
+    # Names the column that most looks like the answers (a scan of the file), for error messages.
+    suggest: Callable[[], str | None] | None = None
 
 
 def lit(value: str) -> str:
@@ -187,8 +189,11 @@ def platform_columns(defaults: dict[str, str], columns: list[str], mapping: dict
 
 
 def pick_label_field(candidates: list[str], given: str | None, prefix: str, shown: str, what: str,
-                     all_columns: list[str]) -> str:
-    """The answer column: ``given`` (with or without ``prefix``), or the only candidate."""
+                     all_columns: list[str], suggest: Callable[[], str | None] | None = None) -> str:
+    """The answer column: ``given`` (with or without ``prefix``), or the only candidate.
+
+    With several candidates the error names the likely one, from ``suggest`` (a scan of the
+    file, :func:`analytics.ingest.vocabulary.suggest_label_column`) when given."""
     if given:
         for name in (given, prefix + given):
             if name in all_columns:
@@ -202,7 +207,10 @@ def pick_label_field(candidates: list[str], given: str | None, prefix: str, show
     if not candidates:
         raise UserError(f"file {shown} has no {what} column; name the answer column with --label-field "
                         f"(columns found: {', '.join(all_columns)})")
+    likely = suggest() if suggest is not None else None
+    example = likely or candidates[0]
+    which = f"; the answers look like they are in {likely}" if likely else ""
     raise UserError(
-        f"file {shown} has several {what} columns ({', '.join(candidates)}); say which one is the label "
-        f"with --label-field, e.g. --label-field {candidates[0]}"
+        f"file {shown} has several {what} columns ({', '.join(candidates)}){which}; say which one is the label "
+        f"with --label-field, e.g. --label-field {example}"
     )

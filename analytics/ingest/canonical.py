@@ -12,16 +12,19 @@ from __future__ import annotations
 import duckdb
 
 from analytics.errors import UserError
+from analytics.ingest.answers import answer_sql
 from analytics.ingest.base import (
     CANONICAL,
     REQUIRED,
     ReadOptions,
     Source,
+    ident,
     parallel_csv,
     read_tabular,
     stage_select,
 )
 from analytics.ingest.detect import Sniff
+from analytics.ingest.vocabulary import suggest_label_column
 
 # Spellings accepted for a canonical column when it is absent (first match wins).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -87,12 +90,14 @@ def read(con: duckdb.DuckDBPyConnection, path, s: Sniff, shown: str, opts: ReadO
     kind = {"parquet": "parquet", "json": "json"}.get(s.kind, "csv")
     return Source(
         format="canonical",
-        select_sql=stage_select(src, cols, extra),
+        select_sql=stage_select(src, cols, extra, label_expr=answer_sql(ident(cols["label"]))),
         raw_names=dict(cols),
         label_field=cols["label"],
         warnings=warnings,
         options={"container": kind},
         rows_in_file_order=in_order,
+        suggest=lambda: suggest_label_column(
+            con, src, cols["task"], [c for c in columns if c not in cols.values() or c == cols["label"]]),
     )
 
 

@@ -153,4 +153,10 @@ def detect_format(path: str | os.PathLike, name: str | None = None) -> str:
         return "toloka"
     if {"_unit_id", "_worker_id"} <= cols:
         return "crowdflower"
+    if "_unit_id" in cols and cols & {"_trusted_judgments", "_last_judgment_at", "_unit_state"}:
+        raise UserError(f"file {name or Path(path).name} is a CrowdFlower/Figure Eight aggregated report (one row per "
+                        "item, no worker ids); export the full report (one row per judgment) and load that")
+    if "HITId" in cols and "WorkerId" not in cols and any(c.startswith("Input.") for c in cols):
+        raise UserError(f"file {name or Path(path).name} is an MTurk input file (HITs without workers' answers); "
+                        "download the batch results (Manage > Results > Download CSV) and load that")
     return "canonical"

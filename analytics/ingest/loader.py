@@ -15,7 +15,9 @@ from analytics.errors import UserError
 from analytics.ingest import canonical, crowdflower, labelstudio, mturk, toloka
 from analytics.ingest.base import ReadOptions, Source, duckdb_read_error
 from analytics.ingest.detect import detect_format, normalize_format, sniff
-from analytics.ingest.provenance import previous_ingest, store_file
+from analytics.ingest.kinds import KIND_NAMES, settle_kind
+from analytics.ingest.labelmap import apply_rules
+from analytics.ingest.provenance import files_kept_on_success, previous_ingest, store_file
 from analytics.ingest.times import session_utc
 from analytics.ingest.validate import bulk_write_settings, load
 from analytics.store import Workspace
@@ -52,6 +54,9 @@ class IngestSummary:
     warnings: list[str] = field(default_factory=list)
     project_id: int | None = None
     label_field: str | None = None
+    answer_kind: str = "single"
+    project_kind: str = "single"
+    gold_source: str | None = None
     alerts: list[dict] = field(default_factory=list)   # raised by the alert rules after this ingest
 
     def to_dict(self) -> dict:
@@ -61,7 +66,8 @@ class IngestSummary:
         """A few readable lines for the CLI and the upload form."""
         lines = [
             f"{self.file_name} -> project {self.project!r} (ingest {self.ingest_id}, format {self.format}"
-            + (f", label {self.label_field}" if self.label_field and self.format != "gold" else "") + ")",
+            + (f", label {self.label_field}" if self.label_field and self.format != "gold" else "")
+            + (f", {KIND_NAMES[self.answer_kind]}" if self.answer_kind != "single" else "") + ")",
             f"  rows read {self.rows_read:,}: loaded {self.rows_loaded:,} (updates {self.rows_updates:,}), "
             f"quarantined {self.rows_quarantined:,}, duplicates {self.rows_duplicate:,}"
             + (f"; gold answers {self.gold_loaded:,}" if self.gold_loaded else ""),
@@ -154,7 +160,17 @@ def _writable(ws: Workspace) -> None:
         raise UserError(f"workspace {ws.path} is open read-only; open it for writing to ingest files")
 
 
-def ingest_file(
+def ingest_file(ws: Workspace, path, project: str, **kwargs) -> IngestSummary:
+    """Load one annotation file into ``project``; see :func:`_ingest_file` for the arguments.
+
+    A failure leaves the workspace as it was, the content-addressed copies in ``files/`` included.
+    """
+    _writable(ws)
+    with files_kept_on_success(ws.files_dir):
+        return _ingest_file(ws, path, project, **kwargs)
+
+
+def _ingest_file(
     ws: Workspace,
     path,
     project: str,
@@ -169,6 +185,9 @@ def ingest_file(
     file_name: str | None = None,
     delimiter: str | None = None,
     gold_file_name: str | None = None,
+    label_rules: list | None = None,
+    label_rules_name: str | None = None,
+    kind: str | None = None,
 ) -> IngestSummary:
     """Load one annotation file into ``project`` (created on first use), in one transaction.
 
@@ -180,8 +199,10 @@ def ingest_file(
     is unchanged. Loading the same bytes into the same project again is refused unless
     ``force``. ``file_name`` / ``gold_file_name`` are the original names when ``path`` /
     ``gold_path`` are temporary copies (uploads); they are what provenance records.
+    ``label_rules`` (:mod:`analytics.ingest.labelmap`) map answers worded per item onto shared
+    classes; the project's kind of answers is settled by :mod:`analytics.ingest.kinds`
+    (``kind`` forces it).
     """
-    _writable(ws)
     shown = file_name or Path(path).name
     if not project or not str(project).strip():
         raise UserError(f"no project name for {shown}; give one with --project")
@@ -225,6 +246,10 @@ def ingest_file(
             try:
                 declared = _check_label_set(con, project_id, label_set, shown)
                 source: Source = READERS[fmt](con, path, s, shown, opts)
+                if label_rules:
+                    source = apply_rules(source, label_rules, label_rules_name or "label mapping")
+                had_rows = bool(con.execute("SELECT count(*) FROM (SELECT 1 FROM annotations WHERE project_id = ? "
+                                            "LIMIT 1)", [project_id]).fetchall()[0][0])
                 ingest_id = int(con.execute("SELECT nextval('ingest_seq')").fetchone()[0])
                 try:
                     res = load(con, source, project_id, ingest_id, declared)
@@ -244,11 +269,14 @@ def ingest_file(
                 top = ", ".join(f"{r} ({n})" for r, n in list(res.reasons.items())[:3])
                 raise UserError(f"no row of {shown} could be loaded: all {res.rows_read} rows fail validation "
                                 f"({top}); check --format, --label-field and --map, nothing was changed")
+            file_kind, project_kind, kind_notes = settle_kind(
+                con, project_id, ingest_id, shown=shown, label_field=source.label_field, forced=kind,
+                had_rows=had_rows, suggest=source.suggest)
             reasons = res.reasons
             quarantined = sum(reasons.values())
             loaded, updates = res.rows_loaded, res.rows_updates
             rows_read = res.rows_read
-            warnings = list(source.warnings)
+            warnings = list(source.warnings) + kind_notes
             gold_rows, gold_conflicts = res.gold, res.gold_conflicts
             if gold_conflicts:
                 warnings.append(f"{gold_conflicts} tasks have different golden answers in different rows; "
@@ -269,7 +297,7 @@ def ingest_file(
             }
             options = {"format": fmt, "label_field": source.label_field, "mapping": opts.mapping or None,
                        "delimiter": delimiter, "label_set": declared, "force": force, "gold_file": gold_info,
-                       **source.options}
+                       "answer_kind": file_kind, **source.options}
             _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt=fmt,
                     counts=counts, actor=actor, stored=stored, options=options)
     finally:
@@ -278,7 +306,8 @@ def ingest_file(
     alerts = _evaluate_alerts(ws, project, actor, ingest_id, warnings)
     return IngestSummary(ingest_id=ingest_id, project=project, file_name=shown, format=fmt, sha256=sha,
                          size_bytes=size, quarantine_reasons=reasons, warnings=warnings, project_id=project_id,
-                         label_field=source.label_field, alerts=alerts, **counts)
+                         label_field=source.label_field, answer_kind=file_kind, project_kind=project_kind,
+                         gold_source=source.gold_source, alerts=alerts, **counts)
 
 
 def _evaluate_alerts(ws: Workspace, project: str, actor: str, ingest_id: int, warnings: list[str]) -> list[dict]:
@@ -301,7 +330,13 @@ def ingest_gold(ws: Workspace, path, project: str, actor: str = "cli", *, file_n
     _writable(ws)
     shown = file_name or Path(path).name
     s = sniff(path, shown)
-    sha, size, stored = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet")
+    with files_kept_on_success(ws.files_dir):
+        sha, size, stored = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet")
+        return _load_gold(ws, path, project, actor, shown, force, sha, size, stored)
+
+
+def _load_gold(ws: Workspace, path, project: str, actor: str, shown: str, force: bool, sha: str, size: int,
+               stored: str) -> IngestSummary:
     con = ws.con
     with ws.transaction():
         project_id = ws.project_id(project, create=True)

@@ -9,9 +9,11 @@ UTF-8 (with the line and byte of the first bad byte), so the file is read only o
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -61,6 +63,22 @@ def store_file(path: str | os.PathLike, files_dir: Path, shown: str, check_utf8:
     return digest, size, f"files/{digest}"
 
 
+@contextlib.contextmanager
+def files_kept_on_success(files_dir: Path) -> Iterator[None]:
+    """Remove the files a failed ingest added to ``files_dir``, so a rejected upload leaves the
+    workspace exactly as it was (a copy already there before is kept). One writer at a time holds
+    the workspace, so nothing else adds files meanwhile."""
+    before = set(os.listdir(files_dir)) if files_dir.exists() else set()
+    try:
+        yield
+    except BaseException:
+        if files_dir.exists():
+            for name in set(os.listdir(files_dir)) - before:
+                with contextlib.suppress(OSError):
+                    (files_dir / name).unlink()
+        raise
+
+
 def _not_utf8(shown: str, chunk: bytes, start: int, offset: int, newlines: int, truncated: bool = False) -> UserError:
     stem = Path(shown).stem
     suffix = Path(shown).suffix or ".csv"
@@ -80,7 +98,7 @@ def previous_ingest(con: duckdb.DuckDBPyConnection, project_id: int, sha256: str
     """(ingest_id, date) of an earlier ingest of the same bytes into the project, if any."""
     row = con.execute(
         "SELECT ingest_id, strftime(loaded_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M UTC') FROM ingests "
-        "WHERE project_id = ? AND sha256 = ? ORDER BY ingest_id LIMIT 1",
+        "WHERE project_id = ? AND sha256 = ? AND withdrawn_at IS NULL ORDER BY ingest_id LIMIT 1",
         [project_id, sha256],
     ).fetchone()
     return (int(row[0]), row[1]) if row else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import duckdb
 
 from analytics.errors import UserError
+from analytics.ingest.answers import answer_sql
 from analytics.ingest.base import (
     ReadOptions,
     Source,
@@ -26,6 +27,7 @@ from analytics.ingest.base import (
 )
 from analytics.ingest.detect import Sniff
 from analytics.ingest.times import iso_utc
+from analytics.ingest.vocabulary import suggest_label_column
 
 COLUMNS = {"task": "ASSIGNMENT:task_id", "worker": "ASSIGNMENT:worker_id",
            "assignment": "ASSIGNMENT:assignment_id", "started_at": "ASSIGNMENT:started",
@@ -71,10 +73,12 @@ def read(con: duckdb.DuckDBPyConnection, path, s: Sniff, shown: str, opts: ReadO
     extra = [c for c in columns if c not in cols.values()]
     return Source(
         format="toloka",
-        select_sql=stage_select(src, cols, extra, skip_reason=skip, gold=gold, task_expr=task_expr),
+        select_sql=stage_select(src, cols, extra, skip_reason=skip, gold=gold, task_expr=task_expr,
+                                label_expr=answer_sql(ident(label))),
         parse_time=iso_utc,
         raw_names=cols,
         label_field=label,
         gold_source=f"platform golden column {gold_col}" if gold_col in columns else None,
         warnings=warnings,
+        suggest=lambda: suggest_label_column(con, src, cols.get("task"), outputs),
     )

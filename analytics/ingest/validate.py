@@ -23,8 +23,9 @@ for very large ingests) and checked exactly.
 Rows that pass are then, per (task, worker) and ordered by time (then file order):
 
 * **exact duplicates** -- the same label, times, duration, assignment and event as the
-  previous row of that worker on that task, or as a row already in the project -- are
-  collapsed and counted in ``rows_duplicate``;
+  previous row of that worker on that task (so a -> b -> a keeps all three rows, and ``a``
+  wins when the times tie or are absent), or as a row already in the project unless
+  dropping it would change the final answer -- are collapsed and counted in ``rows_duplicate``;
 * the first remaining answer is a ``create`` event, and every later one (or any answer to a
   (task, worker) the project already has) an ``update`` event, counted in ``rows_updates``.
   :func:`analytics.dataset.load_project` lets the latest one count. ``delete`` events in
@@ -305,19 +306,30 @@ def _may_repeat(con: duckdb.DuckDBPyConnection, ingest_id: int) -> bool:
 
 def _collapse_repeats(con: duckdb.DuckDBPyConnection, project_id: int, ingest_id: int, has_prior: bool) -> int:
     """Delete exact duplicates among the new rows (and of rows already in the project) and mark
-    every later answer of a worker to a task as an ``update``. Returns the rows deleted."""
+    every later answer of a worker to a task as an ``update``. Returns the rows deleted.
+
+    A row is a repeat when it equals the answer just before it in (time, file row) order, the
+    order in which :func:`analytics.dataset.load_project` lets the latest answer win; so
+    a -> b -> a keeps all three rows and ends with ``a`` when times tie or are absent. A row
+    that equals an answer of an earlier ingest is a repeat unless deleting it would change the
+    final answer (:func:`_drop_prior_repeats`)."""
     removed = 0
+    if _may_repeat(con, ingest_id):
+        removed += _drop_repeats_within(con, ingest_id)
     if has_prior:
-        removed += con.execute(
-            "DELETE FROM annotations x WHERE x.ingest_id = $iid AND EXISTS (SELECT 1 FROM annotations a "
-            "WHERE a.project_id = $pid AND a.ingest_id <> $iid AND a.task = x.task AND a.worker = x.worker "
-            "AND a.label = x.label AND a.started_at IS NOT DISTINCT FROM x.started_at "
-            "AND a.submitted_at IS NOT DISTINCT FROM x.submitted_at AND a.duration_s IS NOT DISTINCT FROM x.duration_s "
-            "AND a.assignment IS NOT DISTINCT FROM x.assignment AND (a.event = 'delete') = (x.event = 'delete'))",
-            {"pid": project_id, "iid": ingest_id},
-        ).fetchone()[0]
-    if not _may_repeat(con, ingest_id):
-        return removed
+        removed += _drop_prior_repeats(con, project_id, ingest_id)
+    return removed
+
+
+# Orders the answers of one (task, worker) as load_project does, earliest first: by time (rows
+# without one first), then file row. Ties are therefore resolved by the order in the file.
+_ANSWER_ORDER = "coalesce(submitted_at, started_at) NULLS FIRST, source_row"
+_KEY = ", ".join(c if c != "event_in" else "(event = 'delete')" for c in DUP_KEY)
+
+
+def _drop_repeats_within(con: duckdb.DuckDBPyConnection, ingest_id: int) -> int:
+    """Delete each new row equal to the previous answer of its (task, worker) in this ingest
+    (:data:`_ANSWER_ORDER`), and mark the later remaining answers as updates."""
     # Candidate pairs by a 64-bit hash (cheap to group); the window below checks them exactly.
     n_multi = con.execute(
         "CREATE TEMP TABLE _ingest_multi AS SELECT hash(task, worker) AS h FROM annotations WHERE ingest_id = ? "
@@ -325,19 +337,17 @@ def _collapse_repeats(con: duckdb.DuckDBPyConnection, project_id: int, ingest_id
     ).fetchone()[0]
     if not n_multi:
         con.execute("DROP TABLE _ingest_multi")
-        return removed
-    key = ", ".join(c if c != "event_in" else "(event = 'delete')" for c in DUP_KEY)
-    order = f"coalesce(submitted_at, started_at) NULLS FIRST, {key}, source_row"
+        return 0
     con.execute(
         f"""CREATE TEMP TABLE _ingest_repeats AS
         SELECT source_row, row_number() OVER w AS pos,
-               row({key}) IS NOT DISTINCT FROM lag(row({key})) OVER w AS is_dup
+               row({_KEY}) IS NOT DISTINCT FROM lag(row({_KEY})) OVER w AS is_dup
         FROM annotations WHERE ingest_id = $iid AND hash(task, worker) IN (SELECT h FROM _ingest_multi)
-        WINDOW w AS (PARTITION BY task, worker ORDER BY {order})""",
+        WINDOW w AS (PARTITION BY task, worker ORDER BY {_ANSWER_ORDER})""",
         {"iid": ingest_id},
     )
     try:
-        removed += con.execute(
+        removed = con.execute(
             "DELETE FROM annotations WHERE ingest_id = $iid AND source_row IN "
             "(SELECT source_row FROM _ingest_repeats WHERE is_dup)", {"iid": ingest_id}).fetchone()[0]
         con.execute(
@@ -347,3 +357,46 @@ def _collapse_repeats(con: duckdb.DuckDBPyConnection, project_id: int, ingest_id
         con.execute("DROP TABLE IF EXISTS _ingest_repeats")
         con.execute("DROP TABLE IF EXISTS _ingest_multi")
     return removed
+
+
+def _drop_prior_repeats(con: duckdb.DuckDBPyConnection, project_id: int, ingest_id: int) -> int:
+    """Delete new rows equal to a row of an earlier ingest of the project (a file loaded
+    again, or an export overlapping the last one), except a row that is the final answer of
+    its (task, worker) and whose deletion would let a different answer win (a worker who
+    went a -> b in earlier files and back to a in this one keeps a)."""
+    params = {"pid": project_id, "iid": ingest_id}
+    n = con.execute(
+        "CREATE TEMP TABLE _ingest_prior AS SELECT x.source_row, x.task, x.worker FROM annotations x "
+        "WHERE x.ingest_id = $iid AND EXISTS (SELECT 1 FROM annotations a "
+        "WHERE a.project_id = $pid AND a.ingest_id <> $iid AND a.task = x.task AND a.worker = x.worker "
+        "AND a.label = x.label AND a.started_at IS NOT DISTINCT FROM x.started_at "
+        "AND a.submitted_at IS NOT DISTINCT FROM x.submitted_at AND a.duration_s IS NOT DISTINCT FROM x.duration_s "
+        "AND a.assignment IS NOT DISTINCT FROM x.assignment AND (a.event = 'delete') = (x.event = 'delete'))",
+        params).fetchone()[0]
+    try:
+        if not n:
+            return 0
+        # The final answer of each affected pair (load_project's order), with and without the candidates.
+        latest = "coalesce(a.submitted_at, a.started_at) DESC NULLS LAST, a.ingest_id DESC, a.source_row DESC"
+        key = ", ".join(f"a.{c}" if c != "event_in" else "(a.event = 'delete')" for c in DUP_KEY)
+        con.execute(
+            f"""CREATE TEMP TABLE _ingest_keep AS
+            WITH pairs AS (SELECT DISTINCT task, worker FROM _ingest_prior),
+            ranked AS (
+                SELECT a.task, a.worker, a.source_row, row({key}) AS k, d.source_row IS NOT NULL AS cand,
+                       row_number() OVER (PARTITION BY a.task, a.worker ORDER BY {latest}) AS rn_all,
+                       row_number() OVER (PARTITION BY a.task, a.worker, d.source_row IS NOT NULL
+                                          ORDER BY {latest}) AS rn_kind
+                FROM annotations a JOIN pairs p ON p.task = a.task AND p.worker = a.worker
+                LEFT JOIN _ingest_prior d ON a.ingest_id = $iid AND d.source_row = a.source_row
+                WHERE a.project_id = $pid
+            )
+            SELECT b.source_row FROM ranked b JOIN ranked f ON f.task = b.task AND f.worker = b.worker
+            WHERE b.rn_all = 1 AND b.cand AND NOT f.cand AND f.rn_kind = 1 AND b.k IS DISTINCT FROM f.k""",
+            params)
+        return con.execute(
+            "DELETE FROM annotations WHERE ingest_id = $iid AND source_row IN (SELECT source_row FROM _ingest_prior) "
+            "AND source_row NOT IN (SELECT source_row FROM _ingest_keep)", {"iid": ingest_id}).fetchone()[0]
+    finally:
+        con.execute("DROP TABLE IF EXISTS _ingest_keep")
+        con.execute("DROP TABLE IF EXISTS _ingest_prior")

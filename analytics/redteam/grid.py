@@ -3,7 +3,7 @@
 detection-methods.md §6.2 step 5: accuracy and attack success against the attacker share
 (and the disguise gamma), with and without the defence (banning the flagged workers and
 re-aggregating). :func:`sweep` returns one summary row per (attack type, value), ready for
-:mod:`analytics.redteam.charts`.
+the dashboard's red-team charts (app/charts.py).
 """
 
 from __future__ import annotations

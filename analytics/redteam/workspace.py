@@ -90,10 +90,13 @@ def inject_project(ws: Workspace, project: str, attack: str, share: float, seed:
     doc = key_document(att, new, project)
     blob = json.dumps(doc, sort_keys=True, default=str).encode()
     with ws.transaction() as con:
-        label_set, descr = con.execute("SELECT label_set, description FROM projects WHERE project_id = ?", [pid]).fetchall()[0]
+        label_set, descr, kind, kind_options = con.execute(
+            "SELECT label_set, description, kind, kind_options FROM projects WHERE project_id = ?", [pid]).fetchall()[0]
         new_pid = int(con.execute(
-            "INSERT INTO projects (name, label_set, description, parent_project_id) VALUES (?, ?, ?, ?) RETURNING project_id",
-            [new, label_set, f"red-team copy of {project}: attack {attack}, share {share:g}, seed {seed}", pid],
+            "INSERT INTO projects (name, label_set, description, parent_project_id, kind, kind_options)"
+            " VALUES (?, ?, ?, ?, ?, ?::JSON) RETURNING project_id",
+            [new, label_set, f"red-team copy of {project}: attack {attack}, share {share:g}, seed {seed}", pid,
+             kind, kind_options],
         ).fetchall()[0][0])
         ingest_id = int(con.execute(
             "INSERT INTO ingests (project_id, file_name, size_bytes, sha256, format, rows_read, rows_loaded,"

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from analytics import actions, impact
+from analytics import actions
 from analytics.audit import ANCHOR_NAME
 from analytics.errors import UserError
 from app import state
@@ -16,7 +16,10 @@ state.flash()
 
 # -- audit chain status ------------------------------------------------------------------------
 chain = state.q("audit:verify", str(c.ws / ANCHOR_NAME))
-if chain.ok:
+if chain.ok and chain.warning:
+    st.warning(f"Audit log chain intact ({chain.n_entries:,} entries), but {chain.warning}.",
+               icon=":material/warning:")
+elif chain.ok:
     st.success(f"Audit log intact: {chain.n_entries:,} entries, head `{chain.head_hash[:12]}`.",
                icon=":material/verified:")
 else:
@@ -33,10 +36,12 @@ suspects = queue[queue["suspect"] & (queue["status"] != "banned")]
 st.caption(f"{len(suspects):,} suspect workers not yet banned, from analysis run {c.run_id}; "
            "lowest trust first. Their reasons are what the detectors found.")
 if len(suspects):
-    st.dataframe(suspects[["worker", "trust", "n_labels", "reasons", "status"]], hide_index=True,
+    st.dataframe(suspects[["worker", "trust", "n_labels", "reasons", "status"]].fillna({"status": "", "reasons": ""}),
+                 hide_index=True,
                  width="stretch", height=min(38 + 35 * len(suspects), 320),
                  column_config={"trust": st.column_config.ProgressColumn("trust", min_value=0.0, max_value=1.0,
                                                                           format="%.2f"),
+                                "n_labels": st.column_config.NumberColumn("labels", format="%d"),
                                 "reasons": st.column_config.TextColumn("reasons", width="large")})
 
 all_workers = queue.loc[queue["status"] != "banned", "worker"].tolist()
@@ -76,12 +81,7 @@ preview = None
 if selection and st.session_state.get("act_preview_for") == (tuple(selection), bool(refit)):
     try:
         with st.spinner("Computing the impact…"):
-            if refit:
-                preview = state.q("impact:preview_workspace", c.project_id, tuple(selection), refit=True)
-            else:   # the fitted model is cached per workspace state; the one-step preview itself is fast
-                data, consensus, untrusted, settings = state.q("impact:current_state", c.project_id)
-                preview = impact.preview_ban(data, consensus, selection, settings.min_trusted_labels,
-                                             untrusted=[u for u in untrusted if u not in selection])
+            preview = state.impact_preview(c, selection, refit=refit)
     except UserError as exc:
         st.error(str(exc))
 if preview is not None:
@@ -180,8 +180,10 @@ if hist.empty:
 else:
     last = hist.iloc[0]
     st.markdown(f"Latest entry **#{last['seq']}**: `{last['action']}` **{last['target']}** by {last['actor']} "
-                f"at {last['created_at']:%Y-%m-%d %H:%M:%S} UTC — “{last['reason']}”")
+                f"at {last['created_at']:%Y-%m-%d %H:%M:%S} UTC"
+                + (f" — “{last['reason']}”" if isinstance(last["reason"], str) and last["reason"] else ""))
     view = hist[["seq", "created_at", "actor", "action", "target", "scope", "reason"]].copy()
+    view[["target", "scope", "reason"]] = view[["target", "scope", "reason"]].astype(object).fillna("")
     view["created_at"] = pd.to_datetime(view["created_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
     st.dataframe(view, hide_index=True, width="stretch", height=min(38 + 35 * len(view), 360),
                  column_config={"reason": st.column_config.TextColumn(width="large")})

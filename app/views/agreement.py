@@ -30,4 +30,14 @@ top = state.q("top_workers", c.run_id, n)
 mat = state.q("agreement_matrix", c.run_id, c.project_id, n, int(min_shared))
 st.plotly_chart(charts.kappa_heatmap(mat, top), key="kappa_heat")
 
-st.plotly_chart(charts.agreement_by_label(state.q("agreement_by_label", c.run_id, c.project_id)), key="by_label")
+kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
+if kind == "multilabel":
+    st.caption("Multi-select answers: agreement is computed per option, each option a yes/no judgement on each "
+               "item; α above is over all options together.")
+    st.plotly_chart(charts.option_agreement(state.q("options:option_summary", c.run_id)), key="by_option")
+elif kind == "item-specific":
+    st.info("Answers are worded per item, so there are no shared labels to compare agreement by; α above counts "
+            "two answers as agreeing when they are the same answer to the same item.")
+else:
+    st.plotly_chart(charts.agreement_by_label(state.q("agreement_by_label", c.run_id, c.project_id)),
+                    key="by_label")

@@ -8,6 +8,8 @@ from app import charts, state
 GRAPH_EDGES = 300
 
 c = state.require_run("Collusion")
+kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
+shared_name = "shared option judgements" if kind == "multilabel" else "shared items"
 st.caption("Workers are joined when they share unusually many identical answers, identical wrong answers "
            "or near-simultaneous submissions. Groups of tightly joined workers form communities.")
 
@@ -47,7 +49,8 @@ with left:
 with st.expander(f"Strongest worker pairs ({len(edges):,} shown)", expanded=comms["suspect"].sum() == 0):
     st.dataframe(edges.drop(columns=["details"]).head(100), hide_index=True, width="stretch", column_config={
         "worker_a": "worker", "worker_b": "other worker",
-        "n_shared": st.column_config.NumberColumn("shared items", format="%d"),
+        "n_shared": st.column_config.NumberColumn(shared_name, format="%d",
+                                                  help="For multi-select answers, each (item, option) pair counts."),
         "value": st.column_config.NumberColumn("evidence weight", format="%.2f"),
         "verdict_a": "verdict", "verdict_b": "other's verdict"})
 

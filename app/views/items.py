@@ -3,9 +3,10 @@
 import streamlit as st
 
 from analytics.results import ITEM_SORTS, ItemFilter
-from app import charts, state
+from app import act, charts, state
 
 c = state.require_run("Items")
+kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
 
 labels = state.q("consensus_labels", c.run_id)
 with st.container(border=True):
@@ -28,13 +29,15 @@ st.session_state["_item_rows"] = table["task"].tolist()
 
 def _on_select() -> None:
     rows = st.session_state["items_table"].selection.rows
+    st.session_state["_item_selected"] = [st.session_state["_item_rows"][r] for r in rows]
     if rows:
-        st.session_state["item_pick"] = st.session_state["_item_rows"][rows[0]]
+        st.session_state["item_pick"] = st.session_state["_item_rows"][rows[-1]]
 
 
 st.caption(f"{len(table):,} items shown" + (" (first 500)" if len(table) == 500 else "")
-           + ". Click a row to see every answer to the item.")
-st.dataframe(table, key="items_table", on_select=_on_select, selection_mode="single-row", hide_index=True,
+           + ". Tick rows to re-queue them; the last one ticked opens below with every answer.")
+table = table.fillna({"reasons": "", "label": ""})
+st.dataframe(table, key="items_table", on_select=_on_select, selection_mode="multi-row", hide_index=True,
              width="stretch", height=min(400, 36 * (len(table) + 1) + 4), column_config={
                  "task": "item", "label": "consensus",
                  "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
@@ -50,6 +53,8 @@ st.dataframe(table, key="items_table", on_select=_on_select, selection_mode="sin
 if table.empty:
     st.info("No item matches these filters." + (" Switch off 'Only items at risk' to see all items."
                                                 if only_suspect else ""))
+picked_items = [t for t in st.session_state.get("_item_selected", []) if t in set(table["task"])]
+act.requeue_bar(c, picked_items, key="it_rq")
 
 opts = table["task"].tolist()
 if "item_pick" not in st.session_state and st.session_state.get("_item_keep"):
@@ -66,14 +71,21 @@ if task is None:
 st.divider()
 d = state.q("item_detail", c.run_id, task)
 st.subheader(f"Item {task}" + ("  :red-badge[at risk]" if d.get("suspect") else ""))
+act.requeue_bar(c, [task], key="id_rq")
 k = st.columns(3)
-k[0].metric("Consensus label", str(d["label"]))
+if kind == "multilabel":
+    chosen = [o for o in str(d["label"]).split("|") if o]
+    k[0].metric("Options chosen by the consensus", len(chosen) if d["label"] != "(no option)" else 0)
+    st.markdown("**Consensus:** " + (" · ".join(f"`{o}`" for o in chosen) if d["label"] != "(no option)"
+                                     else "no option applies"))
+else:
+    k[0].metric("Consensus label", str(d["label"]))
 k[1].metric("Confidence", f"{d['confidence']:.2f}" if d["confidence"] is not None else "—")
 k[2].metric("Labels", d["n_labels"])
 if d.get("reasons"):
     st.markdown(f"**Why at risk:** {d['reasons']}")
 
-answers = state.q("item_answers", c.run_id, c.project_id, task)
+answers = state.q("item_answers", c.run_id, c.project_id, task).fillna({"reasons": ""})
 left, right = st.columns([3, 2])
 with left:
     st.markdown("**Every answer** (click a row to open the worker)")
@@ -94,7 +106,8 @@ with left:
         st.session_state["worker_pick"] = target
         st.switch_page("views/workers.py", query_params={"worker": target, "project": c.project})
 with right:
-    st.plotly_chart(charts.probabilities_bar(state.q("item_probs", c.run_id, task), task), key="i_probs")
+    st.plotly_chart(charts.probabilities_bar(state.q("item_probs", c.run_id, task), task,
+                                             multilabel=kind == "multilabel"), key="i_probs")
     if d.get("scores"):
         st.markdown("**Item scores**")
         st.dataframe({"score": list(d["scores"]), "value": list(d["scores"].values())}, hide_index=True)

@@ -1,6 +1,7 @@
 """Overview: headline numbers of the project's latest analysis, labels over time, trust, what changed,
 and the workspace's projects and ingest history."""
 
+import pandas as pd
 import streamlit as st
 
 from analytics.results import fmt_interval
@@ -14,7 +15,8 @@ stats = state.q("project_stats", c.project_id)
 
 def workspace_section() -> None:
     st.subheader("Workspace")
-    projects = state.q("projects")
+    projects = state.q("projects").copy()
+    projects["latest_run"] = [("—" if pd.isna(r) else f"{int(r)}") for r in projects["latest_run"]]
     st.dataframe(
         projects.drop(columns=["project_id"]), hide_index=True, width="stretch",
         column_config={
@@ -22,7 +24,9 @@ def workspace_section() -> None:
             "gold": st.column_config.NumberColumn("gold items", format="%d"),
             "first_at": st.column_config.DatetimeColumn("first label (UTC)", format="YYYY-MM-DD HH:mm"),
             "last_at": st.column_config.DatetimeColumn("last label (UTC)", format="YYYY-MM-DD HH:mm"),
-            "latest_run": st.column_config.NumberColumn("latest run", format="%d"),
+            "latest_run": st.column_config.TextColumn("latest run"),
+            "kind": st.column_config.TextColumn("answers", help="single choice, multilabel (analysed per option) "
+                                                "or item-specific (answers worded per item)"),
             "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
         })
     hist = state.q("ingest_history", None, 20)
@@ -58,16 +62,35 @@ if c.run_id is None:
 run = state.q("run_summary", c.run_id)
 head = state.q("headline", c.run_id, c.project_id)
 verdicts = head["workers_by_verdict"]
-st.caption(f"Analysis run {c.run_id} · model **{run['method']}** · finished "
+kind = run["summary"].get("answer_kind", "single")
+aud = state.q("audit_status", str(c.ws), c.project_id)
+last = aud["last"]
+line = (f"{aud['entries']:,} entries" + (f"; last: {last[0]} {last[1] or ''} by {last[2]} "
+                                          f"{last[3]:%Y-%m-%d %H:%M} UTC" if last else "")
+        + f"; {aud['bans']} bans and {aud['requeues']} re-queues recorded in this project")
+if not aud["ok"]:
+    st.error(f"Audit log BROKEN at entry {aud['first_bad']}: {aud['message']}", icon=":material/gpp_bad:")
+elif aud["warning"]:
+    st.warning(f"Audit log chain intact ({line}), but {aud['warning']}.", icon=":material/warning:")
+else:
+    st.caption(f":material/verified: Audit log intact: {line}.")
+st.caption(f"Analysis run {c.run_id} · model **{run['method']}**"
+           + {"multilabel": " · multi-select answers, analysed per option",
+              "item-specific": " · answers worded per item, analysed with per-item options"}.get(kind, "")
+           + " · finished "
            f"{run['finished_at']:%Y-%m-%d %H:%M} UTC · {stats['events']:,} events ingested"
            + (f" · {stats['first_at']:%Y-%m-%d} to {stats['last_at']:%Y-%m-%d}" if stats["first_at"] else ""))
 
 m = st.columns(7)
-m[0].metric("Labels", f"{stats['labels']:,}", help="Final answers: the latest answer of each worker on each item.")
+m[0].metric("Answers" if kind == "multilabel" else "Labels", f"{stats['labels']:,}",
+            help="Final answers: the latest answer of each worker on each item.")
 m[1].metric("Workers", f"{stats['workers']:,}")
 m[2].metric("Items", f"{stats['tasks']:,}")
 acc = run["accuracy"]
-m[3].metric("Label accuracy", "—" if acc is None else f"{acc:.1%}", help=f"Source: {run['accuracy_kind']}.")
+measured = run["accuracy_kind"] == "on gold items"
+m[3].metric("Label accuracy" if measured else "Est. accuracy", "—" if acc is None else f"{acc:.1%}",
+            help="Measured on the gold items." if measured else
+            f"No gold answers to measure it: this is an estimate ({run['accuracy_kind']}), not a measurement.")
 m[4].metric("Krippendorff's α", fmt_interval(run["alpha"], None, None),
             help="Chance-corrected agreement between workers (1 = perfect, 0 = chance)."
             + (f" 95% interval {fmt_interval(run['alpha'], run['alpha_lo'], run['alpha_hi'])}."
@@ -97,7 +120,8 @@ with left:
                         key="labels_time")
     else:
         st.info("No timestamps in this project: the labels-over-time chart and the timing detectors "
-                "(bursts, speed, drift) are off. Ingest a file with submit times to switch them on.")
+                "(bursts, co-timing) are off; drift is followed in the order of the file instead of in time. "
+                "Ingest a file with submit times to switch them on.")
 with right:
     st.plotly_chart(charts.trust_histogram(state.q("trust_histogram", c.run_id, c.project_id)), key="trust_hist")
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.errors import UserError
-from app import state
+from app import charts, state
 
 c = state.require_workspace()
 st.title(f"Red team · {c.project}")
@@ -19,7 +19,6 @@ if not state.has_module("pipeline"):
 
 from analytics.dataset import load_project  # noqa: E402
 from analytics.pipeline import project_settings  # noqa: E402
-from analytics.redteam import charts  # noqa: E402
 from analytics.redteam.attacks import ATTACKS, PARAMS  # noqa: E402
 from analytics.redteam.grid import parse_value, sweep  # noqa: E402
 from analytics.redteam.scorecard import evaluate, format_table, pipeline_analyzer, summarize  # noqa: E402

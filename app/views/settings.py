@@ -43,6 +43,12 @@ with st.form("settings_form"):
     methods = list(MODELS)
     method = st.radio("Model", methods, index=methods.index(trust.method) if trust.method in methods else 0,
                       format_func=lambda m: f"{m} — {MODELS[m]}", key="s_method")
+    kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
+    if kind == "item-specific":
+        st.caption("This project's answers are worded per item: it is always analysed with the one-coin model "
+                   "on per-item options (models with shared classes have nothing to estimate here).")
+    elif kind == "multilabel":
+        st.caption("This project's answers are multi-select: the model runs on each option as a yes/no judgement.")
     st.subheader("Verdict")
     trust_values = field_inputs(trust, "s_trust", skip=("method",))
     with st.expander("Detector weights in the suspicion score (0 switches a signal off)"):

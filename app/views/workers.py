@@ -3,10 +3,12 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.results import VERDICTS, WORKER_SORTS, WorkerFilter, fmt_interval, worker_bursts
-from app import charts, state
+from analytics.answers import order_blind
+from analytics.results import LOW_TRUST, VERDICTS, WORKER_SORTS, WorkerFilter, fmt_interval, worker_bursts
+from app import act, charts, state
 
 c = state.require_run("Workers")
+kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
 
 # A worker named in the URL (a link from another page) opens their detail.
 linked = st.query_params.get("worker")
@@ -22,7 +24,8 @@ with st.container(border=True):
     verdicts = f[0].multiselect("Verdict", list(VERDICTS), default=[], key="w_verdicts",
                                 placeholder="all verdicts",
                                 help="banned: banned in the audit log · suspect: the evidence is conclusive · "
-                                     "watch: a detector fired but the evidence is not conclusive · trusted: the rest")
+                                     "watch: a detector fired but the evidence is not conclusive, or trust is "
+                                     f"below {LOW_TRUST:.1f} and half the crowd's median · trusted: the rest")
     search = f[1].text_input("Worker id contains", key="w_search", placeholder="e.g. A1B2")
     min_labels = f[2].number_input("Min. labels", min_value=0, value=0, step=5, key="w_min")
     signal = f[3].selectbox("Detector fired", ["any"] + signals, key="w_signal")
@@ -45,8 +48,9 @@ st.session_state["_worker_rows"] = view["worker"].tolist()
 
 def _on_select() -> None:
     rows = st.session_state["workers_table"].selection.rows
+    st.session_state["_worker_selected"] = [st.session_state["_worker_rows"][r] for r in rows]
     if rows:
-        st.session_state["worker_pick"] = st.session_state["_worker_rows"][rows[0]]
+        st.session_state["worker_pick"] = st.session_state["_worker_rows"][rows[-1]]
 
 
 def _on_point() -> None:
@@ -56,16 +60,16 @@ def _on_point() -> None:
 
 
 st.caption(f"{len(view):,} of {total:,} workers shown" + (" (first 500)" if len(view) == 500 else "")
-           + ". Click a row to open the worker's detail below.")
+           + ". Tick rows to ban, trust or re-queue them right here; the last one ticked opens below.")
 st.dataframe(
-    view, key="workers_table", on_select=_on_select, selection_mode="single-row", hide_index=True, width="stretch",
+    view, key="workers_table", on_select=_on_select, selection_mode="multi-row", hide_index=True, width="stretch",
     height=min(420, 36 * (len(view) + 1) + 4),
     column_order=["worker", "verdict", "trust", "n_labels", "agreement", "gold", "median_seconds", "last_active",
                   "fired_signals", "reasons"],
     column_config={
         "verdict": st.column_config.TextColumn("verdict", width="small"),
         "trust": st.column_config.ProgressColumn("trust", min_value=0.0, max_value=1.0, format="%.2f", width="small"),
-        "n_labels": st.column_config.NumberColumn("labels", format="%d"),
+        "n_labels": st.column_config.NumberColumn("answers" if kind != "single" else "labels", format="%d"),
         "agreement": st.column_config.NumberColumn(
             "agrees with others", format="percent",
             help="Share of the worker's answers equal to the consensus of the other workers on the same items."),
@@ -78,6 +82,11 @@ st.dataframe(
     })
 if view.empty:
     st.info("No worker matches these filters. Clear the verdict or detector filter to see everyone.")
+selected = [w for w in st.session_state.get("_worker_selected", []) if w in set(view["worker"])]
+if selected:
+    shown = {r.worker: {"verdict": r.verdict, "trust": r.trust, "reasons": r.reasons}
+             for r in view[view["worker"].isin(selected)].itertuples(index=False)}
+    act.worker_bar(c, selected, key="wt_act", shown=shown)
 
 scatter = state.q("reliability_scatter", c.run_id, c.project_id)
 pick_opts = view["worker"].tolist()
@@ -108,20 +117,46 @@ st.subheader(f"Worker {worker}  :{badge}-badge[{d['verdict']}]")
 if d.get("reasons"):
     st.markdown(f"**Why:** {d['reasons']}")
 k = st.columns(6)
-k[0].metric("Trust", f"{d['trust']:.2f}" if d["trust"] is not None else "—")
-k[1].metric("Labels", f"{d['n_labels']:,}")
-k[2].metric("Agrees with others", "—" if d["agreement"] is None else f"{d['agreement']:.0%}")
-k[3].metric("Gold accuracy", fmt_interval(d["gold_accuracy"], None, None, 2),
-            help=f"95% interval {fmt_interval(d['gold_accuracy'], d['gold_lo'], d['gold_hi'], 2)}")
+k[0].metric("Trust", f"{d['trust']:.2f}" if d["trust"] is not None else "—",
+            help="A model estimate: chance-corrected agreement with the consensus, lowered by detector evidence.")
+k[1].metric("Answers" if kind != "single" else "Labels", f"{d['n_labels']:,}")
+k[2].metric("Agrees per option" if kind == "multilabel" else "Agrees with others",
+            "—" if d["agreement"] is None else f"{d['agreement']:.0%}",
+            help="Share of the worker's judgements equal to the consensus of the other workers on the same items.")
+if d["gold_accuracy"] is not None:
+    k[3].metric("Gold accuracy", fmt_interval(d["gold_accuracy"], None, None, 2),
+                help=f"Measured on gold items; 95% interval "
+                     f"{fmt_interval(d['gold_accuracy'], d['gold_lo'], d['gold_hi'], 2)}")
+else:
+    k[3].metric("Accuracy (estimated)", fmt_interval(d.get("model_accuracy"), None, None, 2),
+                help="No gold answers for this worker: the aggregation model's estimate, not a measurement.")
 k[4].metric("Median s / label", "—" if d["median_seconds"] is None else f"{d['median_seconds']:.1f}")
 k[5].metric("Last active (UTC)", "—" if d["last_active"] is None else f"{pd.Timestamp(d['last_active']):%d %b}",
             help=None if d["last_active"] is None else f"{pd.Timestamp(d['last_active']):%Y-%m-%d %H:%M:%S} UTC")
 
+act.worker_bar(c, [worker], key="wd_act", shown={worker: {"verdict": d["verdict"], "trust": d["trust"],
+                                                             "reasons": d.get("reasons")}})
+
 sig = state.q("worker_signals", c.run_id, worker)
+if kind == "multilabel":
+    tick = state.q("options:tick_signal", c.run_id, worker)
+    if tick is not None:
+        (st.error if tick["fired"] else st.caption)(("**Ticking:** " if tick["fired"] else "Ticking: ")
+                                                     + str(tick["reason"]))
+    st.plotly_chart(charts.option_profile(state.q("options:option_stats", c.run_id, c.project_id, worker), worker),
+                    key="w_options")
 left, right = st.columns(2)
 with left:
     conf = state.q("worker_confusion", c.run_id, worker)
-    if not conf.empty:
+    if kind == "item-specific":
+        st.info("Answers are worded per item, so there are no shared classes and no confusion matrix: this "
+                "worker is scored by the one-coin model (one accuracy) and by agreement with each item's "
+                "consensus, shown above.")
+    elif kind == "multilabel":
+        st.plotly_chart(charts.confusion_heatmap(conf, "p", worker, f"{worker}: ticked or not against the "
+                                                 "consensus, all options pooled (model estimate)", "P(answer | true)"),
+                        key="w_conf")
+    elif not conf.empty:
         st.plotly_chart(charts.confusion_heatmap(conf, "p", worker, f"Confusion matrix of {worker} (model estimate)",
                                                  "P(answer | true)"), key="w_conf")
     else:
@@ -156,13 +191,16 @@ else:
             f" · p = {r.p_value:.2g}" if r.p_value == r.p_value and r.p_value is not None else "")
         with st.expander(title, expanded=bool(r.fired), icon=icon):
             st.write(r.reason or "")
+            if r.signal in order_blind(kind):
+                st.caption("Not counted in the verdict for this kind of answers: its input (the order or the "
+                           "distribution of class codes) has no meaning once answers are coded per option or per item.")
             if r.evidence:
                 st.json(r.evidence, expanded=False)
 
 st.markdown("**Items this worker labelled** (newest first)")
 only_dis = st.toggle("Only items where they disagree with the consensus", key="w_only_dis")
 items = state.q("worker_items", c.run_id, c.project_id, worker, only_dis, 200)
-st.dataframe(items, hide_index=True, width="stretch", height=300, column_config={
+st.dataframe(items.fillna({"answer": "", "consensus": ""}), hide_index=True, width="stretch", height=300, column_config={
     "task": "item", "answer": "their answer", "agrees": st.column_config.CheckboxColumn("agrees"),
     "confidence": st.column_config.NumberColumn("consensus confidence", format="%.2f"),
     "item_suspect": st.column_config.CheckboxColumn("item at risk"),

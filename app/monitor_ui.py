@@ -11,6 +11,13 @@ from analytics.errors import UserError
 from app import state
 
 
+def figure(spec: dict):
+    """A plotly figure from a figure spec of :mod:`analytics.monitor.charts`."""
+    import plotly.graph_objects as go
+
+    return go.Figure(spec)
+
+
 def open_alerts_box(c: state.Ctx, limit: int = 3) -> None:
     """The project's open alerts (or, when all are handled, the latest ones) with a link to Monitoring."""
     alerts = state.q("monitor.alerts:list_alerts", c.project_id)

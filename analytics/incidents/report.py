@@ -12,7 +12,8 @@ tactic/technique/description steps, ``reporter``, ``target``, ``actor``, ``case-
 the report can be filed with a security team.
 
 :func:`write_report` writes ``.json`` or ``.html`` by the file's extension. The HTML embeds
-plotly.js inline (no CDN), the charts and every table, so it opens offline.
+plotly.js inline (the bundle shipped with the installed plotly package; no CDN), the charts as
+figure specs (:mod:`analytics.monitor.charts`) and every table, so it opens offline.
 """
 
 from __future__ import annotations
@@ -255,21 +256,22 @@ def _table(rows: list[dict], cols: list[str] | None = None, limit: int = 500) ->
             + "</div>" + more)
 
 
-def render_html(data: dict, figures: list) -> str:
-    """The report as one HTML document; ``figures`` are plotly figures, plotly.js inlined once."""
-    import plotly.io as pio
+def render_html(data: dict, figures: list[dict]) -> str:
+    """The report as one HTML document; ``figures`` are plotly figure specs drawn by the inlined plotly.js."""
+    from analytics.monitor.charts import plotly_js
 
     e = html.escape
     inc = data["incident"]
     charts = []
     for i, fig in enumerate(figures):
-        charts.append(pio.to_html(fig, include_plotlyjs=(i == 0), full_html=False,
-                                  config={"displaylogo": False, "responsive": True}))
+        spec = json.dumps(fig, default=str).replace("</", "<\\/")
+        charts.append(f"<div id='chart{i}' class='chart'></div><script>Plotly.newPlot('chart{i}', {spec}.data, "
+                      f"{spec}.layout, {{displaylogo: false, responsive: true}});</script>")
     aud = data["audit"]
     atlas = data["atlas"]
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Incident {inc['id']}: {e(inc['title'])}"
-        f"</title><style>{_CSS}</style></head><body>",
+        f"</title><style>{_CSS}</style><script>{plotly_js()}</script></head><body>",
         f"<h1>Incident {inc['id']}: {e(inc['title'])} <span class='badge'>{e(inc['severity'])}</span></h1>",
         f"<p class='meta'>Project {e(data['report']['project'])} · status <b>{e(inc['status'])}</b> · opened "
         f"{e(str(inc['opened_at']))} by {e(str(inc['opened_by']))}"

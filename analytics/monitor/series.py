@@ -258,6 +258,10 @@ def quality_series(con, project_id: int, run_id: int | None = None, unit: str | 
     df["gold_lo"], df["gold_hi"] = lo, hi
     df["alpha"] = np.where(n >= 2, np.where(k_used == 1, 1.0, alpha), np.nan)
     df = df.drop(columns=["d", "sq_k", "k_used"]).rename(columns={"n_pair": "alpha_labels"})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mv_old_n = df["mv_judged"] - df["mv_judged_new"].fillna(0)
+        df["mv_new_agreement"] = df["mv_agree_new"] / df["mv_judged_new"].where(df["mv_judged_new"] > 0)
+        df["mv_established_agreement"] = (df["mv_agree"] - df["mv_agree_new"].fillna(0)) / mv_old_n.where(mv_old_n > 0)
     if run_id is not None:
         run = con.execute(_RUN_SQL.format(final=final_cte(con, project_id), banned=BANNED_CTE, key=period_key(unit),
                                           timed=_timed(unit)),

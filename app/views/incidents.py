@@ -8,7 +8,7 @@ import streamlit as st
 
 from analytics.errors import UserError
 from analytics.monitor import charts
-from app import state
+from app import monitor_ui, state
 
 c = state.require_workspace("Incidents")
 
@@ -89,7 +89,7 @@ with tabs[0]:
     if scope["onset"] is not None:
         st.caption(f"Estimated onset {scope['onset']:%Y-%m-%d %H:%M:%S} UTC (worker {scope['onset_worker']}).")
     act = state.q("incidents.scope:activity", c.project_id, iid)
-    st.plotly_chart(charts.incident_activity_chart(act, scope["onset"], act.attrs.get("unit", "day")),
+    st.plotly_chart(monitor_ui.figure(charts.incident_activity_chart(act, scope["onset"], act.attrs.get("unit", "day"))),
                     key="inc_activity")
     st.markdown("**Workers**")
     st.dataframe(wt, hide_index=True, width="stretch", height=min(38 + 35 * len(wt), 320),

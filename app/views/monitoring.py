@@ -76,15 +76,15 @@ else:
 # -- charts ----------------------------------------------------------------------------------
 st.subheader("Quality over time")
 left, right = st.columns(2)
-left.plotly_chart(charts.suspect_chart(tl), key="mon_suspect")
-right.plotly_chart(charts.new_workers_chart(tl), key="mon_new")
+left.plotly_chart(monitor_ui.figure(charts.suspect_chart(tl)), key="mon_suspect")
+right.plotly_chart(monitor_ui.figure(charts.new_workers_chart(tl)), key="mon_new")
 left, right = st.columns(2)
-left.plotly_chart(charts.gold_chart(tl), key="mon_gold")
-right.plotly_chart(charts.agreement_chart(tl), key="mon_agree")
+left.plotly_chart(monitor_ui.figure(charts.gold_chart(tl)), key="mon_gold")
+right.plotly_chart(monitor_ui.figure(charts.agreement_chart(tl)), key="mon_agree")
 left, right = st.columns(2)
-left.plotly_chart(charts.drift_chart(tl, settings.drift_min_tv), key="mon_drift")
-right.plotly_chart(charts.label_mix_chart(tl), key="mon_mix")
-st.plotly_chart(charts.throughput_chart(tl), key="mon_throughput")
+left.plotly_chart(monitor_ui.figure(charts.drift_chart(tl, settings.drift_min_tv)), key="mon_drift")
+right.plotly_chart(monitor_ui.figure(charts.label_mix_chart(tl)), key="mon_mix")
+st.plotly_chart(monitor_ui.figure(charts.throughput_chart(tl)), key="mon_throughput")
 
 with st.expander("The numbers per period"):
     from analytics.monitor.view import summary_table

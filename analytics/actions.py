@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from analytics import audit
+from analytics.access import Identity, requires
 from analytics.errors import UserError
 from analytics.store import Workspace
 
@@ -151,9 +152,11 @@ def requeued_tasks(con, project_id: int) -> list[str]:
 
 
 def history(con, project_id: int, limit: int | None = 100) -> pd.DataFrame:
-    """Audit entries of the project and workspace-wide ones, newest first."""
+    """Audit entries of the project and workspace-wide ones, newest first (account entries,
+    such as sign-ins, are listed by :func:`analytics.access.account_events`)."""
     sql = ("SELECT seq, created_at, actor, action, target_kind, target, scope, reason, evidence::VARCHAR AS evidence,"
-           " hash FROM actions WHERE project_id = ? OR project_id IS NULL ORDER BY seq DESC")
+           " hash FROM actions WHERE (project_id = ? OR project_id IS NULL)"
+           " AND target_kind IS DISTINCT FROM 'account' ORDER BY seq DESC")
     params: list = [int(project_id)]
     if limit is not None:
         sql += " LIMIT ?"
@@ -163,7 +166,8 @@ def history(con, project_id: int, limit: int | None = 100) -> pd.DataFrame:
 
 # -- actions -------------------------------------------------------------------------------
 
-def ban(ws: Workspace, project, workers: Iterable[str], reason: str, actor: str, scope: str = "project",
+@requires("ban")
+def ban(ws: Workspace, project, workers: Iterable[str], reason: str, actor: Identity, scope: str = "project",
         evidence: dict | None = None, settings: ActionSettings = DEFAULT_SETTINGS) -> ActionResult:
     """Ban ``workers``: their labels leave aggregation and exports; nothing is deleted.
 
@@ -174,31 +178,36 @@ def ban(ws: Workspace, project, workers: Iterable[str], reason: str, actor: str,
     return _act(ws, project, "ban", workers, reason, actor, scope, evidence, settings)
 
 
-def unban(ws: Workspace, project, workers: Iterable[str], reason: str, actor: str, scope: str = "project",
+@requires("ban")
+def unban(ws: Workspace, project, workers: Iterable[str], reason: str, actor: Identity, scope: str = "project",
           evidence: dict | None = None, settings: ActionSettings = DEFAULT_SETTINGS) -> ActionResult:
     """Lift bans: the workers' labels count again, exactly as before the ban."""
     return _act(ws, project, "unban", workers, reason, actor, scope, evidence, settings)
 
 
-def trust_workers(ws: Workspace, project, workers: Iterable[str], reason: str, actor: str, scope: str = "project",
+@requires("trust")
+def trust_workers(ws: Workspace, project, workers: Iterable[str], reason: str, actor: Identity, scope: str = "project",
                   evidence: dict | None = None, settings: ActionSettings = DEFAULT_SETTINGS) -> ActionResult:
     """Mark workers as vetted; detectors still run, the verdict shows the override."""
     return _act(ws, project, "trust", workers, reason, actor, scope, evidence, settings)
 
 
-def untrust_workers(ws: Workspace, project, workers: Iterable[str], reason: str, actor: str, scope: str = "project",
+@requires("trust")
+def untrust_workers(ws: Workspace, project, workers: Iterable[str], reason: str, actor: Identity, scope: str = "project",
                     evidence: dict | None = None, settings: ActionSettings = DEFAULT_SETTINGS) -> ActionResult:
     """Withdraw the vetted mark."""
     return _act(ws, project, "untrust", workers, reason, actor, scope, evidence, settings)
 
 
-def requeue(ws: Workspace, project, tasks: Iterable[str], reason: str, actor: str,
+@requires("requeue")
+def requeue(ws: Workspace, project, tasks: Iterable[str], reason: str, actor: Identity,
             evidence: dict | None = None, settings: ActionSettings = DEFAULT_SETTINGS) -> ActionResult:
     """Put tasks on the re-queue list (to be labelled again); see ``export requeue``."""
     return _act(ws, project, "requeue", tasks, reason, actor, "project", evidence, settings)
 
 
-def unrequeue(ws: Workspace, project, tasks: Iterable[str], reason: str, actor: str,
+@requires("requeue")
+def unrequeue(ws: Workspace, project, tasks: Iterable[str], reason: str, actor: Identity,
               evidence: dict | None = None, settings: ActionSettings = DEFAULT_SETTINGS) -> ActionResult:
     """Take tasks off the re-queue list."""
     return _act(ws, project, "unrequeue", tasks, reason, actor, "project", evidence, settings)
@@ -254,7 +263,7 @@ def _run_evidence(con, project_id: int, workers: list[str]) -> dict[str, dict]:
             for r in df.itertuples(index=False)}
 
 
-def _act(ws: Workspace, project, action: str, targets: Iterable[str], reason: str, actor: str, scope: str,
+def _act(ws: Workspace, project, action: str, targets: Iterable[str], reason: str, actor: Identity, scope: str,
          evidence: dict | None, settings: ActionSettings) -> ActionResult:
     kind, _, undo = ACTIONS[action]
     if ws.read_only:
@@ -263,9 +272,7 @@ def _act(ws: Workspace, project, action: str, targets: Iterable[str], reason: st
         raise UserError(f"scope must be 'project' or 'workspace', not {scope!r}")
     if not isinstance(reason, str) or not reason.strip():
         raise UserError(f"a reason is required to {action}: say why, it is kept in the audit log")
-    if not isinstance(actor, str) or not actor.strip():
-        raise UserError(f"an actor is required to {action}: say who is acting (--actor NAME)")
-    reason, actor = reason.strip(), actor.strip()
+    reason = reason.strip()
     items = _clean_targets(targets, kind, settings)
     pid, pname = resolve_project(ws, project)
     setting = action in SETTING
@@ -297,7 +304,7 @@ def _act(ws: Workspace, project, action: str, targets: Iterable[str], reason: st
             ev.setdefault("project", pname)
             if len(todo) > 1:
                 ev.setdefault("batch_size", len(todo))
-            batch.append({"actor": actor, "action": action, "project_id": pid if scope == "project" else None,
+            batch.append({"actor": actor.name, "action": action, "project_id": pid if scope == "project" else None,
                           "target_kind": kind, "target": t, "scope": scope, "reason": reason, "evidence": ev})
         written = audit.append_many(con, batch)
         res.applied = [e["target"] for e in batch]

@@ -220,14 +220,14 @@ def _check_anchor(path: Path, rows, last_seq: int) -> tuple[int, str] | None:
     return None
 
 
-def write_anchor(workspace_path: str | os.PathLike, con) -> tuple[int, str]:
+def write_anchor(workspace_path: str | os.PathLike, con, head: tuple[int, str] | None = None) -> tuple[int, str]:
     """Record the current head outside the database (``<workspace>/audit_anchor.json``).
 
-    Call it after the transaction that appended entries has committed. The anchor only
-    moves forward: a head older than the recorded one is not written (another process may
-    have anchored a newer head already).
+    Call it after the transaction that appended entries has committed (or pass the
+    ``head`` to record). The anchor only moves forward: a head older than the recorded one
+    is not written (another process may have anchored a newer head already).
     """
-    seq, h = chain_head(con)
+    seq, h = head if head is not None else chain_head(con)
     path = Path(workspace_path) / ANCHOR_NAME
     try:
         old = json.loads(path.read_text()) if path.exists() else {}

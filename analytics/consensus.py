@@ -8,7 +8,7 @@ by the integer codes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,8 @@ class Consensus:
     priors : (K,) class prior
     skills : (n_workers,) the model's scalar worker skill, or None
     difficulty : (n_tasks,) item difficulty (GLAD exp(-beta_i)), or None
+    params : the model's fitted settings and state a warm re-fit starts from (e.g. the
+        prior strength chosen by ``cbds``, GLAD's alpha/beta, iterations run), or None
     """
 
     method: str
@@ -36,6 +38,7 @@ class Consensus:
     errors: np.ndarray | None = None
     skills: np.ndarray | None = None
     difficulty: np.ndarray | None = None
+    params: dict | None = field(default=None, compare=False)
 
     @property
     def confidence(self) -> np.ndarray:

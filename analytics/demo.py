@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -142,8 +143,24 @@ def simulate_reviews(seed: int = 7, n_tasks: int = 1500, n_honest: int = 70, red
     return labels, gold, key_df
 
 
-def build_demo(workspace: str | Path, actor: str = "demo", analyze: bool = True, progress=None) -> list[str]:
-    """Create the demo workspace at ``workspace`` (it must not exist yet); return project names."""
+@dataclass
+class Demo:
+    """What :func:`build_demo` made: the projects and the admin account to sign in with."""
+
+    projects: list[str]
+    admin: str
+    password: str
+    one_time: bool
+
+
+def build_demo(workspace: str | Path, admin: str = "admin", password: str | None = None, analyze: bool = True,
+               progress=None, encrypt: bool = False, key=None) -> Demo:
+    """Create the demo workspace at ``workspace`` (it must not exist yet).
+
+    Its first account is the admin ``admin``; without ``password`` it gets a random
+    one-time password (to be replaced at the first sign-in), returned for the terminal.
+    """
+    from analytics.access import bootstrap_admin, one_time_password
     from analytics.ingest import ingest_file
     from analytics.pipeline import analyze as run_analysis
     from analytics.store import open_workspace
@@ -153,40 +170,48 @@ def build_demo(workspace: str | Path, actor: str = "demo", analyze: bool = True,
         from analytics.errors import UserError
 
         raise UserError(f"{workspace} already holds a workspace; remove it (make clean-demo) to rebuild the demo")
-    ws = open_workspace(workspace)
+    one_time = password is None
+    password = password or one_time_password()
+    ws = open_workspace(workspace, encrypt=encrypt, key=key)
     try:
+        me = bootstrap_admin(ws, admin, password)
         real = DEMO_DIR / "act_cf_amt"
         ingest_file(ws, real / "labels.csv", REAL_PROJECT, format="canonical", mapping={"duration_s": "time_spent_s"},
-                    gold_path=real / "gold.csv", actor=actor)
-        labels, gold, key = simulate_reviews()
+                    gold_path=real / "gold.csv", actor=me)
+        labels, gold, key_df = simulate_reviews()
         with tempfile.TemporaryDirectory() as tmp:
             lp, gp = Path(tmp) / "reviews_labels.csv", Path(tmp) / "reviews_gold.csv"
             labels.to_csv(lp, index=False)
             gold.to_csv(gp, index=False)
-            ingest_file(ws, lp, SIM_PROJECT, format="canonical", gold_path=gp, actor=actor,
+            ingest_file(ws, lp, SIM_PROJECT, format="canonical", gold_path=gp, actor=me,
                         label_set=list(CLASSES))
-        key.to_csv(workspace / "demo_key.csv", index=False)
+        ws.write_private("demo_key.csv", key_df.to_csv(index=False).encode())
         if analyze:
             for name in (REAL_PROJECT, SIM_PROJECT):
-                run_analysis(ws, name, actor=actor, progress=progress)
+                run_analysis(ws, name, actor=me, progress=progress)
+        if one_time:        # the demo was built with it; from now on it must be replaced at sign-in
+            with ws.transaction() as con:
+                con.execute("UPDATE accounts SET must_change = true WHERE name = ?", [admin])
     except BaseException:
         ws.close()
         shutil.rmtree(workspace, ignore_errors=True)
         raise
     ws.close()
-    if not analyze:
-        return [REAL_PROJECT, SIM_PROJECT]
-    try:
-        build_weekly_incident(workspace, actor=actor)
-    except BaseException:
-        shutil.rmtree(workspace, ignore_errors=True)
-        raise
-    return [REAL_PROJECT, SIM_PROJECT, WEEKLY_PROJECT]
+    if analyze:
+        try:
+            build_weekly_incident(workspace, actor=me, key=key)
+        except BaseException:
+            shutil.rmtree(workspace, ignore_errors=True)
+            raise
+        return Demo([REAL_PROJECT, SIM_PROJECT, WEEKLY_PROJECT], admin, password, one_time)
+    return Demo([REAL_PROJECT, SIM_PROJECT], admin, password, one_time)
 
 
-def build_weekly_incident(workspace: str | Path, actor: str = "demo", seed: int = 7, incident: bool = True) -> int | None:
-    """The ``moderation-weekly`` project and its incident (see the module docstring); returns the
-    incident's number (None with ``incident=False``: the alerts are raised, nobody has acted yet)."""
+def build_weekly_incident(workspace: str | Path, actor, seed: int = 7, incident: bool = True,
+                          key=None) -> int | None:
+    """The ``moderation-weekly`` project and its incident (see the module docstring), acting as
+    ``actor`` (a manager's or admin's :class:`analytics.access.Identity`); returns the incident's
+    number (None with ``incident=False``: the alerts are raised, nobody has acted yet)."""
     import json
 
     from analytics.incidents.records import open_incident
@@ -205,17 +230,17 @@ def build_weekly_incident(workspace: str | Path, actor: str = "demo", seed: int 
     frames = [b.frame for b in batches[:-1]] + [planted.frame]
     with tempfile.TemporaryDirectory() as tmp:
         rep = replay_batches(workspace, WEEKLY_PROJECT, frames, [f"moderation_{b.name}" for b in batches], tmp,
-                             gold=gold, deliver_dir=workspace / "deliveries", actor=actor)
+                             gold=gold, deliver_dir=workspace / "deliveries", actor=actor, key=key)
     if not rep.alerts[-1] or rep.first_alert_batch() != len(batches) - 1:
         raise RuntimeError("the demo's poisoned batch did not raise exactly one week's alerts; check the alert rules")
-    (workspace / "weekly_key.json").write_text(json.dumps(
-        {"project": WEEKLY_PROJECT, "attack": planted.attack, "share": planted.share, "workers": planted.workers,
-         "onset": planted.onset.isoformat(), "poisoned_week": str(batches[-1].start.date())}, indent=1))
-    if not incident:
-        return None
-    with open_workspace(workspace) as ws:
-        iid = open_incident(ws, WEEKLY_PROJECT, actor, alert_ids=[rep.alerts[-1][-1]["id"]],
-                            title="Spam accounts in the week's batch")
-        contain(ws, WEEKLY_PROJECT, iid, actor)
-        repair(ws, WEEKLY_PROJECT, iid, actor)
+    with open_workspace(workspace, key=key) as ws:
+        ws.write_private("weekly_key.json", json.dumps(
+            {"project": WEEKLY_PROJECT, "attack": planted.attack, "share": planted.share, "workers": planted.workers,
+             "onset": planted.onset.isoformat(), "poisoned_week": str(batches[-1].start.date())}, indent=1).encode())
+        if not incident:
+            return None
+        iid = open_incident(ws, WEEKLY_PROJECT, alert_ids=[rep.alerts[-1][-1]["id"]],
+                            title="Spam accounts in the week's batch", actor=actor)
+        contain(ws, WEEKLY_PROJECT, iid, actor=actor)
+        repair(ws, WEEKLY_PROJECT, iid, actor=actor)
     return iid

@@ -64,6 +64,7 @@ import pandas as pd
 
 import analytics
 from analytics import actions, audit
+from analytics.access import Identity, requires
 from analytics.errors import UserError
 from analytics.store import Workspace
 
@@ -323,7 +324,7 @@ def _default_format(kind: str, fmt: str | None, form: str) -> str:
 
 
 def _manifest(con, ws: Workspace, pid: int, pname: str, kind: str, fmt: str, frame: pd.DataFrame,
-              data: bytes, facts: dict, actor: str, form: str) -> dict:
+              data: bytes, facts: dict, actor: str | None, form: str) -> dict:
     ingests = con.execute(
         "SELECT ingest_id, file_name, sha256, size_bytes, format, rows_loaded, loaded_at,"
         " json_extract(options, '$.gold_file')::VARCHAR AS gold_file FROM ingests"
@@ -370,9 +371,15 @@ def _json_default(o):
     return str(o)
 
 
-def build_export(ws: Workspace, project, kind: str, fmt: str | None = None, actor: str = "cli",
+@requires("export")
+def build_export(ws: Workspace, project, kind: str, fmt: str | None = None, actor: Identity | None = None,
                  form: str = "canonical", settings: ExportSettings = DEFAULT_SETTINGS) -> Export:
     """Build an export in memory (nothing is recorded yet; see :func:`record_export`)."""
+    return _build(ws, project, kind, fmt, actor.name, form, settings)
+
+
+def _build(ws: Workspace, project, kind: str, fmt: str | None, actor: str | None, form: str,
+           settings: ExportSettings) -> Export:
     if kind not in KINDS:
         raise UserError(f"unknown export {kind!r}; choose one of {', '.join(KINDS)}")
     fmt = _default_format(kind, fmt, form)
@@ -401,7 +408,8 @@ def build_export(ws: Workspace, project, kind: str, fmt: str | None = None, acto
     return Export(kind=kind, fmt=fmt, frame=frame, data=data, manifest=manifest, filename=filename)
 
 
-def record_export(ws: Workspace, export: Export, actor: str | None = None) -> Export:
+@requires("export")
+def record_export(ws: Workspace, export: Export, actor: Identity | None = None) -> Export:
     """Append the ``export`` audit entry (file hash in its evidence) and complete the manifest.
 
     The manifest's ``audit`` field is this export's own entry (its sequence number and
@@ -411,9 +419,6 @@ def record_export(ws: Workspace, export: Export, actor: str | None = None) -> Ex
         return export
     if ws.read_only:
         raise UserError("the workspace is open read-only; exports are recorded in the audit log, open it for writing")
-    actor = (actor or export.manifest.get("actor") or "").strip()
-    if not actor:
-        raise UserError("an actor is required to export: say who is exporting (--actor NAME)")
     pid = int(export.manifest["project"]["id"])
     evidence = {"kind": export.kind, "format": export.fmt, "file": export.manifest.get("file"),
                 "sha256": export.sha256, "rows": int(len(export.frame)),
@@ -421,14 +426,14 @@ def record_export(ws: Workspace, export: Export, actor: str | None = None) -> Ex
                 "n_banned": len(export.manifest.get("banned_workers") or [])}
 
     def body(con):
-        h = audit.append(con, actor=actor, action="export", project_id=pid, target_kind="export",
+        h = audit.append(con, actor=actor.name, action="export", project_id=pid, target_kind="export",
                          target=export.manifest.get("file"), scope="project",
                          reason=f"{export.kind} export", evidence=evidence)
         return audit.chain_head(con)[0], h
 
     seq, h = actions.run_in_transaction(ws, body)
     audit.write_anchor(ws.path, ws.con)
-    export.manifest["actor"] = actor
+    export.manifest["actor"] = actor.name
     export.manifest["audit"] = {"seq": int(seq), "hash": h}
     export.recorded = True
     archive(ws.path, export)
@@ -456,8 +461,9 @@ def archive(workspace: str | os.PathLike, export: Export) -> Path:
     return path
 
 
+@requires("export")
 def write_export(ws: Workspace, project, kind: str, out: str | os.PathLike, fmt: str | None = None,
-                 actor: str = "cli", form: str = "canonical",
+                 actor: Identity | None = None, form: str = "canonical",
                  settings: ExportSettings = DEFAULT_SETTINGS) -> tuple[Path, Path, Export]:
     """Build, record and write an export to ``out`` and its manifest to ``out.manifest.json``.
 
@@ -489,4 +495,4 @@ def preview_export(con, workspace_path: str, project_id: int, kind: str, fmt: st
                    form: str = "canonical") -> Export:
     """:func:`build_export` on a read-only connection (the UI's preview; nothing is recorded)."""
     ws = Workspace(path=Path(workspace_path), con=con, read_only=True)
-    return build_export(ws, int(project_id), kind, fmt, form=form)
+    return _build(ws, int(project_id), kind, fmt, None, form, DEFAULT_SETTINGS)

@@ -3,8 +3,18 @@
 Method (detection-methods.md §5, "Blast radius of a worker set S"). Let ``p_i`` be the
 current posterior of task ``i`` and ``W_i`` its workers.
 
-*One-step preview* (default): keep every other worker's parameters fixed and redo one
-E-step without the labels of ``S``. For a model with confusion matrices (Dawid & Skene
+*Warm re-fit* (default for the iterative models: cbds, ds, onecoin, glad, mace, ibcc, ebcc):
+re-run the model on the data without ``S``, starting its iterations from the current fit's
+posteriors (and parameters) instead of from scratch. Removing a few workers moves the fixed
+point a little, so a handful of EM steps reach it: under a second on 1M labels
+(benchmarks/results/aggregation_speed.md) where a cold re-fit takes several. It is the model's
+own answer without ``S`` up to where EM stops (the cold re-fit can land in another local
+optimum on rare tasks); ``refit=True`` gives the exact export-time answer. Wawa, ZBS and BWA
+are cheap enough that the preview simply re-fits them exactly; for majority vote the one-step
+preview below is exact.
+
+*One-step preview* (``warm=False``, and KOS/M-MSR): keep every other worker's parameters
+fixed and redo one E-step without the labels of ``S``. For a model with confusion matrices (Dawid & Skene
 1979, "Maximum likelihood estimation of observer error-rates using the EM algorithm",
 JRSS C 28(1)) the posterior is ``p_i ∝ π · Π_{w∈W_i} A_w[:, y_wi]``, so removing ``S``
 divides out their factors::
@@ -46,6 +56,10 @@ from analytics.errors import UserError
 WEIGHTED_VOTE_MODELS = ("wawa", "zbs")
 #: the model for which the one-step preview is the exact re-fit
 EXACT_MODELS = ("mv",)
+#: models the preview re-fits from the current fit (warm start, see the module docstring)
+WARM_MODELS = ("cbds", "ds", "onecoin", "glad", "mace", "ibcc", "ebcc")
+#: models whose exact re-fit is as fast as a preview (majority vote: the one-step preview is exact)
+CHEAP_MODELS = ("wawa", "zbs", "bwa")
 _LOG_FLOOR = 1e-300     # keeps log(p) finite for posteriors that underflowed to 0
 _A_FLOOR = 1e-6         # confusion-matrix floor, as in consensus.leave_one_out_posteriors
 
@@ -56,8 +70,8 @@ class ImpactPreview:
 
     workers : the worker ids removed
     method : the consensus model
-    mode : ``'one-step'`` or ``'refit'``
-    exact : True when the numbers are what a re-fit gives (majority vote, or ``refit``)
+    mode : ``'warm'`` (re-fit from the current fit), ``'one-step'`` or ``'refit'``
+    exact : True when the numbers are what a cold re-fit gives (``refit``, or a cheap vote model)
     n_labels_removed, n_tasks_touched : labels of the removed workers and the tasks they labelled
     changed : DataFrame, one row per task whose label changes: ``task, old, new, old_conf,
         new_conf, tv, n_labels_left, n_trusted_left`` (``new`` None when no label is left)
@@ -184,13 +198,15 @@ def _normalise(scores: np.ndarray, log: bool) -> np.ndarray:
 
 
 def preview_ban(data: LabelArrays, consensus: Consensus, workers, min_trusted_labels: int = 2, gold=None,
-                refit: bool = False, untrusted=None, **aggregate_kwargs) -> ImpactPreview:
+                refit: bool = False, untrusted=None, warm: bool = True, **aggregate_kwargs) -> ImpactPreview:
     """Preview the effect of removing ``workers`` (ids or codes) from ``data``.
 
     ``consensus`` is the current aggregate of ``data``. ``untrusted`` lists further workers
     (e.g. current suspects) whose labels still count but not as *trusted* labels.
-    ``refit=True`` re-runs the aggregation model without the workers (extra keyword
-    arguments go to :func:`analytics.aggregate.aggregate`).
+    ``refit=True`` re-runs the aggregation model from scratch without the workers; otherwise
+    iterative models are re-fitted from the current fit (``warm``, the default) or, with
+    ``warm=False``, previewed by one E-step. Extra keyword arguments go to
+    :func:`analytics.aggregation.aggregate`.
     """
     if min_trusted_labels < 0:
         raise UserError(f"min_trusted_labels must be 0 or more, got {min_trusted_labels}")
@@ -209,19 +225,23 @@ def preview_ban(data: LabelArrays, consensus: Consensus, workers, min_trusted_la
     old_labels = np.asarray(consensus.labels, dtype=np.int32)
     new_p = old_p.copy()
     notes: list[str] = []
-    if refit:
+    method = consensus.method
+    if refit or method in CHEAP_MODELS or (warm and method in WARM_MODELS):
         from analytics.aggregate import aggregate
 
         if not kept.any():
             raise UserError("banning these workers would leave no labels at all")
-        new = aggregate(data.subset(kept), consensus.method, **aggregate_kwargs)
+        warm_start = not refit and method in WARM_MODELS
+        new = aggregate(data.subset(kept), method, **({"init": consensus} if warm_start else {}), **aggregate_kwargs)
         after_consensus = new
         new_p = np.asarray(new.probas, dtype=float)
-        mode, exact = "refit", True
+        mode, exact = ("warm", False) if warm_start else ("refit", True)
+        if warm_start:
+            notes.append("re-fitted from the current model (warm start); the exact re-fit confirms it")
     else:
         after_consensus = consensus
         mode = "one-step"
-        exact = consensus.method in EXACT_MODELS
+        exact = method in EXACT_MODELS
         if touched.size:
             if consensus.errors is not None:
                 rows = np.flatnonzero(removed)
@@ -233,13 +253,13 @@ def preview_ban(data: LabelArrays, consensus: Consensus, workers, min_trusted_la
                 rows_all = np.flatnonzero(np.isin(data.task, touched) & kept)
                 votes = _crowd_scores(data, consensus, rows_all, touched) if rows_all.size else np.zeros((len(touched), K))
                 new_p[touched] = _normalise(votes, log=False)
-                if not exact and consensus.method not in WEIGHTED_VOTE_MODELS:
-                    notes.append(f"{consensus.method} has no one-step form here; the preview uses the remaining "
+                if not exact and method not in WEIGHTED_VOTE_MODELS:
+                    notes.append(f"{method} has no one-step form here; the preview uses the remaining "
                                  "votes: run it with refit for the model's own answer")
     new_labels = argmax_lowest(new_p)
     new_labels[n_left == 0] = -1
     tv = 0.5 * np.abs(new_p - old_p).sum(axis=1)
-    if not refit:
+    if mode == "one-step":
         untouched = np.ones(data.n_tasks, bool)
         untouched[touched] = False
         tv[untouched] = 0.0
@@ -345,6 +365,6 @@ def preview_state(state, workers, refit: bool = False, min_trusted_labels: int |
     data, consensus, untrusted, settings = state
     n_min = settings.min_trusted_labels if min_trusted_labels is None else int(min_trusted_labels)
     chosen = {str(w) for w in workers}
-    extra = {"use_gold": settings.use_gold} if refit else {}
+    extra = {"use_gold": settings.use_gold}
     return preview_ban(data, consensus, list(workers), min_trusted_labels=n_min, refit=refit,
                        untrusted=[u for u in untrusted if u not in chosen], **extra)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from analytics import audit
+from analytics.access import Identity, requires
 from analytics.errors import UserError
 from analytics.store import Workspace, first_row
 
@@ -60,7 +61,8 @@ def _move(con, ingest_id: int, back: bool) -> dict[str, int]:
     return counts
 
 
-def withdraw_ingest(ws: Workspace, ingest_id: int, actor: str, reason: str = "") -> dict:
+@requires("ingest")
+def withdraw_ingest(ws: Workspace, ingest_id: int, actor: Identity | None, reason: str = "") -> dict:
     """Step 1 of undoing an ingest: hold its rows back (restorable). Returns the counts."""
     from analytics.ingest.kinds import recompute_kind
 
@@ -72,13 +74,14 @@ def withdraw_ingest(ws: Workspace, ingest_id: int, actor: str, reason: str = "")
         counts = _move(con, iid, back=False)
         con.execute("UPDATE ingests SET withdrawn_at = now() WHERE ingest_id = ?", [iid])
         recompute_kind(con, pid)
-        audit.append(con, actor=actor, action="withdraw_ingest", project_id=pid, target_kind="file", target=name,
+        audit.append(con, actor=actor.name, action="withdraw_ingest", project_id=pid, target_kind="file", target=name,
                      scope="project", reason=reason or "undo ingest", evidence={"ingest_id": iid, **counts})
     audit.write_anchor(ws.path, ws.con)
     return {"ingest_id": iid, "file_name": name, "project": project, **counts}
 
 
-def restore_ingest(ws: Workspace, ingest_id: int, actor: str) -> dict:
+@requires("ingest")
+def restore_ingest(ws: Workspace, ingest_id: int, actor: Identity | None) -> dict:
     """Put a withdrawn ingest's rows back exactly as they were."""
     from analytics.ingest.kinds import recompute_kind
 
@@ -92,7 +95,7 @@ def restore_ingest(ws: Workspace, ingest_id: int, actor: str) -> dict:
         counts = _move(con, iid, back=True)
         con.execute("UPDATE ingests SET withdrawn_at = NULL WHERE ingest_id = ?", [iid])
         recompute_kind(con, pid)
-        audit.append(con, actor=actor, action="restore_ingest", project_id=pid, target_kind="file", target=name,
+        audit.append(con, actor=actor.name, action="restore_ingest", project_id=pid, target_kind="file", target=name,
                      scope="project", reason="restored an undone ingest", evidence={"ingest_id": iid, **counts})
     audit.write_anchor(ws.path, ws.con)
     return {"ingest_id": iid, "file_name": name, "project": project, **counts}
@@ -115,11 +118,13 @@ def _unused_files(con, shas: list[str]) -> list[str]:
 
 def _remove_files(ws: Workspace, shas: list[str]) -> None:
     for sha in shas:
+        name = ws.sealer.stored_name(sha) if ws.sealer is not None else sha    # sealed copies have other names
         with contextlib.suppress(OSError):
-            (Path(ws.files_dir) / sha).unlink()
+            (Path(ws.files_dir) / name).unlink()
 
 
-def purge_ingest(ws: Workspace, ingest_id: int, actor: str) -> dict:
+@requires("delete")
+def purge_ingest(ws: Workspace, ingest_id: int, actor: Identity | None) -> dict:
     """Step 2: confirm an undone ingest; its held rows (and its stored file, if unused) are deleted."""
     _writable(ws)
     iid, pid, name, withdrawn, project, _, sha = _ingest(ws.con, ingest_id)
@@ -134,7 +139,7 @@ def purge_ingest(ws: Workspace, ingest_id: int, actor: str) -> dict:
         con.execute("UPDATE ingests SET stored_path = NULL, options = json_merge_patch(coalesce(options, '{}'), "
                     "'{\"purged\": true}') WHERE ingest_id = ?", [iid])
         gone = _unused_files(con, [sha])
-        audit.append(con, actor=actor, action="purge_ingest", project_id=pid, target_kind="file", target=name,
+        audit.append(con, actor=actor.name, action="purge_ingest", project_id=pid, target_kind="file", target=name,
                      scope="project", reason="confirmed the undo of an ingest",
                      evidence={"ingest_id": iid, **counts, "files_removed": gone})
     audit.write_anchor(ws.path, ws.con)
@@ -150,7 +155,8 @@ def _project(con, project) -> tuple[int, str, object]:
     return int(row[0]), str(row[1]), row[2]
 
 
-def delete_project(ws: Workspace, project, actor: str, reason: str = "") -> dict:
+@requires("delete")
+def delete_project(ws: Workspace, project, actor: Identity | None, reason: str = "") -> dict:
     """Step 1 of deleting a project: hide it everywhere (restorable until purged)."""
     _writable(ws)
     pid, name, deleted = _project(ws.con, project)
@@ -159,26 +165,28 @@ def delete_project(ws: Workspace, project, actor: str, reason: str = "") -> dict
     labels = int(ws.con.execute("SELECT count(*) FROM annotations WHERE project_id = ?", [pid]).fetchall()[0][0])
     with ws.transaction() as con:
         con.execute("UPDATE projects SET deleted_at = now() WHERE project_id = ?", [pid])
-        audit.append(con, actor=actor, action="delete_project", project_id=pid, target_kind="project", target=name,
+        audit.append(con, actor=actor.name, action="delete_project", project_id=pid, target_kind="project", target=name,
                      scope="project", reason=reason or "delete project", evidence={"labels": labels})
     audit.write_anchor(ws.path, ws.con)
     return {"project_id": pid, "project": name, "labels": labels}
 
 
-def restore_project(ws: Workspace, project, actor: str) -> dict:
+@requires("delete")
+def restore_project(ws: Workspace, project, actor: Identity | None) -> dict:
     _writable(ws)
     pid, name, deleted = _project(ws.con, project)
     if deleted is None:
         raise UserError(f"project {name!r} is not deleted; there is nothing to restore")
     with ws.transaction() as con:
         con.execute("UPDATE projects SET deleted_at = NULL WHERE project_id = ?", [pid])
-        audit.append(con, actor=actor, action="restore_project", project_id=pid, target_kind="project", target=name,
+        audit.append(con, actor=actor.name, action="restore_project", project_id=pid, target_kind="project", target=name,
                      scope="project", reason="restored a deleted project", evidence={})
     audit.write_anchor(ws.path, ws.con)
     return {"project_id": pid, "project": name}
 
 
-def purge_project(ws: Workspace, project, actor: str) -> dict:
+@requires("delete")
+def purge_project(ws: Workspace, project, actor: Identity | None) -> dict:
     """Step 2: remove a deleted project's labels, gold, results and unused stored files for good."""
     _writable(ws)
     pid, name, deleted = _project(ws.con, project)
@@ -196,7 +204,7 @@ def purge_project(ws: Workspace, project, actor: str) -> dict:
             con.execute(f"DELETE FROM {t} WHERE project_id = ?", [pid])
         con.execute("DELETE FROM projects WHERE project_id = ?", [pid])
         gone = _unused_files(con, shas)
-        audit.append(con, actor=actor, action="purge_project", project_id=pid, target_kind="project", target=name,
+        audit.append(con, actor=actor.name, action="purge_project", project_id=pid, target_kind="project", target=name,
                      scope="project", reason="confirmed the deletion of a project",
                      evidence={**counts, "files_removed": gone})
     audit.write_anchor(ws.path, ws.con)

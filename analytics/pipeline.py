@@ -10,6 +10,7 @@ parameters is reused instead of recomputed. The newest complete run is what page
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -23,6 +24,7 @@ import pandas as pd
 
 import analytics
 from analytics import answers
+from analytics.access import Identity, requires
 from analytics.consensus import Consensus, argmax_lowest
 from analytics.dataset import LabelArrays
 from analytics.evidence import empty_signals
@@ -364,7 +366,10 @@ def project_settings(con, project_id: int) -> AnalysisSettings:
     return AnalysisSettings.from_dict(json.loads(row[0]) if row and row[0] else None)
 
 
-def save_project_settings(ws, project: str, settings: AnalysisSettings | TrustSettings) -> None:
+@requires("settings")
+def save_project_settings(ws, project: str, settings: AnalysisSettings | TrustSettings,
+                          actor: Identity | None = None) -> None:
+    """Store the project's analysis settings (admins); they apply from the next run."""
     settings = as_settings(settings)
     settings.validate()
     pid = ws.project_id(project)
@@ -372,13 +377,16 @@ def save_project_settings(ws, project: str, settings: AnalysisSettings | TrustSe
         con.execute("UPDATE projects SET settings = ?::JSON WHERE project_id = ?", [json.dumps(settings.to_dict()), pid])
 
 
+@requires("analyze")
 def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None = None, method: str | None = None,
-            actor: str = "cli", progress: Progress | None = None, force: bool = False) -> int:
+            actor: Identity | None = None, progress: Progress | None = None, force: bool = False) -> int:
     """Analyse one project of a workspace and store the results; return the run id.
 
     Banned workers (analytics.actions) are left out of the input. A complete run with the
     same input fingerprint, settings and analysis code (:func:`analytics.code_version`, a
     digest of the package's source) is returned as it is unless ``force``.
+    The workspace is given up while the numbers are computed (:meth:`Workspace.released`),
+    so other people and processes can read and act meanwhile.
     """
     from analytics import audit
 
@@ -416,8 +424,9 @@ def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None 
         ))[0])
     t0 = time.perf_counter()
     try:
-        result = analyze_arrays(data, run_settings, method, progress=lambda f, m: progress(0.05 + 0.85 * f, m),
-                                extra_evidence=encoding.evidence(data))
+        with ws.released():      # others may read and write while the numbers are computed
+            result = analyze_arrays(data, run_settings, method, progress=lambda f, m: progress(0.05 + 0.85 * f, m),
+                                    extra_evidence=encoding.evidence(data))
         result = encoding.decode(result, data)
         apply_trusted(result, trusted)
         progress(0.92, "writing results")
@@ -428,15 +437,16 @@ def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None 
                 "UPDATE runs SET status = 'complete', finished_at = now(), duration_s = ?, summary = ?::JSON WHERE run_id = ?",
                 [duration, json.dumps(result.summary, default=_json_default), run_id],
             )
-            audit.append(con, actor=actor, action="analyze", project_id=pid, target_kind="run", target=str(run_id),
+            audit.append(con, actor=actor.name, action="analyze", project_id=pid, target_kind="run", target=str(run_id),
                          evidence={"method": method, "fingerprint": fingerprint,
                                    "n_suspect_workers": result.summary["n_suspect_workers"],
                                    "duration_s": round(duration, 3)})
     except BaseException as exc:
-        con.execute("UPDATE runs SET status = 'failed', finished_at = now(), error = ? WHERE run_id = ?",
-                    [f"{type(exc).__name__}: {exc}"[:2000], run_id])
+        with contextlib.suppress(Exception):     # best effort: the workspace may not have come back
+            ws.con.execute("UPDATE runs SET status = 'failed', finished_at = now(), error = ? WHERE run_id = ?",
+                           [f"{type(exc).__name__}: {exc}"[:2000], run_id])
         raise
-    audit.write_anchor(ws.path, con)
+    audit.write_anchor(ws.path, ws.con)
     progress(0.97, "evaluating alert rules")
     from analytics.monitor.alerts import evaluate_quietly
 

@@ -4,29 +4,37 @@ A workspace is a folder::
 
     <workspace>/workspace.duckdb    all tables below
     <workspace>/files/<sha256>      every ingested file, content-addressed
+    <workspace>/encryption.json     only when encrypted: the key's salt and cost (no secret)
 
 Projects inside a workspace are isolated: every table carries ``project_id`` and every
 query filters on it. The schema is versioned in ``meta``; :func:`open_workspace` applies the
 pending migrations in one transaction and refuses a workspace from a newer version.
 
 Write paths use :meth:`Workspace.transaction`, so a failure leaves the workspace exactly as
-it was (DuckDB transactions are atomic and isolated).
+it was (DuckDB transactions are atomic and isolated). One writer at a time: a writable
+workspace holds the process's writer gate and the file's lock until it is closed (or
+:meth:`Workspace.released` lets others in while it computes); :func:`open_workspace` waits
+for them with ``wait_s``. An encrypted workspace (:mod:`analytics.encryption`) is opened
+with its key from ``key`` or ``CROWDTRUST_KEY``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from analytics import connections, encryption
 from analytics.errors import SchemaTooNewError, UserError, WorkspaceLockedError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_WORKSPACE = Path(__file__).resolve().parent.parent / "data" / "workspaces" / "demo"
 DB_NAME = "workspace.duckdb"
 
@@ -224,7 +232,23 @@ MIGRATIONS: list[str] = [
     CREATE TABLE IF NOT EXISTS trash_quarantine AS SELECT * FROM quarantine LIMIT 0;
     CREATE TABLE IF NOT EXISTS trash_gold AS SELECT * FROM gold LIMIT 0;
     """,
-    # 3 -> 4: monitoring and incident response (analytics.monitor, analytics.incidents); idempotent, so a
+    # 3 -> 4: sign-in accounts (analytics.access).
+    """
+    CREATE TABLE IF NOT EXISTS accounts (
+        name           TEXT PRIMARY KEY,
+        role           TEXT NOT NULL,        -- viewer | analyst | manager | admin
+        password_hash  TEXT,                 -- argon2id (PHC string); NULL: no password sign-in
+        oidc_subject   TEXT,                 -- identity of an OpenID Connect provider (e-mail), or NULL
+        disabled       BOOLEAN NOT NULL DEFAULT false,
+        must_change    BOOLEAN NOT NULL DEFAULT false,   -- one-time password: change it at sign-in
+        failed_count   INTEGER NOT NULL DEFAULT 0,       -- consecutive wrong passwords
+        last_failed_at TIMESTAMPTZ,
+        locked_at      TIMESTAMPTZ,          -- set after too many wrong passwords; an admin unlocks
+        created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+        changed_at     TIMESTAMPTZ
+    );
+    """,
+    # 4 -> 5: monitoring and incident response (analytics.monitor, analytics.incidents); idempotent, so a
     # workspace whose version stamp was lowered (or a half-applied copy) migrates cleanly.
     """
     CREATE SEQUENCE IF NOT EXISTS alert_seq START 1;
@@ -290,6 +314,11 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+#: Seconds a writable open waits for the process's other writer, or another process, by default.
+WAIT_S = 0.0
+#: Seconds :meth:`Workspace.released` waits to get the workspace back after computing.
+REACQUIRE_WAIT_S = 300.0
+
 
 def first_row(cursor) -> tuple | None:
     """The first row of a query result, fetching the whole result.
@@ -304,15 +333,52 @@ def first_row(cursor) -> tuple | None:
 
 @dataclass
 class Workspace:
-    """An open workspace: a folder with one DuckDB file and the stored source files."""
+    """An open workspace: a folder with one DuckDB file and the stored source files.
+
+    ``sealer`` is set when the workspace is encrypted: stored files are sealed with it.
+    """
 
     path: Path
     con: duckdb.DuckDBPyConnection
     read_only: bool = False
+    sealer: encryption.Sealer | None = None
+    _closer: Callable[[], None] | None = field(default=None, repr=False)
+    _reopen: Callable[[], tuple] | None = field(default=None, repr=False)
 
     @property
     def files_dir(self) -> Path:
         return self.path / "files"
+
+    @property
+    def encrypted(self) -> bool:
+        return self.sealer is not None
+
+    def write_private(self, relative: str, data: bytes) -> Path:
+        """Write a file of project data into the workspace folder (sealed when encrypted)."""
+        path = self.path / relative
+        encryption.write_private(path, data, self.sealer)
+        return path
+
+    def read_private(self, relative: str) -> bytes:
+        return encryption.read_private(self.path / relative, self.sealer)
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """Give the workspace up while a block computes without it, then take it back.
+
+        Other sessions and processes can read and write in the meantime (an analysis holds
+        the file only to read its input and to write its results). Waits up to
+        :data:`REACQUIRE_WAIT_S` to get it back.
+        """
+        if self._reopen is None or self.read_only:
+            yield
+            return
+        self._close_now()
+        try:
+            yield
+        finally:
+            con, self._closer = self._reopen()
+            self.con.rebind(con)        # whoever holds ws.con goes on with the new connection
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -326,8 +392,15 @@ class Workspace:
         else:
             self.con.execute("COMMIT")
 
+    def _close_now(self) -> None:
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            closer()
+        elif self.con is not None:
+            self.con.close()
+
     def close(self) -> None:
-        self.con.close()
+        self._close_now()
 
     def __enter__(self) -> Workspace:
         return self
@@ -364,14 +437,15 @@ class Workspace:
     def table_counts(self) -> dict[str, int]:
         """Row counts of every table: the before/after check for "a failure changes nothing"."""
         names = [r[0] for r in self.con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            " AND table_catalog = current_database() ORDER BY 1"
         ).fetchall()]
         return {n: int(first_row(self.con.execute(f'SELECT count(*) FROM "{n}"'))[0]) for n in names}
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     exists = first_row(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta' AND table_catalog = current_database()"
     ))[0]
     if not exists:
         return 0
@@ -425,43 +499,149 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         raise
 
 
-def open_workspace(path: str | os.PathLike | None = None, create: bool = True, read_only: bool = False) -> Workspace:
+def _key_material(root: Path, exists: bool, key: encryption.Secret | None, encrypt: bool, read_only: bool,
+                  create: bool) -> list:
+    """Candidate key material to open ``root`` with: ``[None]`` for a plain workspace.
+
+    An encrypted workspace gives one candidate, or two while a key rotation
+    (:mod:`analytics.rekey`) is between swapping the sidecar and the database file: the new
+    salt first, then the previous one (``None`` when it was plain). Creates the sidecar of a
+    new encrypted workspace.
+    """
+    encrypted = encryption.is_encrypted(root)
+    if encrypt and exists and not encrypted:
+        raise UserError(f"workspace {root} already exists and is not encrypted; encrypt it with "
+                        f"`python -m analytics rotate-key --workspace {root}` (the new key from CROWDTRUST_NEW_KEY "
+                        "or --new-key-file)")
+    if not encrypted and not (encrypt and not exists):
+        return [None]
+    key = key or encryption.secret_from_env()
+    if key is None:
+        what = "is encrypted" if encrypted else "is to be encrypted (--encrypt)"
+        raise encryption.EncryptionKeyError(f"workspace {root} {what}: give its key in the CROWDTRUST_KEY "
+                                            "environment variable or with --key-file FILE")
+    if not encrypted:
+        if read_only or not create:
+            return [None]
+        root.mkdir(parents=True, exist_ok=True)
+        encryption.write_sidecar(root, encryption.new_sidecar_doc())
+    doc = encryption.read_sidecar(root)
+    out = [encryption.derive(key, doc)]
+    prev = doc.get("previous")
+    if prev == "plain":
+        out.append(None)
+    elif isinstance(prev, dict):
+        out.append(encryption.derive(key, prev))
+    return out
+
+
+def sealer_for(root: str | os.PathLike, key: encryption.Secret | None = None) -> encryption.Sealer | None:
+    """The sealer of workspace ``root`` (None when it is not encrypted), with ``key`` or CROWDTRUST_KEY."""
+    km = _key_material(Path(root), True, key, False, True, False)[0]
+    return encryption.Sealer(km) if km is not None else None
+
+
+def _attempts(what: Callable, wait_s: float, on_wait: Callable[[float, str], None] | None):
+    """Call ``what()`` until it stops raising :class:`connections.Busy` or ``wait_s`` has passed."""
+    t0 = time.monotonic()
+    delay = 0.02
+    while True:
+        try:
+            return what()
+        except connections.Busy as exc:
+            waited = time.monotonic() - t0
+            if waited >= wait_s:
+                waited_for = "" if wait_s <= 0 else f" (waited {wait_s:.0f} s)"
+                raise WorkspaceLockedError(f"{exc}{waited_for}: let the other CrowdTrust window or command finish "
+                                           "and try again") from None
+            if on_wait is not None:
+                on_wait(waited, str(exc))
+            # jittered and capped, so two writers that keep coming back both get their turns
+            time.sleep(min(delay * (0.5 + random.random()), max(wait_s - waited, 0.0)))
+            delay = min(delay * 1.5, 0.2)
+
+
+def _connect_any(db: Path, read_only: bool, candidates: list) -> tuple:
+    """(connection, close, key material) with the first candidate key that opens ``db``."""
+    first: Exception | None = None
+    for km in candidates:
+        try:
+            con, close = connections.connect(db, read_only, km)
+            return con, close, km
+        except (encryption.EncryptionKeyError, connections.NotEncrypted) as exc:
+            first = first or exc
+    raise first
+
+
+def _open_connection(root: Path, db: Path, candidates: list, read_only: bool, wait_s: float, on_wait) -> tuple:
+    """(connection, closer, key material): the writer gate (when writing) and the file, waiting up to ``wait_s``."""
+    gate = None if read_only else connections.writer_gate(db)
+
+    def attempt():
+        if gate is not None and not gate.acquire(timeout=0.05):
+            raise connections.Busy(f"workspace {root} is being written by another session of this process")
+        try:
+            con, close, km = _connect_any(db, read_only, candidates)
+        except BaseException:
+            if gate is not None:
+                gate.release()
+            raise
+        if gate is None:
+            return con, close, km
+
+        def closer():
+            try:
+                close()
+            finally:
+                gate.release()
+        return con, closer, km
+
+    return _attempts(attempt, wait_s, on_wait)
+
+
+def open_workspace(path: str | os.PathLike | None = None, create: bool = True, read_only: bool = False, *,
+                   key: encryption.Secret | None = None, encrypt: bool = False, wait_s: float | None = None,
+                   on_wait: Callable[[float, str], None] | None = None) -> Workspace:
     """Open (and by default create) the workspace folder ``path``, migrating it if needed.
 
-    Raises :class:`WorkspaceLockedError` when another process holds the file, and
-    :class:`SchemaTooNewError` when it was written by a newer version.
+    ``key`` opens an encrypted workspace (default: ``CROWDTRUST_KEY``); ``encrypt`` creates a
+    new workspace encrypted. ``wait_s`` is how long to wait for another writer (this
+    process's or another's), calling ``on_wait(seconds waited, why)`` meanwhile. Raises
+    :class:`WorkspaceLockedError` when the workspace stays busy, :class:`SchemaTooNewError`
+    when it was written by a newer version, and a one-line :class:`UserError` for a
+    missing or wrong key.
     """
     root = Path(path) if path is not None else DEFAULT_WORKSPACE
     db = root / DB_NAME
-    if not db.exists():
+    exists = db.exists()
+    if not exists:
         if read_only or not create:
-            raise UserError(f"no workspace at {root}: create one with `python -m analytics ingest FILE --workspace {root}`")
+            raise UserError(f"no workspace at {root}: create one with "
+                            f"`python -m analytics users add NAME --role admin --workspace {root}`")
         root.mkdir(parents=True, exist_ok=True)
+    candidates = _key_material(root, exists, key, encrypt, read_only, create)
+    wait = WAIT_S if wait_s is None else float(wait_s)
+    con, closer, km = _open_connection(root, db, candidates, read_only, wait, on_wait)
     try:
-        con = duckdb.connect(str(db), read_only=read_only)
-    except duckdb.IOException as exc:
-        msg = str(exc)
-        if "lock" in msg.lower():
-            raise WorkspaceLockedError(
-                f"workspace {root} is in use by another process (close the other CrowdTrust window or command and try again)"
-            ) from None
-        raise UserError(f"cannot open workspace {root}: {msg.splitlines()[0]}") from None
-    except duckdb.Error as exc:
-        raise UserError(f"{db} is not a CrowdTrust workspace file ({str(exc).splitlines()[0]})") from None
-    if read_only:
         version = schema_version(con)
         if version > SCHEMA_VERSION:
-            con.close()
             raise SchemaTooNewError(
                 f"workspace {root} has schema version {version}, newer than this CrowdTrust "
                 f"(version {SCHEMA_VERSION}); upgrade CrowdTrust to open it"
             )
-    else:
-        try:
+        if not read_only:
             _migrate(con, root)
             close_interrupted_runs(con)
-        except BaseException:
-            con.close()
-            raise
+    except BaseException:
+        closer()
+        raise
+    if read_only and version < SCHEMA_VERSION:
+        # written by an older CrowdTrust: migrate once (a short write), then read as usual
+        closer()
+        open_workspace(root, create=False, key=key, wait_s=wait, on_wait=on_wait).close()
+        con, closer, km = _open_connection(root, db, [km], True, wait, on_wait)
     (root / "files").mkdir(exist_ok=True)
-    return Workspace(path=root, con=con, read_only=read_only)
+    sealer = encryption.Sealer(km) if km is not None else None
+    ws = Workspace(path=root, con=con, read_only=read_only, sealer=sealer, _closer=closer)
+    ws._reopen = lambda: _open_connection(root, db, [km], read_only, max(wait, REACQUIRE_WAIT_S), on_wait)[:2]
+    return ws

@@ -32,8 +32,8 @@ def _record(c: state.Ctx, fn, targets: list[str], reason: str, message: str, **k
 
 
 def worker_bar(c: state.Ctx, workers: list[str], key: str, shown: dict | None = None) -> None:
-    """Ban / mark trusted / re-queue all their items, for the given workers."""
-    if not workers:
+    """Ban / mark trusted / re-queue all their items, for the given workers (managers and admins)."""
+    if not workers or not c.can("ban"):
         return
     who = workers[0] if len(workers) == 1 else f"{len(workers)} workers"
     with st.container(border=True):
@@ -48,7 +48,7 @@ def worker_bar(c: state.Ctx, workers: list[str], key: str, shown: dict | None = 
                                 "task list for the platform).")
         if ban:
             st.session_state[f"{key}_ban_open"] = tuple(workers)
-        if trust and state.need_actor(c, "decision"):
+        if trust and state.need_actor(c, "decision", "trust"):
             _record(c, actions.trust_workers, workers, reason, "Their verdict shows the override after the next "
                     "analysis.", evidence=_evidence(shown or {}))
         if requeue and state.need_actor(c, "re-queue"):
@@ -87,8 +87,8 @@ def _ban_confirm(c: state.Ctx, workers: list[str], reason: str, key: str, shown:
 
 
 def requeue_bar(c: state.Ctx, tasks: list[str], key: str) -> None:
-    """Re-queue the given items."""
-    if not tasks:
+    """Re-queue the given items (managers and admins)."""
+    if not tasks or not c.can("requeue"):
         return
     what = f"item {tasks[0]}" if len(tasks) == 1 else f"{len(tasks)} items"
     with st.container(border=True):

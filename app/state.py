@@ -10,10 +10,13 @@ million-label workspace) instead of one per query. Results are cached with
 analysis, ban) invalidates them and unchanged results are served from memory.
 
 Writing: :func:`write_workspace` opens the workspace for writing only for the duration of
-one operation. DuckDB allows one writing process; inside this process a read-only and a
-read-write connection to the same file cannot coexist, so each side retries briefly while
-the other finishes, and a reader that meets a long write shares the writer's database
-instance (it still only sees committed data).
+one operation. One writer at a time (:mod:`analytics.connections`): sessions of this
+dashboard queue for the workspace, another process's writer (a command-line ``analyze``)
+is waited for, and while they wait the page shows "busy, retrying" instead of an error;
+a reader that meets a write of this process shares its database (committed data only).
+
+Who is acting: :class:`Ctx` carries the signed-in :class:`analytics.access.Identity`
+(``ctx().actor``), which every write passes to :mod:`analytics`, where the role is checked.
 """
 
 from __future__ import annotations
@@ -34,44 +37,50 @@ from pathlib import Path
 import duckdb
 import streamlit as st
 
-from analytics.errors import SchemaTooNewError, UserError, WorkspaceLockedError
-from analytics.store import (
-    DB_NAME,
-    DEFAULT_WORKSPACE,
-    SCHEMA_VERSION,
-    Workspace,
-    open_workspace,
-    schema_version,
-)
+from analytics.access import Identity
+from analytics.errors import UserError, WorkspaceLockedError
+from analytics.store import DB_NAME, DEFAULT_WORKSPACE, Workspace, open_workspace
 
 log = logging.getLogger("crowdtrust.app")
 
-#: Seconds a reader or writer waits for the other side of this process before giving up.
-CONNECT_WAIT_S: float = 10.0
-#: Pause between connection attempts, seconds.
-CONNECT_RETRY_S: float = 0.05
+#: Seconds a page waits for a busy workspace (another writer) before giving up, showing "busy, retrying".
+CONNECT_WAIT_S: float = 60.0
+#: Seconds one read attempt waits inside the cache before the page shows that it is retrying.
+READ_ATTEMPT_S: float = 1.0
+#: Pause between read attempts, seconds.
+CONNECT_RETRY_S: float = 0.2
 
 
 @dataclass(frozen=True)
 class Ctx:
-    """What the current page works on. ``project``/``project_id``/``run_id`` may be None."""
+    """What the current page works on. ``project``/``project_id``/``run_id`` may be None;
+    ``actor`` is the signed-in account (None only before sign-in)."""
 
     ws: Path
     exists: bool
-    actor: str
+    actor: Identity | None
     project: str | None = None
     project_id: int | None = None
     run_id: int | None = None
+
+    def can(self, permission: str) -> bool:
+        return isinstance(self.actor, Identity) and self.actor.can(permission)
 
 
 # -- workspace path and connections -------------------------------------------------------
 
 def cli_workspace(argv: list[str] | None = None) -> Path:
     """The workspace given after ``--`` on the streamlit command line, else $CROWDTRUST_WORKSPACE,
-    else the bundled demo workspace."""
+    else the bundled demo workspace. A ``--key-file FILE`` there becomes this server's
+    workspace key (as if it were in $CROWDTRUST_KEY)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--workspace", default=None)
+    parser.add_argument("--key-file", default=None)
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.key_file:
+        from analytics.encryption import ENV_KEY, secret_from_file
+
+        os.environ[ENV_KEY] = secret_from_file(args.key_file).value
     chosen = args.workspace or os.environ.get("CROWDTRUST_WORKSPACE") or str(DEFAULT_WORKSPACE)
     return Path(chosen).expanduser().resolve()
 
@@ -88,72 +97,46 @@ def stamp(ws: Path) -> tuple:
     return tuple(out)
 
 
-def _is_config_clash(exc: Exception) -> bool:
-    msg = str(exc).lower()
-    return "different configuration" in msg or "already open" in msg or "unique file handle" in msg
+class _Busy:
+    """A "busy, retrying" notice in the page while a workspace is held by another writer."""
+
+    def __init__(self) -> None:
+        self._box = None
+        self._t0 = time.monotonic()
+
+    def __call__(self, waited: float, why: str) -> None:
+        if self._box is None:
+            self._box = st.empty()
+        self._box.info(f"Busy, retrying: {why}. Waiting {time.monotonic() - self._t0:.0f} s "
+                       f"(up to {CONNECT_WAIT_S:.0f} s)…", icon=":material/hourglass_top:")
+
+    def clear(self) -> None:
+        if self._box is not None:
+            self._box.empty()
 
 
 @contextlib.contextmanager
-def connect(ws: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(ws: Path, wait_s: float = READ_ATTEMPT_S) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived read-only connection to the workspace (closed on exit)."""
-    db = ws / DB_NAME
-    if not db.exists():
-        raise UserError(f"no workspace at {ws}: load a file on the Data page to create it")
-    deadline = time.monotonic() + CONNECT_WAIT_S
-    con = None
-    while con is None:
-        try:
-            con = duckdb.connect(str(db), read_only=True)
-        except duckdb.Error as exc:
-            if _is_config_clash(exc):
-                # a write is running in this process: share its instance (committed data only)
-                with contextlib.suppress(duckdb.Error):
-                    con = duckdb.connect(str(db))
-                    break
-            elif "lock" not in str(exc).lower():
-                raise UserError(f"cannot read workspace {ws}: {str(exc).splitlines()[0]}") from None
-            if time.monotonic() > deadline:
-                raise WorkspaceLockedError(
-                    f"workspace {ws} is busy in another process (an ingest or analysis from the command line?); "
-                    "wait for it to finish and reload the page") from None
-            time.sleep(CONNECT_RETRY_S)
+    if not (ws / DB_NAME).exists():
+        raise UserError(f"no workspace at {ws}: create it with `python -m analytics users add NAME --role admin "
+                        f"--workspace {ws}`, or build the demo with `make demo`")
+    handle = open_workspace(ws, create=False, read_only=True, wait_s=wait_s)
     try:
-        version = schema_version(con)
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNewError(
-                f"workspace {ws} has schema version {version}, newer than this CrowdTrust ({SCHEMA_VERSION}); "
-                "upgrade CrowdTrust to open it")
-        if version < SCHEMA_VERSION:
-            # written by an older CrowdTrust: migrate once (a short write), then read as usual
-            con.close()
-            with write_workspace(ws, create=False):
-                pass
-            con = duckdb.connect(str(db), read_only=True)
-        yield con
+        yield handle.con
     finally:
-        con.close()
+        handle.close()
 
 
 @contextlib.contextmanager
-def write_workspace(ws: Path, create: bool = True) -> Iterator[Workspace]:
-    """Open the workspace for writing for one operation, waiting briefly for readers in this process."""
+def write_workspace(ws: Path, create: bool = False) -> Iterator[Workspace]:
+    """Open the workspace for writing for one operation; waits its turn behind other writers."""
     close_run_connection()
-    deadline = time.monotonic() + CONNECT_WAIT_S
-    while True:
-        try:
-            handle = open_workspace(ws, create=create)
-            break
-        except (UserError, duckdb.Error) as exc:
-            clash = _is_config_clash(exc)
-            if not clash and not isinstance(exc, WorkspaceLockedError):
-                raise
-            if time.monotonic() > deadline:
-                if clash:
-                    raise WorkspaceLockedError(
-                        f"workspace {ws} is being read by another page or tab of this dashboard; "
-                        "try again in a moment") from None
-                raise
-            time.sleep(CONNECT_RETRY_S)
+    busy = _Busy()
+    try:
+        handle = open_workspace(ws, create=create, wait_s=CONNECT_WAIT_S, on_wait=busy)
+    finally:
+        busy.clear()
     try:
         yield handle
     finally:
@@ -200,9 +183,28 @@ def _cached(ws: str, ws_stamp: tuple, name: str, args: tuple, kwargs: tuple):
 
 
 def q(name: str, *args, **kwargs):
-    """Call a read function of analytics (default module ``results``) on the current workspace."""
+    """Call a read function of analytics (default module ``results``) on the current workspace.
+
+    While another process writes the workspace, shows "busy, retrying" and tries again for
+    up to :data:`CONNECT_WAIT_S` seconds.
+    """
     ws = current_ws()
-    return _cached(str(ws), stamp(ws), name, args, tuple(sorted(kwargs.items())))
+    busy = None
+    deadline = time.monotonic() + CONNECT_WAIT_S
+    while True:
+        try:
+            out = _cached(str(ws), stamp(ws), name, args, tuple(sorted(kwargs.items())))
+        except WorkspaceLockedError as exc:
+            if time.monotonic() > deadline:
+                raise WorkspaceLockedError(f"{exc}; still busy after {CONNECT_WAIT_S:.0f} s, reload the page "
+                                           "when the other work has finished") from None
+            busy = busy or _Busy()
+            busy(0.0, str(exc).split(";")[0])
+            time.sleep(CONNECT_RETRY_S)
+            continue
+        if busy is not None:
+            busy.clear()
+        return out
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
@@ -248,7 +250,7 @@ def ctx() -> Ctx:
     c = st.session_state.get("_ctx")
     if c is None:
         ws = current_ws()
-        c = Ctx(ws=ws, exists=(ws / DB_NAME).exists(), actor=st.session_state.get("actor", ""))
+        c = Ctx(ws=ws, exists=(ws / DB_NAME).exists(), actor=None)
     return c
 
 
@@ -294,12 +296,29 @@ def link(page: str, label: str, icon: str | None = None) -> None:
         st.caption(f"→ {label}")
 
 
-def need_actor(c: Ctx, what: str) -> bool:
-    """True when someone is signed in; otherwise show what to do."""
-    if c.actor.strip():
-        return True
-    st.warning(f"Enter your name in the sidebar first: every {what} is recorded with who did it.")
-    return False
+#: what a page asks for -> the permission it needs (analytics.access.PERMISSIONS)
+_NEEDS = {"ban": "ban", "unban": "ban", "ingest": "ingest", "gold upload": "ingest", "export": "export",
+          "red-team copy": "redteam", "analysis": "analyze", "settings change and analysis": "settings",
+          "settings change": "settings", "undo": "ingest", "deletion": "delete", "re-queue": "requeue"}
+
+
+def need_actor(c: Ctx, what: str, permission: str | None = None) -> bool:
+    """True when the signed-in account may do ``what``; otherwise say which role it needs.
+
+    The check that counts is in :mod:`analytics` (every write re-checks the account's role);
+    this one only spares the user a refused form.
+    """
+    from analytics.access import PERMISSIONS
+
+    permission = permission or _NEEDS.get(what)
+    if not isinstance(c.actor, Identity):
+        st.warning(f"Sign in first: every {what} is recorded under your account.")
+        return False
+    if permission is not None and not c.actor.can(permission):
+        st.warning(f"Your account ({c.actor.name}, {c.actor.role}) may not do this {what}: it needs the "
+                   f"{PERMISSIONS[permission]} role. Ask an admin.")
+        return False
+    return True
 
 
 def analyze_button(c: Ctx, label: str = "Re-analyse", key: str = "analyze", settings=None, method: str | None = None,
@@ -307,6 +326,9 @@ def analyze_button(c: Ctx, label: str = "Re-analyse", key: str = "analyze", sett
     """A button that analyses the project with a progress display; returns the new run id."""
     if not has_module("pipeline"):
         st.warning("The analysis engine is not installed in this build (analytics.pipeline is missing).")
+        return None
+    if not c.can("analyze"):
+        st.caption("An analyst, manager or admin can run the analysis.")
         return None
     if not st.button(label, key=key, type="primary", icon=":material/play_arrow:"):
         return None

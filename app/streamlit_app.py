@@ -1,5 +1,8 @@
 """CrowdTrust dashboard entrypoint: page config, sign-in, workspace and project picker, navigation.
 
+Nothing of a project is drawn before sign-in (:mod:`app.auth`); the navigation then lists
+only the pages the account's role may use.
+
 Run with ``streamlit run app/streamlit_app.py -- --workspace data/workspaces/demo``.
 Each page is a short script in ``app/views/`` that asks :mod:`analytics.results` for data
 (through :func:`app.state.q`) and hands it to :mod:`app.charts`.
@@ -18,9 +21,11 @@ if str(ROOT) not in sys.path:
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from analytics.access import Identity  # noqa: E402
 from analytics.errors import UserError  # noqa: E402
-from app import state  # noqa: E402
+from app import auth, state  # noqa: E402
 
+VIEWS = Path(__file__).resolve().parent / "views"
 log = logging.getLogger("crowdtrust.app")
 
 st.set_page_config(page_title="CrowdTrust", page_icon=":material/verified_user:", layout="wide")
@@ -30,7 +35,9 @@ def _page(file: str, title: str, icon: str, default: bool = False):
     return st.Page(f"views/{file}", title=title, icon=icon, url_path=file.removesuffix(".py"), default=default)
 
 
-def build_pages() -> dict[str, list]:
+def build_pages(user: Identity) -> dict[str, list]:
+    """The pages ``user``'s role may use: viewers read, analysts also load and analyse and
+    run the red team, managers act and export, admins change settings and accounts."""
     review = [
         _page("overview.py", "Overview", ":material/dashboard:", default=True),
         _page("monitoring.py", "Monitoring", ":material/monitoring:"),
@@ -39,23 +46,38 @@ def build_pages() -> dict[str, list]:
         _page("collusion.py", "Collusion", ":material/hub:"),
         _page("agreement.py", "Agreement", ":material/handshake:"),
     ]
-    act = [
-        _page("actions.py", "Actions", ":material/gavel:"),
-        _page("incidents.py", "Incidents", ":material/emergency:"),
-        _page("export.py", "Export", ":material/download:"),
-        _page("redteam.py", "Red team", ":material/security:"),
-    ]
-    manage = [_page("data.py", "Data", ":material/upload_file:"),
-              _page("settings.py", "Settings", ":material/tune:")]
+    act = [_page("actions.py", "Actions", ":material/gavel:"),          # read-only below a manager
+           _page("incidents.py", "Incidents", ":material/emergency:")]   # read-only below a manager
+    if user.can("export"):
+        act.append(_page("export.py", "Export", ":material/download:"))
+    if user.can("redteam"):
+        act.append(_page("redteam.py", "Red team", ":material/security:"))
+    manage = [_page("data.py", "Data", ":material/upload_file:")]
+    if user.can("analyze"):
+        manage.append(_page("settings.py", "Settings", ":material/tune:"))
+    if user.can("accounts"):
+        manage.append(_page("accounts.py", "Accounts", ":material/manage_accounts:"))
     return {"Review": review, "Act": act, "Manage": manage}
 
 
-def sidebar() -> state.Ctx:
+def gate_pages(render, title: str, icon: str) -> list:
+    """Before sign-in (or before a one-time password is replaced) every page's address shows
+    ``render()``, so a bookmark or a reload lands on it and, afterwards, on the page it names."""
+
+    def page_for(slug: str):
+        def page() -> None:
+            render()
+        page.__name__ = f"gate_{slug}"
+        return page
+
+    slugs = sorted(p.stem for p in VIEWS.glob("*.py") if p.stem != "overview")
+    return [st.Page(page_for("overview"), title=title, icon=icon, default=True),
+            *[st.Page(page_for(slug), title=title, icon=icon, url_path=slug) for slug in slugs]]
+
+
+def sidebar(user: Identity) -> state.Ctx:
     ws = state.current_ws()
-    st.session_state.setdefault("actor", st.session_state.get("_actor_keep", ""))
-    actor = st.sidebar.text_input("Your name", key="actor", placeholder="sign in to ingest, analyse or act",
-                                  help="Recorded with every ingest, analysis and decision in the audit log.")
-    st.session_state["_actor_keep"] = actor
+    auth.sidebar_block(ws, user)
     exists = (ws / state.DB_NAME).exists()
     project = project_id = run_id = None
     if exists:
@@ -90,7 +112,7 @@ def sidebar() -> state.Ctx:
                                    f"{running['started_at']:%Y-%m-%d %H:%M} UTC is running; pages show the previous "
                                    "results until it completes.]")
     st.sidebar.caption(f"Workspace `{ws}`")
-    return state.Ctx(ws=ws, exists=exists, actor=actor.strip(), project=project, project_id=project_id,
+    return state.Ctx(ws=ws, exists=exists, actor=user, project=project, project_id=project_id,
                      run_id=run_id)
 
 
@@ -100,19 +122,36 @@ def _project_label(projects, name: str) -> str:
 
 
 def main() -> None:
-    pages = build_pages()
-    nav = st.navigation(pages, position="sidebar")
+    ws = state.current_ws()
     try:
-        run_page(nav)
+        try:
+            user = auth.current(ws)
+        except UserError as exc:
+            st.error(str(exc), icon=":material/error:")
+            st.stop()
+        auth.cookie_update()
+        if user is None:
+            st.session_state["_ctx"] = state.Ctx(ws=ws, exists=False, actor=None)
+            st.navigation(gate_pages(lambda: auth.sign_in_page(ws), "Sign in", ":material/login:"),
+                          position="hidden").run()
+            return
+        if user.must_change:
+            st.session_state["_ctx"] = state.Ctx(ws=ws, exists=False, actor=user)
+            auth.sidebar_block(ws, user)
+            st.navigation(gate_pages(lambda: auth.change_password_page(ws, user), "Choose your password",
+                                     ":material/password:"), position="hidden").run()
+            return
+        nav = st.navigation(build_pages(user), position="sidebar")
+        run_page(nav, user)
     finally:
         state.close_run_connection()
 
 
-def run_page(nav) -> None:
+def run_page(nav, user: Identity) -> None:
     try:
-        st.session_state["_ctx"] = sidebar()
+        st.session_state["_ctx"] = sidebar(user)
     except UserError as exc:
-        st.session_state["_ctx"] = state.Ctx(ws=state.current_ws(), exists=False, actor="")
+        st.session_state["_ctx"] = state.Ctx(ws=state.current_ws(), exists=False, actor=user)
         st.error(str(exc), icon=":material/error:")
         st.stop()
     state.flash()

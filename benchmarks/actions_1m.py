@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from provenance import RESULTS, Provenance  # noqa: E402
 
 from analytics import actions, audit, export  # noqa: E402
+from analytics.access import Identity, bootstrap_admin  # noqa: E402
 from analytics.aggregate import aggregate  # noqa: E402
 from analytics.dataset import load_project  # noqa: E402
 from analytics.impact import current_state, preview_ban  # noqa: E402
@@ -52,6 +53,7 @@ def build(root: Path, n_labels: int, seed: int = 0):
     df = pd.DataFrame({"task": pd.Series(task).map("t{:06d}".format), "worker": pd.Series(worker).map("w{:04d}".format),
                        "label": label.astype(str)})
     ws = open_workspace(root / "ws")
+    bootstrap_admin(ws, "bench", None)                # a service account: no password sign-in
     pid = ws.project_id("bench", create=True)
     ann = df.assign(project_id=pid, ingest_id=1, source_row=np.arange(1, len(df) + 1))  # noqa: F841
     with ws.transaction() as con:
@@ -95,13 +97,14 @@ def main() -> None:
         (ws, workers), t = timed(lambda: build(Path(tmp), args.labels))
         rows.append(("build workspace", t, f"{args.labels:,} labels"))
         pid = ws.project_id("bench")
-        _, t = timed(lambda: actions.ban(ws, "bench", workers[:2000], "benchmark", "bench"))
+        me = Identity("bench", "admin")
+        _, t = timed(lambda: actions.ban(ws, "bench", workers[:2000], "benchmark", me))
         rows.append(("ban 2,000 workers (2,000 audit entries)", t, ""))
         b, t = timed(lambda: actions.banned_workers(ws.con, pid))
         rows.append(("banned_workers", t, f"{len(b):,} banned"))
         v, t = timed(lambda: audit.verify(ws.con, ws.path / audit.ANCHOR_NAME))
         rows.append(("audit.verify", t, f"{v.n_entries:,} entries, ok={v.ok}"))
-        _, t = timed(lambda: actions.unban(ws, "bench", workers[:2000], "benchmark", "bench"))
+        _, t = timed(lambda: actions.unban(ws, "bench", workers[:2000], "benchmark", me))
         rows.append(("unban 2,000 workers", t, ""))
         loaded, load_s = timed(lambda: load_project(ws.con, pid))
         _, fit_s = timed(lambda: aggregate(loaded, "ds"))
@@ -115,7 +118,7 @@ def main() -> None:
         agree = float((p1.new_labels == p2.new_labels).mean())
         rows.append(("exact re-fit preview, ban 50 workers", refit_s,
                      f"{len(p2.changed)} labels change; one-step agrees on {agree:.4%} of tasks"))
-        _, t = timed(lambda: export.write_export(ws, "bench", "labels", Path(tmp) / "labels.csv", actor="bench"))
+        _, t = timed(lambda: export.write_export(ws, "bench", "labels", Path(tmp) / "labels.csv", actor=me))
         rows.append(("export labels (CSV + manifest + audit)", t, f"{data.n_tasks:,} rows"))
         ws.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

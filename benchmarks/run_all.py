@@ -6,7 +6,7 @@ Every file in benchmarks/results/ is written by one script below (with the comma
 and machine, benchmarks/provenance.py). After each script the run checks that its files were
 rewritten, and at the end it lists the seconds each script took. The accuracy benchmarks read
 ../shared/datasets (or $CROWDTRUST_DATASETS); without it they cannot run, and the run fails
-naming the files left stale. ``--skip-long`` leaves out redteam_report.py (the red-team report
+naming the files left stale. ``--skip-long`` leaves out aggregation_speed.py and redteam_report.py (the red-team report
 on the real datasets, tens of minutes) and says that its two files were not refreshed.
 Exit status: 0 when every results file was rewritten, 1 otherwise.
 """
@@ -28,6 +28,8 @@ from provenance import DATASETS, RESULTS  # noqa: E402
 BENCHMARKS = [
     ("reproduce_published.py", ["--out", "benchmarks/results/reproduce_published.md"],
      ["reproduce_published.md"], True, False),
+    ("accuracy_table.py", [], ["accuracy.md"], True, False),
+    ("aggregation_speed.py", [], ["aggregation_speed.md"], False, True),     # crowd-kit's GLAD alone ~30 min
     ("reliability_1m.py", ["--out", "benchmarks/results/reliability_1m.md"], ["reliability_1m.md"], False, False),
     ("behaviour_1m.py", [], ["behaviour_1m.md"], False, False),
     ("collusion_1m.py", [], ["collusion_1m.md"], False, False),
@@ -39,6 +41,7 @@ BENCHMARKS = [
     ("honest_crowds.py", [], ["honest_crowds.md"], False, False),
     ("redteam_report.py", ["--relevance"], ["redteam_report.md", "redteam_report.csv"], True, True),
     ("monitor_alerts.py", [], ["monitor_alerts.md", "monitor_alerts.csv"], False, True),
+    ("concurrency.py", [], ["concurrency.md"], False, False),
 ]
 
 
@@ -48,7 +51,8 @@ def _stamp(files: list[str]) -> list[float | None]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--skip-long", action="store_true", help="leave out redteam_report.py (tens of minutes)")
+    ap.add_argument("--skip-long", action="store_true",
+                    help="leave out redteam_report.py and aggregation_speed.py (tens of minutes each)")
     ap.add_argument("--only", default=None, help="comma-separated script names (e.g. collusion_1m.py)")
     args = ap.parse_args(argv)
     only = {n.strip() for n in args.only.split(",")} if args.only else None

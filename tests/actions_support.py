@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from auth_support import add_accounts, me
 
 from analytics.store import Workspace, open_workspace
 
@@ -52,6 +53,7 @@ def make_workspace(root: Path, project: str = "p", seed: int = 3, analyze: bool 
     df[["task", "worker", "label"]].to_csv(csv, index=False)
     raw = csv.read_bytes()
     ws = open_workspace(root / "ws")
+    add_accounts(ws)
     pid = ws.project_id(project, create=True)
     with ws.transaction() as con:
         con.execute("UPDATE projects SET label_set = ? WHERE project_id = ?", [CLASSES, pid])
@@ -68,7 +70,7 @@ def make_workspace(root: Path, project: str = "p", seed: int = 3, analyze: bool 
     if analyze:
         from analytics.pipeline import analyze as run_analysis
 
-        run_analysis(ws, project)
+        run_analysis(ws, project, actor=me("admin"))
     return ws
 
 

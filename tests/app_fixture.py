@@ -4,7 +4,8 @@ Used by the dashboard tests so they do not depend on the whole pipeline: one pro
 ``fixture`` with timestamps (40 workers, 300 items, 3 classes), two complete runs and one
 failed run, detector signals with evidence, pairs, a community and a ban. The planted
 cases: ``w_bot`` answers at random in a 10-minute burst, ``w_flip`` flips labels, and
-``w_c1``/``w_c2`` copy each other's wrong answers.
+``w_c1``/``w_c2`` copy each other's wrong answers. Accounts: one per role
+(tests/auth_support.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from auth_support import add_accounts
 
 from analytics import audit
 from analytics.store import open_workspace
@@ -139,6 +141,7 @@ def build(path: Path) -> Path:
     rng = np.random.default_rng(7)
     df, truth = _labels(rng)
     ws = open_workspace(path)
+    add_accounts(ws)
     con = ws.con
     with ws.transaction():
         pid = ws.project_id("fixture", create=True)

@@ -57,15 +57,18 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
 
 
 @contextlib.contextmanager
-def streamlit_server(workspace: Path, log_path: Path) -> Iterator[str]:
-    """Serve the dashboard on ``workspace`` at a free localhost port; yield its URL."""
+def streamlit_server(workspace: Path, log_path: Path, env: dict | None = None,
+                     extra: list[str] | None = None) -> Iterator[str]:
+    """Serve the dashboard on ``workspace`` at a free localhost port; yield its URL.
+    ``extra`` goes after ``--workspace`` (e.g. ``["--key-file", path]``)."""
     port = free_port()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
              "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false", "--", "--workspace", str(workspace)],
-            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT)
+             "--browser.gatherUsageStats", "false", "--", "--workspace", str(workspace), *(extra or [])],
+            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, stdout=log,
+            stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_http(url, proc)
@@ -94,3 +97,21 @@ def check_clean(pg, where: str) -> None:
     text = pg.locator('[data-testid="stMain"]').inner_text()
     for bad in ERROR_TEXT:
         assert bad not in text, f"{bad!r} shown on {where}"
+
+
+def sign_in(pg, name: str, password: str, expect_ok: bool = True) -> str:
+    """Fill the sign-in form and submit it; returns the main area's text afterwards."""
+    pg.get_by_label("Account", exact=True).wait_for(timeout=90_000)     # a cold server takes a while
+    pg.get_by_label("Account", exact=True).fill(name)
+    pg.get_by_label("Password", exact=True).fill(password)
+    pg.get_by_role("button", name="Sign in", exact=True).click()
+    settle(pg)
+    if expect_ok:
+        pg.locator('[data-testid="stSidebarNav"]').first.wait_for()
+        settle(pg)
+    return pg.locator('[data-testid="stMain"]').inner_text()
+
+
+def nav_titles(pg) -> list[str]:
+    """The page titles the sidebar navigation offers."""
+    return [t.strip().splitlines()[-1].strip() for t in pg.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]

@@ -20,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 #: The shared datasets: $CROWDTRUST_DATASETS, else ../shared/datasets next to the repository.
 DATASETS = Path(os.environ.get("CROWDTRUST_DATASETS") or ROOT.parent / "shared" / "datasets")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 #: The CI switch: when set (to anything but 0/false/no), missing datasets or Chromium fail the test.
 REQUIRE_ENV = "CROWDTRUST_REQUIRE_DATASETS"
 
@@ -75,14 +76,52 @@ def load_dataset(name: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return labels, gold
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fast_key_stretching():
+    """Cheap Argon2 parameters for the suite's many accounts and keys (production costs are
+    checked once in test_access.py; workspaces record the parameters they were made with)."""
+    from argon2 import PasswordHasher
+
+    from analytics import access, encryption
+
+    saved = access.PASSWORD_HASHER, dict(encryption.KDF_PARAMS)
+    access.PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    encryption.KDF_PARAMS.update(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    access.PASSWORD_HASHER = saved[0]
+    encryption.KDF_PARAMS.clear()
+    encryption.KDF_PARAMS.update(saved[1])
+
+
 @pytest.fixture
 def workspace(tmp_path):
-    """A fresh, empty workspace folder opened for writing."""
+    """A fresh, empty workspace folder opened for writing, with one account per role
+    (tests/auth_support.py; ``admin`` is the first)."""
+    from auth_support import add_accounts
+
     from analytics.store import open_workspace
 
     ws = open_workspace(tmp_path / "ws")
+    add_accounts(ws)
     yield ws
     ws.close()
+
+
+@pytest.fixture
+def admin():
+    """The identity of the ``admin`` account of :func:`workspace` (and of every workspace prepared
+    with tests/auth_support.py)."""
+    from analytics.access import Identity
+
+    return Identity("admin", "admin")
+
+
+@pytest.fixture
+def users():
+    """Identities of the per-role accounts of tests/auth_support.py, by role."""
+    from analytics.access import ROLES, Identity
+
+    return {role: Identity(role, role) for role in ROLES}
 
 
 # -- reporting which tests used the shared resources ---------------------------------------------

@@ -136,13 +136,17 @@ def test_cost_guard_refuses_with_estimate_and_suggestion():
         aggregate(d, "glad", max_seconds=secs / 10)
     with pytest.raises(UserError, match="GiB|MiB"):
         aggregate(d, "mmsr", max_bytes=1.0)
-    # GLAD on 500k labels is refused by default
-    big = np.zeros(500_000, np.int32)
+    # GLAD and MACE now run in numpy: 1M labels are within the default limits; M-MSR on 800 workers is not
+    big = np.zeros(1_000_000, np.int32)
     fake = d.__class__(task=big, worker=big, label=big, task_ids=d.task_ids, worker_ids=d.worker_ids,
                        classes=d.classes)
-    assert estimate_cost(fake, "glad")[0] > 300
-    with pytest.raises(UserError, match="glad would take about"):
-        aggregate(fake, "glad")
+    for m in ("glad", "mace", "zbs", "onecoin", "ebcc", "ibcc", "bwa"):
+        secs, nbytes = estimate_cost(fake, m)
+        assert secs < 120 and nbytes < 4 * 2**30, m
+    many = d.__class__(task=big[:1000], worker=np.arange(1000, dtype=np.int32) % 800, label=big[:1000],
+                       task_ids=d.task_ids, worker_ids=np.arange(800).astype(str).astype(object), classes=d.classes)
+    with pytest.raises(UserError, match="mmsr would take about"):
+        aggregate(many, "mmsr")
 
 
 def test_bad_method_and_empty():

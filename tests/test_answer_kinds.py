@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from auth_support import add_accounts, me  # noqa: E402
 from conftest import dataset_path
 
 from analytics import export, options, results
@@ -20,6 +21,8 @@ from analytics.answers.ticking import TickCount, _others_median
 from analytics.dataset import from_frame
 from analytics.ingest import ingest_file
 from analytics.pipeline import analyze
+
+ADMIN = me("admin")
 
 TICKER = "A1T9DFT0XOO3V5"   # ticks 16 of 19 relations on every sentence of the batch
 
@@ -29,9 +32,10 @@ def ml_ws(tmp_path_factory):
     from analytics.store import open_workspace
 
     ws = open_workspace(tmp_path_factory.mktemp("ml") / "ws")
+    add_accounts(ws)
     ingest_file(ws, dataset_path("mturk_open_domain_relations", "raw/Batch_2947651_batch_results.csv"),
-                "relations", label_field="Answer.Q1")
-    run = analyze(ws, "relations")
+                "relations", label_field="Answer.Q1", actor=ADMIN)
+    run = analyze(ws, "relations", actor=ADMIN)
     yield ws, run
     ws.close()
 
@@ -71,7 +75,7 @@ def test_the_ticker_is_named_with_a_plain_reason(ml_ws):
 
 def test_multilabel_export_has_one_column_per_option(ml_ws):
     ws, _ = ml_ws
-    exp = export.build_export(ws, "relations", "labels", "csv", actor="test")
+    exp = export.build_export(ws, "relations", "labels", "csv", actor=ADMIN)
     p_cols = [c for c in exp.frame.columns if c.startswith("p_")]
     assert len(p_cols) == 19 and "p_per:place_of_birth" in p_cols
     assert exp.frame["task"].is_unique and len(exp.frame) == 79
@@ -80,8 +84,8 @@ def test_multilabel_export_has_one_column_per_option(ml_ws):
 
 def test_item_specific_report_uses_per_item_options(workspace):
     for i in (1, 2, 3):
-        ingest_file(workspace, dataset_path("crowdflower_medical_relations", f"raw/RelDir_batch_0{i}.csv"), "cf")
-    run = analyze(workspace, "cf")
+        ingest_file(workspace, dataset_path("crowdflower_medical_relations", f"raw/RelDir_batch_0{i}.csv"), "cf", actor=ADMIN)
+    run = analyze(workspace, "cf", actor=ADMIN)
     con = workspace.con
     info = results.run_summary(con, run)
     assert info["method"] == "onecoin" and info["summary"]["answer_kind"] == "item-specific"

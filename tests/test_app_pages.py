@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import app_fixture  # noqa: E402
+from auth_support import PASSWORDS, add_accounts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app" / "streamlit_app.py")
@@ -31,17 +32,25 @@ def demo_ws(tmp_path_factory) -> Path:
     from analytics.demo import build_demo
 
     ws = tmp_path_factory.mktemp("app") / "demo"
-    build_demo(ws)
+    build_demo(ws, password=PASSWORDS["admin"])
     return ws
 
 
-def app(ws: Path, page: str = "overview", project: str | None = None, actor: str = "tester") -> AppTest:
+def sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    """Fill the sign-in form and submit it (the app reruns into the signed-in frame)."""
+    at.text_input(key="signin_name").input(name)
+    at.text_input(key="signin_password").input(password)
+    return at.button(key="FormSubmitter:signin-Sign in").click().run()
+
+
+def app(ws: Path, page: str = "overview", project: str | None = None, user: str = "admin") -> AppTest:
+    """The dashboard on ``ws``, signed in as ``user`` (tests/auth_support.py accounts), on ``page``."""
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["workspace_path"] = str(ws)
-    at.session_state["actor"] = actor
     if project:
         at.session_state["project"] = project
     at.run()
+    sign_in(at, user, PASSWORDS[user])
     if page != "overview":
         at.switch_page(f"views/{page}.py").run()
     return at
@@ -95,16 +104,31 @@ def _every_page(ws: Path, project: str | None = None) -> list[AppTest]:
     return out
 
 
-def test_pages_render_without_workspace(tmp_path):
-    for page, text in zip(PAGES, _every_page(tmp_path / "nothing-here"), strict=True):
-        if page != "data":
-            assert "Load an annotation file on the **Data** page" in text, page
+def test_without_workspace_only_the_sign_in_page_says_how_to_create_it(tmp_path):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["workspace_path"] = str(tmp_path / "nothing-here")
+    at.run()
+    assert_clean(at)
+    assert "Sign in" in at.title[0].value and "users add NAME --role admin" in texts(at)
+    assert not (tmp_path / "nothing-here").exists()
+
+
+def test_workspace_without_accounts_says_how_to_create_the_first_admin(tmp_path):
+    from analytics.store import open_workspace
+
+    open_workspace(tmp_path / "ws").close()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["workspace_path"] = str(tmp_path / "ws")
+    at.run()
+    assert_clean(at)
+    assert "no accounts yet" in texts(at) and not at.text_input
 
 
 def test_pages_render_on_workspace_without_projects(tmp_path):
     from analytics.store import open_workspace
 
-    open_workspace(tmp_path / "ws").close()
+    with open_workspace(tmp_path / "ws") as ws:
+        add_accounts(ws)
     for page, text in zip(PAGES, _every_page(tmp_path / "ws"), strict=True):
         if page != "data":
             assert "no projects yet" in text, page
@@ -164,6 +188,7 @@ def test_workers_detail_from_url(fixture_ws):
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["workspace_path"] = str(fixture_ws)
     at.run()
+    sign_in(at, "viewer", PASSWORDS["viewer"])
     at.switch_page("views/workers.py")
     at.query_params["worker"] = "w_bot"
     at.run()
@@ -246,13 +271,13 @@ def test_settings_save_and_analyse(tmp_path, fixture_ws):
     assert "run" in at.sidebar.caption[0].value.lower()
 
 
-def test_analysis_requires_a_name(fixture_ws, tmp_path):
-    ws = tmp_path / "ws"
-    shutil.copytree(fixture_ws, ws)
-    at = app(ws, "overview", "untimed", actor="")
-    at.button(key="overview_analyze").click().run()
+def test_analysis_needs_the_analyst_role(fixture_ws, tmp_path):
+    at = app(fixture_ws, "overview", "untimed", user="viewer")
     assert_clean(at)
-    assert any("Enter your name" in w.value for w in at.warning)
+    assert not any(b.key == "overview_analyze" for b in at.button)
+    assert "An analyst, manager or admin can run the analysis" in texts(at)
+    at = app(fixture_ws, "overview", "untimed", user="analyst")
+    assert any(b.key == "overview_analyze" for b in at.button)
 
 
 def test_workspace_of_an_older_version_is_migrated_on_first_read(demo_ws, tmp_path):
@@ -267,8 +292,19 @@ def test_workspace_of_an_older_version_is_migrated_on_first_read(demo_ws, tmp_pa
     con = duckdb.connect(str(old / DB_NAME))
     con.execute("ALTER TABLE runs DROP COLUMN host")
     con.execute("ALTER TABLE runs DROP COLUMN pid")
+    con.execute("DROP TABLE accounts")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["workspace_path"] = str(old)
+    at.run()                                   # the sign-in page reads the accounts: that read migrates
+    assert_clean(at)
+    assert "no accounts yet" in texts(at)
+    from analytics.access import bootstrap_admin
+    from analytics.store import open_workspace
+
+    with open_workspace(old) as ws:
+        bootstrap_admin(ws, "admin", PASSWORDS["admin"])
     at = app(old, "settings", "reviews-simulated")
     assert_clean(at)
     con = duckdb.connect(str(old / DB_NAME), read_only=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 from actions_support import make_workspace
+from auth_support import me
 
 from analytics import actions, audit
 from analytics.cli import main
@@ -22,10 +23,10 @@ EDITS = {
 @pytest.fixture
 def ws5(tmp_path):
     ws = make_workspace(tmp_path)
-    actions.ban(ws, "p", ["w00", "w01"], "flips labels", "alice")
-    actions.requeue(ws, "p", ["t001"], "too few labels", "alice")
-    actions.trust_workers(ws, "p", ["h01"], "vetted expert", "bob")
-    actions.unban(ws, "p", ["w01"], "appeal accepted", "bob")
+    actions.ban(ws, "p", ["w00", "w01"], "flips labels", me("alice"))
+    actions.requeue(ws, "p", ["t001"], "too few labels", me("alice"))
+    actions.trust_workers(ws, "p", ["h01"], "vetted expert", me("bob"))
+    actions.unban(ws, "p", ["w01"], "appeal accepted", me("bob"))
     yield ws
     ws.close()
 

@@ -4,16 +4,19 @@ the real CrowdFlower export."""
 
 from __future__ import annotations
 
+from auth_support import me  # noqa: E402
 from conftest import dataset_path
 
 from analytics import audit
 from analytics.cli import build_parser, main
 from analytics.ingest import ingest_file
 
+ADMIN = me("admin")
+
 
 def _ws(workspace):
     for i in (1, 2):
-        ingest_file(workspace, dataset_path("crowdflower_medical_relations", f"raw/RelDir_batch_0{i}.csv"), "cf")
+        ingest_file(workspace, dataset_path("crowdflower_medical_relations", f"raw/RelDir_batch_0{i}.csv"), "cf", actor=ADMIN)
     audit.write_anchor(workspace.path, workspace.con)
     return workspace
 

@@ -1,6 +1,7 @@
 """The dashboard in a real browser: `streamlit run` driven by headless Chromium (Playwright).
 
-Opens every page on a freshly built demo workspace (``analytics.demo.build_demo``), selects the lowest-trust worker in the
+Signs in to a freshly built demo workspace (``analytics.demo.build_demo``, as ``make run``) with
+the admin's one-time password and chooses a new one, opens every page, selects the lowest-trust worker in the
 workers table, opens their detail (confusion matrix and timeline), and saves one screenshot
 per page under test-output/screenshots/. Skips cleanly without Chromium or Playwright.
 """
@@ -20,6 +21,7 @@ from browser_support import (  # noqa: E402
     check_clean,
     require_browser,
     settle,
+    sign_in,
     streamlit_server,
 )
 
@@ -35,13 +37,14 @@ def server(tmp_path_factory):
     from analytics.demo import build_demo
 
     ws = tmp_path_factory.mktemp("browser") / "demo"
-    build_demo(ws)
+    demo = build_demo(ws)                       # as `make run` does: an admin with a one-time password
     with streamlit_server(ws, tmp_path_factory.mktemp("log") / "streamlit.log") as url:
-        yield url
+        yield url, demo
 
 
 @pytest.fixture(scope="module")
 def page(server):
+    """One browser session, signed in as the demo admin (who replaces the one-time password first)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -49,6 +52,20 @@ def page(server):
         ctx = browser.new_context(viewport={"width": 1500, "height": 2200})
         pg = ctx.new_page()
         pg.set_default_timeout(30_000)
+        url, demo = server
+        pg.goto(url)
+        pg.get_by_label("Account", exact=True).wait_for(timeout=90_000)
+        settle(pg)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(SHOTS / "signin_demo.png"), full_page=True)
+        assert "reviews-simulated" not in pg.locator('[data-testid="stApp"]').inner_text()   # no data before sign-in
+        sign_in(pg, demo.admin, demo.password, expect_ok=False)
+        pg.get_by_text("Choose your password").first.wait_for()
+        pg.get_by_label("New password", exact=True).fill("demo-admin-password")
+        pg.get_by_label("New password again", exact=True).fill("demo-admin-password")
+        pg.get_by_role("button", name="Save password").click()
+        pg.locator('[data-testid="stSidebarNav"]').first.wait_for()
+        settle(pg)
         yield pg
         browser.close()
 
@@ -62,15 +79,8 @@ def _open(pg, server: str, slug: str, title: str) -> None:
     if nav.count():
         nav.first.click()
     else:
-        pg.goto(f"{server}/{'' if slug == 'overview' else slug}")
+        pg.goto(f"{server[0]}/{'' if slug == 'overview' else slug}")
     pg.locator("h1", has_text=title).first.wait_for()
-    settle(pg)
-
-
-def _sign_in(pg) -> None:
-    box = pg.get_by_label("Your name", exact=True)
-    box.fill("browser test")
-    box.press("Enter")
     settle(pg)
 
 
@@ -84,7 +94,6 @@ def test_every_page_and_worker_detail(server, page):
     SHOTS.mkdir(parents=True, exist_ok=True)
     _open(page, server, "overview", "Overview")
     check_clean(page, "overview of the first project")
-    _sign_in(page)
     _pick_project(page, "reviews-simulated")   # the demo project with timestamps and planted attacks
     page.locator("h1", has_text="reviews-simulated").first.wait_for()
     for slug, title in PAGES:
@@ -140,7 +149,6 @@ def test_upload_ingests_and_shows_quarantine(server, page, tmp_path):
                  "t2,alice,dog,yesterday\n"
                  "t2,carol,dog,2026-05-01T10:03:00Z\n")
     _open(page, server, "data", "Data")
-    _sign_in(page)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(f))
     page.get_by_text("would be quarantined").first.wait_for()      # the dry run, before anything is written
     settle(page)

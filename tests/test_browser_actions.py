@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from auth_support import PASSWORDS  # noqa: E402
 from browser_support import (  # noqa: E402
     CHROME_ARGS,
     CHROMIUM,
@@ -23,6 +24,7 @@ from browser_support import (  # noqa: E402
     check_clean,
     require_browser,
     settle,
+    sign_in,
     streamlit_server,
 )
 
@@ -55,11 +57,10 @@ def test_ban_from_the_queue_and_download_exports(server):
         pg.set_default_timeout(30_000)
         try:
             pg.goto(f"{url}/actions")
-            pg.locator("h1", has_text="Actions").first.wait_for()
             settle(pg)
-            box = pg.get_by_label("Your name", exact=True)
-            box.fill("browser tester")
-            box.press("Enter")
+            pg.screenshot(path=str(SHOTS / "actions_signin.png"), full_page=True)
+            sign_in(pg, "manager", PASSWORDS["manager"])
+            pg.locator("h1", has_text="Actions").first.wait_for()
             settle(pg)
             assert "Audit log intact" in pg.locator('[data-testid="stMain"]').inner_text()
 
@@ -83,7 +84,7 @@ def test_ban_from_the_queue_and_download_exports(server):
             pg.get_by_text("Latest entry").first.wait_for()
             settle(pg)
             text = pg.locator('[data-testid="stMain"]').inner_text()
-            assert f"ban {worker} by browser tester" in text and "answers the next class; gold confirms" in text
+            assert f"ban {worker} by manager" in text and "answers the next class; gold confirms" in text
             check_clean(pg, "actions after ban")
             pg.screenshot(path=str(SHOTS / "actions_history.png"), full_page=True)
 

@@ -13,8 +13,11 @@ import os
 import time
 
 import pytest
-from browser_support import CHROME_ARGS, CHROMIUM, SHOTS, require_browser, settle, streamlit_server
+from auth_support import PASSWORDS, add_accounts, me
+from browser_support import CHROME_ARGS, CHROMIUM, SHOTS, require_browser, settle, sign_in, streamlit_server
 from conftest import dataset_path
+
+ADMIN = me("admin")
 
 pytestmark = pytest.mark.browser
 
@@ -43,11 +46,8 @@ def _open_data(pg, url):
     """The Data page while viewing the existing project, signed in (a reload starts a new session)."""
     pg.goto(f"{url}/data?project=weather")
     settle(pg, 2)
-    box = pg.get_by_role("textbox", name="Your name")
-    if box.count():
-        box.fill("tester")
-        pg.keyboard.press("Enter")
-        settle(pg, 1)
+    if pg.get_by_label("Account", exact=True).count():        # the first time; then the session cookie
+        sign_in(pg, "analyst", PASSWORDS["analyst"])
 
 
 def _wait_idle(pg, seconds=180):
@@ -65,7 +65,8 @@ def test_uploads_go_where_chosen_and_rejections_change_nothing(tmp_path, monkeyp
 
     root = tmp_path / "ws"
     with open_workspace(root) as ws:
-        ingest_file(ws, dataset_path(*CF), "weather")          # the project being viewed
+        add_accounts(ws)
+        ingest_file(ws, dataset_path(*CF), "weather", actor=ADMIN)          # the project being viewed
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     SHOTS.mkdir(parents=True, exist_ok=True)

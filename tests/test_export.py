@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from actions_support import CLASSES, EVIL, FLIPPERS, insert_run, make_workspace
+from auth_support import PASSWORDS, add_accounts, me
 
 from analytics import actions, audit, export
 from analytics.aggregate import aggregate
@@ -35,8 +36,8 @@ def _cells(raw: bytes) -> list[str]:
 def test_labels_exclude_banned_workers(ws):
     pid = ws.project_id("p")
     banned = [*FLIPPERS, EVIL]
-    actions.ban(ws, "p", banned, "planted attackers", "alice")
-    exp = export.build_export(ws, "p", "labels")
+    actions.ban(ws, "p", banned, "planted attackers", me("alice"))
+    exp = export.build_export(ws, "p", "labels", actor=me("manager"))
     frame = exp.frame
     assert list(frame.columns) == ["task", "label", "confidence", *[f"p_{c}" for c in CLASSES],
                                    "n_labels", "n_trusted_labels", "suspect"]
@@ -53,8 +54,8 @@ def test_labels_exclude_banned_workers(ws):
 
 
 def test_manifest_traces_inputs_run_and_audit(ws, tmp_path):
-    actions.ban(ws, "p", ["w00"], "flipper", "alice")
-    out, man, exp = export.write_export(ws, "p", "labels", tmp_path / "labels_out.csv", actor="carol")
+    actions.ban(ws, "p", ["w00"], "flipper", me("alice"))
+    out, man, exp = export.write_export(ws, "p", "labels", tmp_path / "labels_out.csv", actor=me("carol"))
     m = json.loads(man.read_text())
     assert man.name == "labels_out.csv.manifest.json"
     src = hashlib.sha256((tmp_path / "labels.csv").read_bytes()).hexdigest()
@@ -69,16 +70,16 @@ def test_manifest_traces_inputs_run_and_audit(ws, tmp_path):
 
 
 def test_malicious_ids_are_exported_inert_but_numbers_are_not_touched(ws):
-    actions.ban(ws, "p", [EVIL, "w00"], "=cmd|' /C calc'!A0", "alice")
-    raw = export.build_export(ws, "p", "mturk-block").data
+    actions.ban(ws, "p", [EVIL, "w00"], "=cmd|' /C calc'!A0", me("alice"))
+    raw = export.build_export(ws, "p", "mturk-block", actor=me("manager")).data
     cells = _cells(raw)
     assert "'" + EVIL in cells and EVIL not in cells
     assert all(not c.startswith(RISKY) for c in cells)
     back = pd.read_csv(io.BytesIO(raw), dtype=str)
     assert back.loc[0, "Worker ID"] == "'" + EVIL and back.loc[0, "BlockReason"].startswith("'=")
-    labels = export.build_export(ws, "p", "labels").data
+    labels = export.build_export(ws, "p", "labels", actor=me("manager")).data
     assert "-1" in set(pd.read_csv(io.BytesIO(labels), dtype=str)["label"])      # the label -1 stays -1
-    parquet = export.build_export(ws, "p", "mturk-block", fmt="parquet").frame
+    parquet = export.build_export(ws, "p", "mturk-block", fmt="parquet", actor=me("manager")).frame
     assert EVIL in set(parquet["Worker ID"])         # typed formats keep the real id
 
 
@@ -91,8 +92,8 @@ def test_escape_rule(value, escaped):
 
 
 def test_mturk_block_has_exactly_the_upload_columns(ws):
-    actions.ban(ws, "p", FLIPPERS, "flips every label", "alice")
-    raw = export.build_export(ws, "p", "mturk-block").data
+    actions.ban(ws, "p", FLIPPERS, "flips every label", me("alice"))
+    raw = export.build_export(ws, "p", "mturk-block", actor=me("manager")).data
     header = raw.decode().splitlines()[0]
     assert header == "Worker ID,UPDATE BlockStatus,BlockReason"
     df = pd.read_csv(io.BytesIO(raw), dtype=str)
@@ -101,37 +102,37 @@ def test_mturk_block_has_exactly_the_upload_columns(ws):
 
 
 def test_toloka_restrictions(ws):
-    actions.ban(ws, "p", ["w00"], "flipper", "alice")
-    actions.ban(ws, "p", ["w01"], "fraud ring", "alice", scope="workspace")
-    df = export.build_export(ws, "p", "toloka-restrictions").frame
+    actions.ban(ws, "p", ["w00"], "flipper", me("alice"))
+    actions.ban(ws, "p", ["w01"], "fraud ring", me("alice"), scope="workspace")
+    df = export.build_export(ws, "p", "toloka-restrictions", actor=me("manager")).frame
     assert list(df.columns) == export.TOLOKA_COLUMNS
     assert dict(zip(df["user_id"], df["scope"], strict=True)) == {"w00": "PROJECT", "w01": "ALL_PROJECTS"}
     assert set(df["duration_unit"]) == {"PERMANENT"} and df["private_comment"].tolist() == ["flipper", "fraud ring"]
 
 
 def test_requeue_canonical_and_source_forms(ws):
-    actions.requeue(ws, "p", ["t003", "t001"], "fewer than 3 trusted labels", "alice")
-    canon = export.build_export(ws, "p", "requeue").frame
+    actions.requeue(ws, "p", ["t003", "t001"], "fewer than 3 trusted labels", me("alice"))
+    canon = export.build_export(ws, "p", "requeue", actor=me("manager")).frame
     assert canon["task"].tolist() == ["t001", "t003"] and (canon["n_labels"] == 5).all()
-    src = export.build_export(ws, "p", "requeue", form="source")
+    src = export.build_export(ws, "p", "requeue", form="source", actor=me("manager"))
     assert list(src.frame.columns) == ["text", "id"] and src.frame["id"].tolist() == ["t001", "t003"]
     assert src.manifest["source_form"]["platform"] == "mturk"
 
 
 def test_reports_carry_run_columns_and_state(ws):
-    actions.ban(ws, "p", ["w00"], "flipper", "alice")
-    w = export.build_export(ws, "p", "workers").frame
+    actions.ban(ws, "p", ["w00"], "flipper", me("alice"))
+    w = export.build_export(ws, "p", "workers", actor=me("manager")).frame
     assert list(w.columns) == ["worker", "n_labels", "trust", "suspect", "reasons", "accuracy", "spammer",
                                "banned", "trusted"]
     assert w.set_index("worker").loc["w00", "banned"]
-    it = export.build_export(ws, "p", "items").frame
+    it = export.build_export(ws, "p", "items", actor=me("manager")).frame
     assert list(it.columns)[:6] == ["task", "label", "confidence", "n_labels", "suspect", "reasons"]
     assert "entropy" in it.columns and "requeued" in it.columns
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
 def test_formats_round_trip(ws, fmt):
-    exp = export.build_export(ws, "p", "labels", fmt=fmt)
+    exp = export.build_export(ws, "p", "labels", fmt=fmt, actor=me("manager"))
     reader = {"csv": lambda b: pd.read_csv(io.BytesIO(b), dtype={"task": str, "label": str}),
               "parquet": lambda b: pd.read_parquet(io.BytesIO(b)),
               "jsonl": lambda b: pd.read_json(io.BytesIO(b), lines=True, dtype={"task": str, "label": str})}[fmt]
@@ -146,17 +147,17 @@ def test_exported_labels_load_back_through_the_canonical_reader(ws, tmp_path, fm
     """The label file is a canonical gold file: a next round can use it as its reference answers."""
     from analytics.ingest import ingest_file
 
-    out, _, exp = export.write_export(ws, "p", "labels", tmp_path / f"consensus.{fmt}", actor="t")
+    out, _, exp = export.write_export(ws, "p", "labels", tmp_path / f"consensus.{fmt}", actor=me("tester"))
     new = tmp_path / "round2.csv"
     pd.DataFrame({"task": ["t000", "t001"], "worker": ["z1", "z1"], "label": ["0", "1"]}).to_csv(new, index=False)
-    ingest_file(ws, new, "round2", format="canonical", gold_path=out, actor="t")
+    ingest_file(ws, new, "round2", format="canonical", gold_path=out, actor=me("tester"))
     gold = ws.con.execute("SELECT task, label FROM gold WHERE project_id = ? ORDER BY task",
                           [ws.project_id("round2")]).df()
     expect = exp.frame[["task", "label"]].sort_values("task").reset_index(drop=True)
     pd.testing.assert_frame_equal(gold, expect, check_dtype=False)
 
 
-def test_cli_export_and_impact(ws, tmp_path, capsys):
+def test_cli_export_and_impact(ws, tmp_path, capsys, monkeypatch):
     path = str(ws.path)
     ws.close()
     base = ["--workspace", path, "--project", "p"]
@@ -166,7 +167,9 @@ def test_cli_export_and_impact(ws, tmp_path, capsys):
     assert main(["impact", *FLIPPERS, "--json", *base]) == 0
     js = json.loads(capsys.readouterr().out)
     assert js["workers"] == FLIPPERS and len(js["changed"]) == js["n_labels_changed"]
-    assert main(["ban", *FLIPPERS, "--reason", "flippers", "--actor", "alice", *base]) == 0
+    monkeypatch.setenv("CROWDTRUST_USER", "alice")
+    monkeypatch.setenv("CROWDTRUST_PASSWORD", PASSWORDS["alice"])
+    assert main(["ban", *FLIPPERS, "--reason", "flippers", *base]) == 0
     target = tmp_path / "block.csv"
     assert main(["export", "mturk-block", "--out", str(target), *base]) == 0
     assert target.exists() and (tmp_path / "block.csv.manifest.json").exists()
@@ -186,8 +189,9 @@ def test_manifest_lists_the_gold_file_hash(tmp_path):
                  ).to_csv(labels, index=False)
     pd.DataFrame({"task": ["a"], "label": ["1"]}).to_csv(gold, index=False)
     with open_workspace(tmp_path / "ws") as ws:
-        ingest_file(ws, labels, "q", format="canonical", gold_path=gold, actor="t")
-        m = export.build_export(ws, "q", "labels").manifest
+        add_accounts(ws)
+        ingest_file(ws, labels, "q", format="canonical", gold_path=gold, actor=me("tester"))
+        m = export.build_export(ws, "q", "labels", actor=me("tester")).manifest
     (inp,) = m["inputs"]
     assert inp["sha256"] == hashlib.sha256(labels.read_bytes()).hexdigest()
     assert inp["gold_file"]["sha256"] == hashlib.sha256(gold.read_bytes()).hexdigest()

@@ -46,7 +46,8 @@ def test_ds_one_step_is_one_e_step_with_other_matrices_fixed(data):
     full = e_step(np.ones(data.n, bool))
     cons = Consensus("ds", full, argmax_lowest(full), prior, errors=A)
     removed = np.isin(data.worker_ids[data.worker], FLIPPERS)
-    prev = preview_ban(data, cons, FLIPPERS)
+    prev = preview_ban(data, cons, FLIPPERS, warm=False)
+    assert prev.mode == "one-step"
     expect = e_step(~removed)
     np.testing.assert_allclose(prev.new_probas, expect, atol=1e-9)
     untouched = ~np.isin(np.arange(data.n_tasks), data.task[removed])
@@ -114,3 +115,33 @@ def test_bad_selection_is_a_user_error(data):
         preview_ban(data, cons, ["ghost"])
     with pytest.raises(UserError, match="at least one"):
         preview_ban(data, cons, [])
+
+
+@pytest.mark.parametrize("method", ["cbds", "glad"])
+def test_warm_preview_reaches_the_refit(data, method):
+    """The default preview re-fits iterative models from the current fit; it lands where a cold re-fit does."""
+    cons = aggregate(data, method, use_gold=False)
+    warm = preview_ban(data, cons, FLIPPERS, use_gold=False)
+    cold = preview_ban(data, cons, FLIPPERS, refit=True, use_gold=False)
+    assert warm.mode == "warm" and not warm.exact and cold.mode == "refit" and cold.exact
+    assert (warm.new_labels == cold.new_labels).mean() >= 0.98      # EM may settle elsewhere on a rare task
+    far = np.abs(warm.new_probas - cold.new_probas).max(axis=1) > 0.05
+    assert far.mean() <= 0.05      # GLAD stops on its Q rule, not at a tight fixed point
+    assert warm.gold["acc_after"] == pytest.approx(cold.gold["acc_after"], abs=0.02)
+
+
+@pytest.mark.parametrize("method", ["cbds", "ds"])
+def test_warm_preview_on_real_data_matches_the_exact_refit(method):
+    from conftest import load_dataset
+
+    df, gold = load_dataset("zheng_product")
+    d = from_frame(df, gold=gold)
+    cons = aggregate(d, method, use_gold=False)
+    busiest = np.argsort(np.bincount(d.worker, minlength=d.n_workers))[-3:]
+    ids = list(d.worker_ids[busiest])
+    warm = preview_ban(d, cons, ids, use_gold=False)
+    cold = preview_ban(d, cons, ids, refit=True, use_gold=False)
+    assert warm.n_labels_removed > 1000
+    same = (warm.new_labels == cold.new_labels).mean()
+    assert same >= 0.99          # a different local optimum on a few tasks at most
+    assert abs(len(warm.changed) - len(cold.changed)) <= 0.2 * max(len(cold.changed), 1) + 2

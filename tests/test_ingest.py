@@ -8,12 +8,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from auth_support import PASSWORDS, add_accounts, me  # noqa: E402
 
 from analytics import catalog
 from analytics.cli import main as cli_main
 from analytics.dataset import load_project
 from analytics.errors import UserError
 from analytics.ingest import FORMATS, detect_format, ingest_file, ingest_gold
+
+ADMIN = me("admin")
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -52,7 +55,7 @@ def write(path: Path, df: pd.DataFrame) -> Path:
 def test_canonical_round_trip(workspace, tmp_path, ext):
     path = write(tmp_path / f"labels{ext}", ROWS)
     assert detect_format(path) == "canonical"
-    s = ingest_file(workspace, path, "p")
+    s = ingest_file(workspace, path, "p", actor=ADMIN)
     assert (s.rows_read, s.rows_loaded, s.rows_quarantined, s.rows_duplicate) == (5, 5, 0, 0)
     df = annotations(workspace, s.ingest_id)
     assert df["source_row"].tolist() == [1, 2, 3, 4, 5]
@@ -68,21 +71,21 @@ def test_mapping_and_label_field(workspace, tmp_path):
     df = ROWS.rename(columns={"worker": "annotator_email", "task": "item_ref", "label": "verdict"})
     path = write(tmp_path / "renamed.csv", df)
     with pytest.raises(UserError, match=r"no task column .*columns found: item_ref.*--map task=<column>"):
-        ingest_file(workspace, path, "p")
+        ingest_file(workspace, path, "p", actor=ADMIN)
     s = ingest_file(workspace, path, "p", mapping={"worker": "annotator_email", "task": "item_ref"},
-                    label_field="verdict")
+                    label_field="verdict", actor=ADMIN)
     assert s.rows_loaded == 5 and s.label_field == "verdict"
     got = annotations(workspace, s.ingest_id)
     assert got["worker"].tolist() == ["w1", "w2", "w1", "w2", "w1"]
     with pytest.raises(UserError, match="no column 'nope'"):
-        ingest_file(workspace, path, "q", mapping={"worker": "nope"})
+        ingest_file(workspace, path, "q", mapping={"worker": "nope"}, actor=ADMIN)
 
 
 def test_aliases_of_shared_dataset_columns(workspace, tmp_path):
     df = pd.DataFrame({"task": ["1", "2"], "worker": ["a", "a"], "label": ["x", "y"],
                        "started_at": ["2014-07-13 13:48:14", "2014-07-13 13:49:00"],
                        "created_at": ["2014-07-13 13:48:35", "2014-07-13 13:49:30"], "duration_s": ["21.0", "30"]})
-    s = ingest_file(workspace, write(tmp_path / "cf_clean.csv", df), "p")
+    s = ingest_file(workspace, write(tmp_path / "cf_clean.csv", df), "p", actor=ADMIN)
     assert any("created_at" in w for w in s.warnings)
     got = annotations(workspace, s.ingest_id)
     assert got["submitted_at"].iloc[0] == pd.Timestamp("2014-07-13 13:48:35", tz="UTC")
@@ -97,7 +100,7 @@ def test_duplicates_collapsed_and_updates_kept(workspace, tmp_path):
         "submitted_at": ["2024-01-01 10:00:00", "2024-01-01 10:00:00", "2024-01-01 11:00:00",
                          "2024-01-01 10:00:00", "2024-01-01 10:00:00", "2024-01-01 09:00:00"],
     })
-    s = ingest_file(workspace, write(tmp_path / "edits.csv", df), "p")
+    s = ingest_file(workspace, write(tmp_path / "edits.csv", df), "p", actor=ADMIN)
     assert (s.rows_read, s.rows_loaded, s.rows_duplicate, s.rows_updates) == (6, 5, 1, 1)
     assert s.rows_read == s.rows_loaded + s.rows_quarantined + s.rows_duplicate
     arrays = load_project(workspace.con, s.project_id)
@@ -107,7 +110,7 @@ def test_duplicates_collapsed_and_updates_kept(workspace, tmp_path):
     # A second file with a newer answer for (t3, w1) and an old row repeated: update + duplicate.
     df2 = pd.DataFrame({"task": ["t3", "t2"], "worker": ["w1", "w2"], "label": ["a", "a"],
                         "submitted_at": ["2024-01-02 09:00:00", "2024-01-01 10:00:00"]})
-    s2 = ingest_file(workspace, write(tmp_path / "edits2.csv", df2), "p")
+    s2 = ingest_file(workspace, write(tmp_path / "edits2.csv", df2), "p", actor=ADMIN)
     assert (s2.rows_loaded, s2.rows_updates, s2.rows_duplicate) == (1, 1, 1)
     final = load_project(workspace.con, s.project_id).to_frame().set_index(["task", "worker"])["label"]
     assert final[("t3", "w1")] == "a"
@@ -130,12 +133,12 @@ def test_a_b_a_keeps_the_last_answer_in_file_order(workspace, tmp_path, times, e
                        "submitted_at": [*A_B_A_TIMES[times][:2], "2024-01-01 09:00:00", A_B_A_TIMES[times][2]]})
     if times == "missing":
         df = df.drop(columns="submitted_at")
-    s = ingest_file(workspace, write(tmp_path / f"aba{ext}", df), "p")
+    s = ingest_file(workspace, write(tmp_path / f"aba{ext}", df), "p", actor=ADMIN)
     assert (s.rows_read, s.rows_loaded, s.rows_duplicate, s.rows_updates) == (4, 4, 0, 2)
     final = load_project(workspace.con, s.project_id).to_frame().set_index(["task", "worker"])["label"]
     assert final[("t1", "w1")] == "a"
     # A file repeating the same three answers adds nothing and keeps a (a re-load: --force).
-    s2 = ingest_file(workspace, write(tmp_path / f"aba_again{ext}", df), "p", force=True)
+    s2 = ingest_file(workspace, write(tmp_path / f"aba_again{ext}", df), "p", force=True, actor=ADMIN)
     assert (s2.rows_loaded, s2.rows_duplicate) == (0, 4)
     final = load_project(workspace.con, s.project_id).to_frame().set_index(["task", "worker"])["label"]
     assert final[("t1", "w1")] == "a"
@@ -148,12 +151,12 @@ def test_a_b_a_across_files_keeps_the_newest_file(workspace, tmp_path, times):
     for i, label in enumerate("aba"):
         df = pd.DataFrame({"task": ["t1"], "worker": ["w1"], "label": [label],
                            "submitted_at": [A_B_A_TIMES[times][0]]})
-        s = ingest_file(workspace, write(tmp_path / f"step{i}.csv", df), "p", force=True)
+        s = ingest_file(workspace, write(tmp_path / f"step{i}.csv", df), "p", force=True, actor=ADMIN)
         assert (s.rows_loaded, s.rows_duplicate) == (1, 0)
         final = load_project(workspace.con, s.project_id).to_frame().set_index(["task", "worker"])["label"]
         assert final[("t1", "w1")] == label
     # The same a once more is a true repeat of the current answer: collapsed.
-    s = ingest_file(workspace, write(tmp_path / "step3.csv", df), "p", force=True)
+    s = ingest_file(workspace, write(tmp_path / "step3.csv", df), "p", force=True, actor=ADMIN)
     assert (s.rows_loaded, s.rows_duplicate) == (0, 1)
     final = load_project(workspace.con, s.project_id).to_frame().set_index(["task", "worker"])["label"]
     assert final[("t1", "w1")] == "a"
@@ -164,7 +167,7 @@ def test_quarantine_keeps_reason_and_raw_row(workspace, tmp_path):
                        "label": ["a", "a", "a", "", "b"],
                        "submitted_at": ["2024-01-01 10:00", "2024-01-01 10:00", "2024-01-01 10:00",
                                         "2024-01-01 10:00", "yesterday-ish"]})
-    s = ingest_file(workspace, write(tmp_path / "q.csv", df), "p")
+    s = ingest_file(workspace, write(tmp_path / "q.csv", df), "p", actor=ADMIN)
     assert s.rows_loaded == 1 and s.rows_quarantined == 4
     assert s.quarantine_reasons == {"empty task": 1, "empty worker": 1, "empty label": 1,
                                     "unparseable submitted_at": 1}
@@ -177,7 +180,7 @@ def test_quarantine_keeps_reason_and_raw_row(workspace, tmp_path):
 def test_toloka_fixture(workspace):
     path = FIX / "toloka_results.tsv"
     assert detect_format(path) == "toloka"
-    s = ingest_file(workspace, path, "tol")
+    s = ingest_file(workspace, path, "tol", actor=ADMIN)
     assert (s.rows_read, s.rows_loaded, s.rows_quarantined) == (10, 9, 1)
     assert s.quarantine_reasons == {"status SKIPPED": 1}
     assert s.gold_loaded == 1
@@ -194,7 +197,7 @@ def test_toloka_fixture(workspace):
 def test_labelstudio_fixture(workspace):
     path = FIX / "labelstudio_export.json"
     assert detect_format(path) == "labelstudio"
-    s = ingest_file(workspace, path, "ls")
+    s = ingest_file(workspace, path, "ls", actor=ADMIN)
     assert (s.rows_read, s.rows_loaded, s.rows_quarantined) == (5, 4, 1)
     assert s.quarantine_reasons == {"cancelled": 1}
     df = annotations(workspace, s.ingest_id)
@@ -204,11 +207,11 @@ def test_labelstudio_fixture(workspace):
     assert df["submitted_at"].iloc[3] == pd.Timestamp("2024-03-01 09:07:30", tz="UTC")
     assert workspace.con.execute("SELECT task, label FROM gold").fetchall() == [("101", "Positive")]
     with pytest.raises(UserError, match="no answer column 'rating'"):
-        ingest_file(workspace, path, "ls2", label_field="rating")
+        ingest_file(workspace, path, "ls2", label_field="rating", actor=ADMIN)
 
 
 def test_crowdflower_golden_rows(workspace):
-    s = ingest_file(workspace, FIX / "crowdflower_golden.csv", "cf")
+    s = ingest_file(workspace, FIX / "crowdflower_golden.csv", "cf", actor=ADMIN)
     assert s.format == "crowdflower" and s.label_field == "relevance"
     assert s.rows_loaded == 5 and s.gold_loaded == 1
     assert workspace.con.execute("SELECT task, label FROM gold").fetchall() == [("900002", "relevant")]
@@ -220,25 +223,25 @@ def test_gold_file_and_label_set(workspace, tmp_path):
     path = write(tmp_path / "labels.csv", ROWS)
     gold = tmp_path / "gold.csv"
     pd.DataFrame({"task": ["t1", "t2"], "label": ["a", "b"]}).to_csv(gold, index=False)
-    s = ingest_file(workspace, path, "p", gold_path=gold, label_set=["a", "b"])
+    s = ingest_file(workspace, path, "p", gold_path=gold, label_set=["a", "b"], actor=ADMIN)
     assert s.gold_loaded == 2
     assert workspace.con.execute("SELECT label_set FROM projects").fetchone()[0] == ["a", "b"]
     assert workspace.con.execute("SELECT count(*) FROM gold WHERE source = 'gold.csv'").fetchone()[0] == 2
     gold2 = tmp_path / "gold2.csv"
     pd.DataFrame({"task": ["t3"], "gold_label": ["a"]}).to_csv(gold2, index=False)
-    g = ingest_gold(workspace, gold2, "p", actor="tester")
+    g = ingest_gold(workspace, gold2, "p", actor=me("tester"))
     assert g.format == "gold" and g.gold_loaded == 1
     arrays = load_project(workspace.con, s.project_id)
     assert len(arrays.gold_task) == 3
     bad_gold = tmp_path / "gold3.csv"
     pd.DataFrame({"task": ["t3"], "label": ["zzz"]}).to_csv(bad_gold, index=False)
     with pytest.raises(UserError, match="outside the project's label set"):
-        ingest_gold(workspace, bad_gold, "p")
+        ingest_gold(workspace, bad_gold, "p", actor=ADMIN)
 
 
 def test_provenance_file_kept_and_audited(workspace, tmp_path):
     path = write(tmp_path / "labels.csv", ROWS)
-    s = ingest_file(workspace, path, "p", actor="alice")
+    s = ingest_file(workspace, path, "p", actor=me("alice"))
     stored = workspace.files_dir / s.sha256
     assert stored.read_bytes() == path.read_bytes()
     row = workspace.con.execute(
@@ -249,10 +252,10 @@ def test_provenance_file_kept_and_audited(workspace, tmp_path):
     assert act[:4] == ("alice", "ingest", "file", "labels.csv")
     assert json.loads(act[4])["sha256"] == s.sha256
     with pytest.raises(UserError, match=r"already loaded into project 'p' as ingest 1 on .*use --force"):
-        ingest_file(workspace, path, "p")
-    again = ingest_file(workspace, path, "p", force=True)      # forced: every row is an exact duplicate
+        ingest_file(workspace, path, "p", actor=ADMIN)
+    again = ingest_file(workspace, path, "p", force=True, actor=ADMIN)      # forced: every row is an exact duplicate
     assert (again.rows_loaded, again.rows_duplicate) == (0, 5)
-    other = ingest_file(workspace, path, "other")               # same bytes, other project: fine
+    other = ingest_file(workspace, path, "other", actor=ADMIN)               # same bytes, other project: fine
     assert other.rows_loaded == 5
 
 
@@ -266,15 +269,15 @@ def test_failure_inside_transaction_changes_nothing(workspace, tmp_path, monkeyp
 
     monkeypatch.setattr(loader, "_finish", boom)
     with pytest.raises(RuntimeError):
-        ingest_file(workspace, path, "p")
+        ingest_file(workspace, path, "p", actor=ADMIN)
     assert workspace.table_counts() == before
     assert workspace.project_names() == []
 
 
 def test_catalog_and_projects_cli(workspace, tmp_path, capsys):
     path = write(tmp_path / "labels.csv", ROWS)
-    ingest_file(workspace, path, "p")
-    ingest_file(workspace, FIX / "toloka_results.tsv", "tol")
+    ingest_file(workspace, path, "p", actor=ADMIN)
+    ingest_file(workspace, FIX / "toloka_results.tsv", "tol", actor=ADMIN)
     summ = catalog.project_summaries(workspace.con).set_index("name")
     assert summ.loc["p", ["labels", "workers", "tasks", "gold", "n_ingests"]].tolist() == [5, 2, 3, 0, 1]
     assert summ.loc["tol", ["labels", "workers", "tasks", "gold", "quarantined"]].tolist() == [9, 3, 3, 1, 1]
@@ -290,11 +293,16 @@ def test_catalog_and_projects_cli(workspace, tmp_path, capsys):
     assert "tol" in out and "2023-05-12 10:16 .. 2023-05-12 12:30" in out and "(1 quarantined)" in out
 
 
-def test_ingest_cli(tmp_path, capsys):
+def test_ingest_cli(tmp_path, capsys, monkeypatch):
+    from analytics.store import open_workspace
+
     path = write(tmp_path / "batch7.csv", ROWS.rename(columns={"worker": "annotator", "label": "answer_text"}))
     ws = str(tmp_path / "ws")
-    assert cli_main(["ingest", str(path), "--workspace", ws, "--map", "worker=annotator", "label=answer_text",
-                     "--actor", "bob"]) == 0
+    with open_workspace(ws) as handle:
+        add_accounts(handle)
+    monkeypatch.setenv("CROWDTRUST_USER", "bob")
+    monkeypatch.setenv("CROWDTRUST_PASSWORD", PASSWORDS["bob"])
+    assert cli_main(["ingest", str(path), "--workspace", ws, "--map", "worker=annotator", "label=answer_text"]) == 0
     out = capsys.readouterr().out
     assert "project 'batch7'" in out and "loaded 5" in out
     assert cli_main(["ingest", str(path), "--workspace", ws, "--map", "worker=annotator",
@@ -314,7 +322,7 @@ def test_large_file_write_settings_restored(workspace, tmp_path, monkeypatch):
     monkeypatch.setattr(validate, "FAST_WRITE_MIN_BYTES", 0)     # treat the file as large
     setting = "SELECT current_setting('disabled_compression_methods')"
     before = workspace.con.execute(setting).fetchone()[0]
-    s = ingest_file(workspace, write(tmp_path / "big.csv", ROWS), "p")
+    s = ingest_file(workspace, write(tmp_path / "big.csv", ROWS), "p", actor=ADMIN)
     assert s.rows_loaded == 5
     assert workspace.con.execute(setting).fetchone()[0] == before
     assert workspace.con.execute("SELECT current_setting('TimeZone')").fetchone()[0] != ""
@@ -354,6 +362,7 @@ def test_random_logs_keep_the_count_invariant_and_latest_answer(tmp_path):
                     st.sampled_from(["a", "b", "c", ""]),
                     st.sampled_from(["2024-01-01 10:00:00", "2024-01-02 09:30:00", "", "bad"]))
     ws = open_workspace(tmp_path / "ws")
+    add_accounts(ws)
     counter = iter(range(10_000))
 
     @settings(max_examples=PROPERTY_EXAMPLES, derandomize=True, database=None, deadline=None,
@@ -367,9 +376,9 @@ def test_random_logs_keep_the_count_invariant_and_latest_answer(tmp_path):
         ok = (df["task"] != "") & (df["label"] != "") & (df["submitted_at"] != "bad")
         if not ok.any():
             with pytest.raises(UserError, match="no row of"):
-                ingest_file(ws, path, f"p{n}")
+                ingest_file(ws, path, f"p{n}", actor=ADMIN)
             return
-        s = ingest_file(ws, path, f"p{n}")
+        s = ingest_file(ws, path, f"p{n}", actor=ADMIN)
         assert s.rows_read == len(df) == s.rows_loaded + s.rows_quarantined + s.rows_duplicate
         assert s.rows_quarantined == int((~ok).sum())
         kept, expect = expected_final(df[ok])

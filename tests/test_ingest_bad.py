@@ -11,11 +11,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from auth_support import PASSWORDS, add_accounts, me  # noqa: E402
 
+import analytics.cli.common as cli_common
 from analytics.cli import main as cli_main
 from analytics.errors import SchemaTooNewError, UserError, WorkspaceLockedError
 from analytics.ingest import ingest_file
 from analytics.store import open_workspace
+
+ADMIN = me("admin")
 
 GOOD = "task,worker,label,submitted_at\nt1,w1,a,2024-01-01 10:00:00\nt2,w1,b,2024-01-01 10:01:00\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
@@ -26,7 +30,7 @@ def loaded(workspace, tmp_path):
     """A workspace that already holds one project, so 'unchanged' is not trivially empty."""
     p = tmp_path / "seed.csv"
     p.write_text(GOOD)
-    ingest_file(workspace, p, "seed")
+    ingest_file(workspace, p, "seed", actor=ADMIN)
     return workspace
 
 
@@ -34,7 +38,7 @@ def refused(ws, path, match, **kw):
     before = ws.table_counts()
     files_before = sorted(ws.files_dir.iterdir())
     with pytest.raises(UserError, match=match) as err:
-        ingest_file(ws, path, kw.pop("project", "p"), **kw)
+        ingest_file(ws, path, kw.pop("project", "p"), **kw, actor=ADMIN)
     assert ws.table_counts() == before
     assert "\n" not in str(err.value)
     return err.value, files_before
@@ -71,7 +75,7 @@ def test_semicolon_csv(loaded, tmp_path):
     p = tmp_path / "excel.csv"
     p.write_text(GOOD.replace(",", ";"))
     refused(loaded, p, r"excel.csv looks ';'-separated, not comma-separated .*use --delimiter ';'")
-    s = ingest_file(loaded, p, "p", delimiter=";")                  # the suggested fix works
+    s = ingest_file(loaded, p, "p", delimiter=";", actor=ADMIN)                  # the suggested fix works
     assert s.rows_loaded == 2
 
 
@@ -112,7 +116,7 @@ def test_unparseable_timestamps_quarantined_rest_loaded(loaded, tmp_path):
     p.write_text("task,worker,label,submitted_at\nt1,w1,a,2024-01-01 10:00:00\nt2,w1,a,31/31/2024 99:00\n"
                  "t3,w1,b,2024-01-01T10:02:00Z\n")
     before = loaded.table_counts()
-    s = ingest_file(loaded, p, "p")
+    s = ingest_file(loaded, p, "p", actor=ADMIN)
     assert (s.rows_loaded, s.rows_quarantined) == (2, 1)
     assert s.quarantine_reasons == {"unparseable submitted_at": 1}
     q = loaded.con.execute("SELECT source_row, reason, raw->>'submitted_at' FROM quarantine").fetchall()
@@ -130,7 +134,7 @@ def test_every_row_bad_changes_nothing(loaded, tmp_path):
 def test_labels_outside_declared_set(loaded, tmp_path):
     p = tmp_path / "labels.csv"
     p.write_text("task,worker,label\nt1,w1,cat\nt2,w1,dgo\nt3,w2,dog\n")
-    s = ingest_file(loaded, p, "p", label_set=["cat", "dog"])
+    s = ingest_file(loaded, p, "p", label_set=["cat", "dog"], actor=ADMIN)
     assert (s.rows_loaded, s.rows_quarantined, s.quarantine_reasons) == (2, 1, {"label not in label set": 1})
     p2 = tmp_path / "labels2.csv"
     p2.write_text("task,worker,label\nt4,w1,cat\n")
@@ -159,7 +163,7 @@ def test_multiple_answer_fields_need_label_field(loaded, tmp_path):
                  "H1,W1,A1,Mon Sep 25 09:38:35 PDT 2017,Mon Sep 25 09:39:11 PDT 2017,36,yes,no\n")
     refused(loaded, p, r"several Answer.\* columns \(Answer.q1, Answer.q2\); say which one is the label "
                        r"with --label-field")
-    s = ingest_file(loaded, p, "p", label_field="q2")
+    s = ingest_file(loaded, p, "p", label_field="q2", actor=ADMIN)
     assert loaded.con.execute("SELECT label FROM annotations WHERE ingest_id = ?", [s.ingest_id]).fetchall() == [("no",)]
 
 
@@ -172,13 +176,15 @@ def _counts(db: Path) -> dict:
         con.close()
 
 
-def test_workspace_locked_by_another_process(tmp_path, capsys):
+def test_workspace_locked_by_another_process(tmp_path, capsys, monkeypatch):
     ws_dir = tmp_path / "ws"
     p = tmp_path / "seed.csv"
     p.write_text(GOOD)
     with open_workspace(ws_dir) as ws:
-        ingest_file(ws, p, "seed")
+        add_accounts(ws)
+        ingest_file(ws, p, "seed", actor=ADMIN)
     before = _counts(ws_dir / "workspace.duckdb")
+    monkeypatch.setattr(cli_common, "LOCK_WAIT_S", 0.5)     # the CLI waits for a busy workspace, briefly here
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import duckdb, sys, time
@@ -217,8 +223,15 @@ def test_workspace_from_newer_schema(tmp_path, capsys):
     assert _counts(ws_dir / "workspace.duckdb") == before
 
 
-def test_cli_bad_inputs_exit_2_one_line(tmp_path, capsys):
+def test_cli_bad_inputs_exit_2_one_line(tmp_path, capsys, monkeypatch):
     ws = str(tmp_path / "ws")
+    assert cli_main(["ingest", str(tmp_path / "x.csv"), "--workspace", ws]) == 2
+    err = capsys.readouterr().err
+    assert "no workspace at" in err and "users add NAME --role admin" in err and err.count("\n") == 1
+    with open_workspace(ws) as handle:
+        add_accounts(handle)
+    monkeypatch.setenv("CROWDTRUST_USER", "analyst")
+    monkeypatch.setenv("CROWDTRUST_PASSWORD", PASSWORDS["analyst"])
     png = tmp_path / "photo.png"
     png.write_bytes(PNG)
     assert cli_main(["ingest", str(png), "--workspace", ws]) == 2

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from auth_support import add_accounts, me  # noqa: E402
 
 import tests.test_ingest as basic
 import tests.test_ingest_bad as bad
 from analytics.ingest import ingest_file
+
+ADMIN = me("admin")
 
 
 @pytest.fixture
@@ -28,7 +31,7 @@ def large_path(monkeypatch):
 def loaded(large_path, workspace, tmp_path):
     p = tmp_path / "seed.csv"
     p.write_text(bad.GOOD)
-    ingest_file(workspace, p, "seed")
+    ingest_file(workspace, p, "seed", actor=ADMIN)
     return workspace
 
 
@@ -88,7 +91,7 @@ def test_many_reader_threads_keep_file_order(workspace, tmp_path):
     ) TO '{path}' (HEADER)""")
     con.close()
     assert path.stat().st_size > 24 * 1024 * 1024
-    s = ingest_file(workspace, path, "big")
+    s = ingest_file(workspace, path, "big", actor=ADMIN)
     bad_workers = len(range(7, n, 100003))
     bad_times = len(range(11, n, 200003))
     assert s.rows_read == n + 2
@@ -118,4 +121,5 @@ def test_duplicates_found_by_grouping_too(monkeypatch, workspace, tmp_path):
 
     for times in basic.A_B_A_TIMES:
         with open_workspace(tmp_path / times / "ws") as ws:
+            add_accounts(ws)
             basic.test_a_b_a_keeps_the_last_answer_in_file_order(ws, tmp_path / times, times, ".csv")

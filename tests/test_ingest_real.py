@@ -6,10 +6,13 @@ import json
 
 import pandas as pd
 import pytest
+from auth_support import me  # noqa: E402
 
 from analytics.dataset import load_project
 from analytics.ingest import detect_format, ingest_file
 from tests.conftest import dataset_path
+
+ADMIN = me("admin")
 
 MTURK = "mturk_open_domain_relations"
 MTURK_FILES = ["Batch_2947651_batch_results.csv", "Batch_2963456_batch_results.csv"]
@@ -27,7 +30,7 @@ def test_mturk_batch_results(workspace, name):
     clean = pd.read_csv(dataset_path(MTURK), dtype=str)
     clean = clean[clean["batch"] == name.replace("_batch_results.csv", "")]
     assert detect_format(raw) == "mturk"
-    s = ingest_file(workspace, raw, "rel", label_field="Q1")
+    s = ingest_file(workspace, raw, "rel", label_field="Q1", actor=ADMIN)
     assert s.label_field == "Answer.Q1"
     assert (s.rows_read, s.rows_loaded, s.rows_quarantined, s.rows_duplicate) == (len(clean), len(clean), 0, 0)
     got = frame(workspace, s.ingest_id)
@@ -50,7 +53,7 @@ def test_mturk_batch_results(workspace, name):
 
 def test_mturk_pdt_to_utc(workspace):
     raw = dataset_path(MTURK, f"raw/{MTURK_FILES[0]}")
-    s = ingest_file(workspace, raw, "rel", label_field="Answer.Q1")
+    s = ingest_file(workspace, raw, "rel", label_field="Answer.Q1", actor=ADMIN)
     first = frame(workspace, s.ingest_id).iloc[0]
     # "Mon Sep 25 09:38:35 PDT 2017" is 16:38:35 UTC (PDT = UTC-7).
     assert first["started_at"] == pd.Timestamp("2017-09-25 16:38:35", tz="UTC")
@@ -63,7 +66,7 @@ def test_crowdflower_full_report(workspace, name):
     clean = pd.read_csv(dataset_path(CF), dtype=str)
     clean = clean[clean["batch"] == name.removesuffix(".csv")]
     assert detect_format(raw) == "crowdflower"
-    s = ingest_file(workspace, raw, "med")
+    s = ingest_file(workspace, raw, "med", actor=ADMIN)
     assert s.label_field == "direction"                       # the field with a direction_gold column
     assert (s.rows_read, s.rows_loaded, s.rows_quarantined, s.rows_duplicate) == (len(clean), len(clean), 0, 0)
     got = frame(workspace, s.ingest_id)
@@ -83,7 +86,7 @@ def test_all_crowdflower_batches_into_one_project(workspace):
     clean = pd.read_csv(dataset_path(CF), dtype=str)
     total = 0
     for name in CF_FILES:
-        s = ingest_file(workspace, dataset_path(CF, f"raw/{name}"), "med")
+        s = ingest_file(workspace, dataset_path(CF, f"raw/{name}"), "med", actor=ADMIN)
         total += s.rows_loaded
     part = clean[clean["batch"].isin([n.removesuffix(".csv") for n in CF_FILES])]
     arrays = load_project(workspace.con, workspace.project_id("med"))

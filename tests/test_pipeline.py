@@ -47,22 +47,22 @@ def test_output_columns_follow_the_contract(simulated_analysis):
     np.testing.assert_allclose(r.labels.filter(like="p_").sum(axis=1), 1.0, atol=1e-6)
 
 
-def test_workspace_run_is_stored_and_reused(workspace, simulated, tmp_path):
+def test_workspace_run_is_stored_and_reused(workspace, simulated, tmp_path, admin):
     from analytics.ingest import ingest_file
 
     labels, gold, _ = simulated
     f = tmp_path / "l.csv"
     labels.to_csv(f, index=False)
-    ingest_file(workspace, f, "sim")
-    run1 = analyze(workspace, "sim")
+    ingest_file(workspace, f, "sim", actor=admin)
+    run1 = analyze(workspace, "sim", actor=admin)
     con = workspace.con
     pid = workspace.project_id("sim")
     assert latest_run(con, pid) == run1
     n_workers = con.execute("SELECT count(*) FROM run_workers WHERE run_id = ?", [run1]).fetchone()[0]
     assert n_workers == load_project(con, pid).n_workers
     assert con.execute("SELECT count(*) FROM run_signals WHERE run_id = ? AND fired", [run1]).fetchone()[0] > 0
-    assert analyze(workspace, "sim") == run1, "unchanged data and settings must reuse the run"
-    assert analyze(workspace, "sim", force=True) != run1
+    assert analyze(workspace, "sim", actor=admin) == run1, "unchanged data and settings must reuse the run"
+    assert analyze(workspace, "sim", force=True, actor=admin) != run1
     assert con.execute("SELECT count(*) FROM actions WHERE action = 'analyze'").fetchone()[0] == 2
 
 
@@ -93,22 +93,22 @@ def test_run_cli_bad_input_exits_2(tmp_path):
     assert "empty" in proc.stderr.lower()
 
 
-def test_ban_and_trust_overrides_reach_the_next_run(workspace, simulated, tmp_path):
+def test_ban_and_trust_overrides_reach_the_next_run(workspace, simulated, tmp_path, admin):
     from analytics.actions import ban, trust_workers
     from analytics.ingest import ingest_file
 
     labels, _, key = simulated
     f = tmp_path / "l.csv"
     labels.to_csv(f, index=False)
-    ingest_file(workspace, f, "sim")
-    run1 = analyze(workspace, "sim")
+    ingest_file(workspace, f, "sim", actor=admin)
+    run1 = analyze(workspace, "sim", actor=admin)
     con = workspace.con
     suspects = con.execute("SELECT worker FROM run_workers WHERE run_id = ? AND suspect ORDER BY trust",
                            [run1]).df()["worker"].tolist()
     banned, vetted = suspects[0], suspects[1]
-    ban(workspace, "sim", [banned], reason="test ban", actor="qa")
-    trust_workers(workspace, "sim", [vetted], reason="known expert", actor="qa")
-    run2 = analyze(workspace, "sim")
+    ban(workspace, "sim", [banned], reason="test ban", actor=admin)
+    trust_workers(workspace, "sim", [vetted], reason="known expert", actor=admin)
+    run2 = analyze(workspace, "sim", actor=admin)
     assert run2 != run1
     rows = con.execute("SELECT worker, suspect, reasons FROM run_workers WHERE run_id = ?", [run2]).df().set_index("worker")
     assert banned not in rows.index, "a banned worker's labels are left out of the analysis"

@@ -12,6 +12,7 @@ import json
 import os
 
 import pytest
+from auth_support import me  # noqa: E402
 from conftest import dataset_path
 
 from analytics.errors import UserError
@@ -20,6 +21,8 @@ from analytics.ingest.kinds import project_kind
 from analytics.ingest.labelmap import parse_rules, read_rules
 from analytics.ingest.messages import for_form
 from analytics.ingest.preview import compare_with_project, preview_file
+
+ADMIN = me("admin")
 
 MTURK = ("mturk_open_domain_relations", "raw/Batch_2947651_batch_results.csv")
 MTURK_SMALL = ("mturk_open_domain_relations", "raw/Batch_2963456_batch_results.csv")
@@ -35,7 +38,7 @@ def _state(ws):
 def test_mturk_several_answer_columns_names_the_likely_one(workspace):
     path = dataset_path(*MTURK)
     with pytest.raises(UserError) as err:
-        ingest_file(workspace, path, "relations")
+        ingest_file(workspace, path, "relations", actor=ADMIN)
     msg = str(err.value)
     assert "the answers look like they are in Answer.Q1" in msg and "--label-field Answer.Q1" in msg
     ui = for_form(msg)
@@ -43,7 +46,7 @@ def test_mturk_several_answer_columns_names_the_likely_one(workspace):
 
 
 def test_mturk_multi_select_is_a_multilabel_project(workspace):
-    s = ingest_file(workspace, dataset_path(*MTURK), "relations", label_field="Answer.Q1")
+    s = ingest_file(workspace, dataset_path(*MTURK), "relations", label_field="Answer.Q1", actor=ADMIN)
     assert s.answer_kind == "multilabel" and s.project_kind == "multilabel"
     kind, opts = project_kind(workspace.con, s.project_id)
     assert kind == "multilabel" and len(opts["options"]) == 19 and "per:place_of_birth" in opts["options"]
@@ -51,15 +54,15 @@ def test_mturk_multi_select_is_a_multilabel_project(workspace):
     labels = {r[0] for r in workspace.con.execute("SELECT DISTINCT label FROM annotations").fetchall()}
     assert all(lab.split("|") == sorted(lab.split("|")) for lab in labels)
     # a second batch offering fewer options keeps the project multi-label, with the union of options
-    s2 = ingest_file(workspace, dataset_path(*MTURK_SMALL), "relations", label_field="Q1")
+    s2 = ingest_file(workspace, dataset_path(*MTURK_SMALL), "relations", label_field="Q1", actor=ADMIN)
     assert s2.project_kind == "multilabel"
 
 
 def test_free_text_column_is_refused_and_nothing_is_kept(workspace):
-    ingest_file(workspace, dataset_path(*MTURK_SMALL), "relations", label_field="Answer.Q1")
+    ingest_file(workspace, dataset_path(*MTURK_SMALL), "relations", label_field="Answer.Q1", actor=ADMIN)
     before = _state(workspace)
     with pytest.raises(UserError) as err:
-        ingest_file(workspace, dataset_path(*MTURK), "relations", label_field="Answer.Q2a")
+        ingest_file(workspace, dataset_path(*MTURK), "relations", label_field="Answer.Q2a", actor=ADMIN)
     msg = str(err.value)
     assert "column 'Answer.Q2a' has 646 distinct values in 1,205 rows" in msg
     assert "'Answer.Q1'" in msg                                  # the likely label column
@@ -69,7 +72,7 @@ def test_free_text_column_is_refused_and_nothing_is_kept(workspace):
 def test_crowdflower_report_is_recognised_as_item_specific(workspace):
     s = None
     for f in CF:
-        s = ingest_file(workspace, dataset_path(*f), "cf")
+        s = ingest_file(workspace, dataset_path(*f), "cf", actor=ADMIN)
         assert s.answer_kind == "item-specific"
         assert s.gold_source == "platform golden column direction_gold"     # the *_gold column is offered
         assert any("worded per item" in w for w in s.warnings)
@@ -83,7 +86,7 @@ def test_crowdflower_report_mapped_to_shared_classes(workspace, tmp_path):
     rules_file.write_text(CF_RULES)
     rules = read_rules(rules_file)
     for f in CF:
-        s = ingest_file(workspace, dataset_path(*f), "cf", label_rules=rules, label_rules_name="rules.csv")
+        s = ingest_file(workspace, dataset_path(*f), "cf", label_rules=rules, label_rules_name="rules.csv", actor=ADMIN)
         assert s.answer_kind == "single" and s.rows_quarantined == 0
     got = dict(workspace.con.execute("SELECT label, count(*) FROM annotations GROUP BY 1").fetchall())
     assert set(got) == {"t1_rel_t2", "t2_rel_t1", "no_relation"}
@@ -101,7 +104,7 @@ def test_crowdflower_report_mapped_to_shared_classes(workspace, tmp_path):
 
 def test_unmatched_answers_are_quarantined_with_a_reason(workspace):
     rules = parse_rules("answer,label\nno_relation,none\n", "rules")
-    s = ingest_file(workspace, dataset_path(*CF[0]), "cf", label_rules=rules)
+    s = ingest_file(workspace, dataset_path(*CF[0]), "cf", label_rules=rules, actor=ADMIN)
     assert s.quarantine_reasons.get("answer matches no mapping rule", 0) > 0
     assert s.rows_loaded + s.rows_quarantined + s.rows_duplicate == s.rows_read
 
@@ -115,7 +118,7 @@ def test_preview_checks_before_anything_is_written(workspace):
     cf = preview_file(dataset_path(*CF[0]))
     assert cf["kind"] == "item-specific" and cf["label_field"] == "direction"
     # a CrowdFlower file offered to the multi-label MTurk project is flagged before it is added
-    ingest_file(workspace, dataset_path(*MTURK), "relations", label_field="Answer.Q1")
+    ingest_file(workspace, dataset_path(*MTURK), "relations", label_field="Answer.Q1", actor=ADMIN)
     pid = workspace.project_id("relations")
     diffs = compare_with_project(workspace.con, pid, cf)
     assert any("crowdflower file" in d for d in diffs) and any("worded per item" in d for d in diffs)
@@ -132,7 +135,7 @@ def test_answer_spellings_of_other_exports(tmp_path, workspace):
             lab = ['[{""sentiment"":{""label"":""Positive""}}]', '[{""sentiment"":{""label"":""Negative""}}]'][(i + w) % 2]
             rows.append(f'H{i},W{w},A{i}{w},Mon Sep 25 09:38:35 PDT 2017,Mon Sep 25 09:39:35 PDT 2017,60,"{lab}"')
     mt.write_text("\n".join(rows) + "\n")
-    s = ingest_file(workspace, mt, "tasks")
+    s = ingest_file(workspace, mt, "tasks", actor=ADMIN)
     assert set(r[0] for r in workspace.con.execute(
         "SELECT DISTINCT label FROM annotations WHERE ingest_id = ?", [s.ingest_id]).fetchall()) == {"Positive",
                                                                                                       "Negative"}
@@ -142,7 +145,7 @@ def test_answer_spellings_of_other_exports(tmp_path, workspace):
         for w in range(3):
             rows.append(f"H{i},W{w},B{i}{w},true,{'true' if (i + w) % 3 == 0 else 'false'},false")
     oh.write_text("\n".join(rows) + "\n")
-    s = ingest_file(workspace, oh, "topics", label_field="topic")
+    s = ingest_file(workspace, oh, "topics", label_field="topic", actor=ADMIN)
     assert s.project_kind == "multilabel"
     got = {r[0] for r in workspace.con.execute(
         "SELECT DISTINCT label FROM annotations WHERE ingest_id = ?", [s.ingest_id]).fetchall()}
@@ -156,14 +159,14 @@ def test_checkboxes_and_reports_of_the_wrong_kind(tmp_path, workspace):
         for w in range(3):
             rows.append(f"H{i},W{w},C{i}{w},true,{'true' if (i + w) % 2 else 'false'},false")
     cb.write_text("\n".join(rows) + "\n")
-    s = ingest_file(workspace, cb, "pets")                 # the only answer field: the checkbox group
+    s = ingest_file(workspace, cb, "pets", actor=ADMIN)                 # the only answer field: the checkbox group
     assert s.label_field == "Answer.checked" and s.project_kind == "multilabel"
     agg = tmp_path / "f123_aggregated.csv"
     agg.write_text("_unit_id,_golden,_unit_state,_trusted_judgments,_last_judgment_at,sentiment,sentiment:confidence\n"
                    "1,false,finalized,3,7/13/2014 13:48:35,pos,0.9\n")
     with pytest.raises(UserError, match="aggregated report"):
-        ingest_file(workspace, agg, "agg")
+        ingest_file(workspace, agg, "agg", actor=ADMIN)
     hits = tmp_path / "input.csv"
     hits.write_text("HITId,Input.text\nH1,hello\n")
     with pytest.raises(UserError, match="MTurk input file"):
-        ingest_file(workspace, hits, "hits")
+        ingest_file(workspace, hits, "hits", actor=ADMIN)

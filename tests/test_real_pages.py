@@ -19,11 +19,14 @@ import pytest
 from conftest import dataset_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from auth_support import add_accounts, me  # noqa: E402
 from test_app_pages import app, assert_clean, texts  # noqa: E402
 
 from analytics import results  # noqa: E402
 from analytics.ingest import ingest_file  # noqa: E402
 from analytics.pipeline import analyze  # noqa: E402
+
+ADMIN = me("admin")
 
 PAGES = ["overview", "workers", "items", "collusion", "agreement", "actions", "export", "redteam", "data", "settings"]
 CF = [("crowdflower_medical_relations", f"raw/RelDir_batch_0{i}.csv") for i in (1, 2, 3)]
@@ -35,13 +38,14 @@ def real_ws(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("real") / "ws"
     with open_workspace(root) as ws:
+        add_accounts(ws)
         ingest_file(ws, dataset_path("mturk_open_domain_relations", "raw/Batch_2947651_batch_results.csv"),
-                    "relations", label_field="Answer.Q1")
+                    "relations", label_field="Answer.Q1", actor=ADMIN)
         for f in CF:
-            ingest_file(ws, dataset_path(*f), "cf")
-            ingest_file(ws, dataset_path(*f), "cf-raw", kind="single")
+            ingest_file(ws, dataset_path(*f), "cf", actor=ADMIN)
+            ingest_file(ws, dataset_path(*f), "cf-raw", kind="single", actor=ADMIN)
         for p in ("relations", "cf", "cf-raw"):
-            analyze(ws, p)
+            analyze(ws, p, actor=ADMIN)
     return root
 
 
@@ -110,9 +114,10 @@ def test_sidebar_count_is_the_pages_count(real_ws, tmp_path):
         con.close()
     # with repeated answers (a file loaded twice, its answers become updates) the counts still agree
     with open_workspace(tmp_path / "ws") as ws:
+        add_accounts(ws)
         f = dataset_path(*CF[0])
-        ingest_file(ws, f, "twice")
-        ingest_file(ws, f, "twice", force=True)
+        ingest_file(ws, f, "twice", actor=ADMIN)
+        ingest_file(ws, f, "twice", force=True, actor=ADMIN)
         pid = ws.project_id("twice")
         assert results.projects(ws.con).iloc[0]["labels"] == results.project_stats(ws.con, pid)["labels"] == 448
 

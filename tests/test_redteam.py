@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from auth_support import add_accounts, me
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from analytics.aggregate import aggregate
@@ -158,7 +159,7 @@ def test_attack_behaviours_match_key(base):
     att = inject(b3, "campaign", share=0.2, seed=0, seek_share=0.5)
     d, pl = att.data, att.planted_label
     dst = int(np.flatnonzero(d.classes == att.targets["target_class"].iloc[0])[0])
-    src = np.bincount(ref3, minlength=3).argmin()
+    src = int(np.argsort(-np.bincount(ref3, minlength=3), kind="stable")[0])   # the most common class
     on = pl & (ref3[d.task] == src)
     off = pl & (ref3[d.task] != src)
     assert 0.35 < on.sum() / pl.sum() < 0.65                       # sought out: far above the class share
@@ -414,10 +415,10 @@ def _rows_hash(ws, pid):
     return h.hexdigest()
 
 
-def test_inject_project_copies_and_leaves_original_untouched(workspace, base):
+def test_inject_project_copies_and_leaves_original_untouched(workspace, base, users):
     pid = _fill_workspace(workspace, base)
     before = _rows_hash(workspace, pid)
-    name = inject_project(workspace, "proj", "disguised", 0.1, 7, gamma=0.5)
+    name = inject_project(workspace, "proj", "disguised", 0.1, 7, gamma=0.5, actor=users["analyst"])
     assert name == "proj~rt-disguised-s7"
     assert _rows_hash(workspace, pid) == before
     new_pid, parent = workspace.con.execute("SELECT project_id, parent_project_id FROM projects WHERE name = ?",
@@ -431,7 +432,7 @@ def test_inject_project_copies_and_leaves_original_untouched(workspace, base):
     key = load_key(workspace, name)
     assert key["attack"] == "disguised" and key["n_planted"] == int(att.key["planted"].sum())
     assert {r["worker"] for r in key["key"]} == set(att.key.loc[att.key["planted"], "worker"])
-    assert inject_project(workspace, "proj", "disguised", 0.1, 7, gamma=0.5) == name + "-2"
+    assert inject_project(workspace, "proj", "disguised", 0.1, 7, gamma=0.5, actor=users["analyst"]) == name + "-2"
     acts = workspace.con.execute("SELECT count(*) FROM actions WHERE action = 'redteam'").fetchall()[0][0]
     assert acts == 2
 
@@ -446,8 +447,9 @@ def test_cli_scores_the_real_analysis(tmp_path, monkeypatch, capsys):
     from analytics.trust import TrustSettings
 
     ws = open_workspace(tmp_path / "ws")
+    add_accounts(ws)
     _fill_workspace(ws, make_base(n_workers=25, n_tasks=150, seed=4))
-    pipeline.save_project_settings(ws, "proj", TrustSettings(method="mv"))
+    pipeline.save_project_settings(ws, "proj", TrustSettings(method="mv"), me("admin"))
     ws.close()
     calls = []
     real = pipeline.analyze_arrays

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
+from auth_support import add_accounts, me  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from tests.test_redteam import _fill_workspace, make_base  # noqa: E402
@@ -19,12 +20,13 @@ def ws_path(tmp_path):
     from analytics.store import open_workspace
 
     ws = open_workspace(tmp_path / "ws")
+    add_accounts(ws)
     _fill_workspace(ws, make_base(n_workers=20, n_tasks=120, seed=2))
     ws.close()
     return tmp_path / "ws"
 
 
-def _app(ws_path, actor="tester"):
+def _app(ws_path, actor=None):
     from analytics.store import open_workspace
     from app.state import Ctx
 
@@ -32,7 +34,8 @@ def _app(ws_path, actor="tester"):
         pid = ws.project_id("proj")
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.session_state["workspace_path"] = str(ws_path)
-    at.session_state["_ctx"] = Ctx(ws=ws_path, exists=True, actor=actor, project="proj", project_id=pid)
+    at.session_state["_ctx"] = Ctx(ws=ws_path, exists=True, actor=actor or me("analyst"), project="proj",
+                                   project_id=pid)
     return at
 
 
@@ -56,11 +59,11 @@ def test_page_shows_answer_key_banner_on_a_copy(ws_path):
     from app.state import Ctx
 
     with open_workspace(ws_path) as ws:
-        name = inject_project(ws, "proj", "colluders", 0.2, 1)
+        name = inject_project(ws, "proj", "colluders", 0.2, 1, actor=me("analyst"))
         pid = ws.project_id(name)
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["workspace_path"] = str(ws_path)
-    at.session_state["_ctx"] = Ctx(ws=ws_path, exists=True, actor="", project=name, project_id=pid)
+    at.session_state["_ctx"] = Ctx(ws=ws_path, exists=True, actor=me("viewer"), project=name, project_id=pid)
     at.run()
     assert not at.exception
     assert any("red-team copy" in m.value for m in at.markdown)

@@ -84,22 +84,22 @@ def test_cli_run_settings_file_changes_the_run_and_bad_file_exits_2(tmp_path, la
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "fdr_q" in r.stderr
 
 
-def test_a_changed_setting_or_code_reruns_and_is_recorded(workspace, labels_csv, monkeypatch):
-    ingest_file(workspace, labels_csv, "sim")
+def test_a_changed_setting_or_code_reruns_and_is_recorded(workspace, labels_csv, monkeypatch, admin):
+    ingest_file(workspace, labels_csv, "sim", actor=admin)
     con = workspace.con
-    first = analyze(workspace, "sim")
-    assert analyze(workspace, "sim") == first                      # same data, settings and code: reused
+    first = analyze(workspace, "sim", actor=admin)
+    assert analyze(workspace, "sim", actor=admin) == first                      # same data, settings and code: reused
     s = project_settings(con, workspace.project_id("sim"))
     s.behaviour.burst.min_rate_ratio = 4.5                          # a detector setting, deep in a group
-    save_project_settings(workspace, "sim", s)
-    second = analyze(workspace, "sim")
+    save_project_settings(workspace, "sim", s, admin)
+    second = analyze(workspace, "sim", actor=admin)
     assert second != first
     params = json.loads(con.execute("SELECT params FROM runs WHERE run_id = ?", [second]).fetchone()[0])
     assert params["settings"]["behaviour"]["burst"]["min_rate_ratio"] == 4.5
-    assert analyze(workspace, "sim") == second
+    assert analyze(workspace, "sim", actor=admin) == second
     # the analysis code changed (a detector edited): recompute, never return the stale run
     monkeypatch.setattr(analytics, "code_version", lambda: "0.2.0+edited-detector")
-    third = analyze(workspace, "sim")
+    third = analyze(workspace, "sim", actor=admin)
     assert third != second
     version = con.execute("SELECT code_version FROM runs WHERE run_id = ?", [third]).fetchone()[0]
     assert version == "0.2.0+edited-detector"

@@ -7,7 +7,7 @@ import sys
 import duckdb
 
 from analytics.results import running_run
-from analytics.store import DB_NAME, MIGRATIONS, open_workspace
+from analytics.store import DB_NAME, MIGRATIONS, SCHEMA_VERSION, open_workspace
 
 
 def _dead_pid() -> int:
@@ -62,7 +62,5 @@ def test_version_1_workspace_gains_the_process_columns(tmp_path):
     cols = {r[0] for r in ws.con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'").fetchall()}
     assert {"host", "pid"} <= cols
-    from analytics.store import SCHEMA_VERSION
-
     assert ws.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     ws.close()

@@ -17,7 +17,7 @@ from analytics.errors import UserError
 # Order is the order of `--help`. Modules that do not exist yet are skipped.
 COMMANDS = [
     "run", "ingest", "projects", "analyze", "report", "export",
-    "actions", "impact", "audit", "project", "redteam", "monitor", "alerts", "incident", "demo",
+    "actions", "impact", "audit", "project", "redteam", "monitor", "alerts", "incident", "demo", "users", "keys",
 ]
 
 
@@ -56,12 +56,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def add_workspace_args(p: argparse.ArgumentParser, project: bool = True) -> None:
-    """The `--workspace` / `--project` options every workspace command shares."""
+def add_workspace_args(p: argparse.ArgumentParser, project: bool = True, creates: bool = False) -> None:
+    """The `--workspace` / `--project` / `--key-file` options every workspace command shares
+    (and `--encrypt` on the commands that can create a workspace)."""
     from analytics.store import DEFAULT_WORKSPACE
 
     p.add_argument("--workspace", default=str(DEFAULT_WORKSPACE),
                    help="workspace folder (default: the bundled demo workspace)")
+    p.add_argument("--key-file", default=None, metavar="FILE",
+                   help="file holding the key of an encrypted workspace (default: $CROWDTRUST_KEY)")
+    if creates:
+        p.add_argument("--encrypt", action="store_true",
+                       help="create the workspace encrypted (AES-256-GCM) with the key from $CROWDTRUST_KEY or "
+                            "--key-file; the key is never stored in the workspace")
     if project:
         p.add_argument("--project", default=None,
                        help="project name (default: the only project, or the first one)")

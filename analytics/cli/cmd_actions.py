@@ -1,23 +1,17 @@
 """`python -m analytics ban|unban|trust|untrust|requeue|unrequeue`: decisions with a reason.
 
-Each command appends one audit entry per worker or task (analytics.actions) and prints
-what changed. Ids come as arguments and/or from ``--from-file`` (one id per line), so a
+Each command signs in as a manager (``--user`` / ``CROWDTRUST_USER``), appends one audit
+entry per worker or task under that account (analytics.actions) and prints what changed. Ids come as arguments and/or from ``--from-file`` (one id per line), so a
 selection of any size is one all-or-nothing action.
 """
 
 from __future__ import annotations
 
-import getpass
-import os
-import time
 from pathlib import Path
 
 from analytics.cli import add_workspace_args
-from analytics.cli.common import open_ws, resolve_project
-from analytics.errors import UserError, WorkspaceLockedError
-
-#: seconds a command waits for another CrowdTrust process to release the workspace
-LOCK_WAIT_S = 15.0
+from analytics.cli.common import add_auth_args, open_ws, resolve_project, sign_in
+from analytics.errors import UserError
 
 _HELP = {
     "ban": "exclude workers' labels from aggregation and exports (nothing is deleted)",
@@ -29,29 +23,9 @@ _HELP = {
 }
 
 
-def default_actor() -> str:
-    """The actor recorded when --actor is not given: $CROWDTRUST_ACTOR, else the login name."""
-    env = os.environ.get("CROWDTRUST_ACTOR")
-    if env:
-        return env
-    try:
-        return getpass.getuser() or "cli"
-    except Exception:  # noqa: BLE001  (no login name in some containers)
-        return "cli"
-
-
-def open_ws_waiting(args, read_only: bool = False, wait_s: float = LOCK_WAIT_S):
-    """Open the workspace, waiting up to ``wait_s`` while another process holds its lock."""
-    deadline = time.monotonic() + wait_s
-    delay = 0.05
-    while True:
-        try:
-            return open_ws(args, read_only=read_only)
-        except WorkspaceLockedError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+def open_ws_waiting(args, read_only: bool = False, wait_s: float | None = None):
+    """Open the workspace, waiting up to ``wait_s`` (default LOCK_WAIT_S) while another process holds its lock."""
+    return open_ws(args, read_only=read_only, wait_s=wait_s)
 
 
 def read_ids(args) -> list[str]:
@@ -72,7 +46,7 @@ def add_parser(sub) -> None:
         p.add_argument("ids", nargs="*", metavar=what, help=f"{what.lower()} ids")
         p.add_argument("--from-file", metavar="FILE", help=f"also read {what.lower()} ids from FILE, one per line")
         p.add_argument("--reason", required=True, help="why (required; kept in the audit log)")
-        p.add_argument("--actor", default=None, help="who is acting (default: $CROWDTRUST_ACTOR or the login name)")
+        add_auth_args(p)
         if what == "WORKER":
             p.add_argument("--scope", choices=["project", "workspace"], default="project",
                            help="this project only (default) or every project of the workspace")
@@ -85,9 +59,9 @@ def run(args) -> int:
     ids = read_ids(args)
     if not ids:
         raise UserError(f"name at least one id to {args.action_name} (or use --from-file)")
-    actor = args.actor or default_actor()
     ws = open_ws_waiting(args)
     try:
+        actor = sign_in(args, ws)
         name, _pid = resolve_project(ws, args.project)
         fn = {"ban": actions.ban, "unban": actions.unban, "trust": actions.trust_workers,
               "untrust": actions.untrust_workers}.get(args.action_name)

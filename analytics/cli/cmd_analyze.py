@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from analytics.cli import add_workspace_args
-from analytics.cli.common import open_ws, resolve_project
+from analytics.cli.common import add_auth_args, open_ws, resolve_project, sign_in
 from analytics.cli.progress import progress_printer
 
 
@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
                    help="analysis settings (TOML or JSON, groups trust/reliability/behaviour/collusion); "
                         "saved as the project's settings")
     p.add_argument("--force", action="store_true", help="recompute even if an identical run exists")
-    p.add_argument("--actor", default="cli", help="name recorded in the audit log")
+    add_auth_args(p)
     p.set_defaults(func=run)
 
 
@@ -26,10 +26,11 @@ def run(args) -> int:
     settings = load_settings_file(args.settings) if args.settings else None
     ws = open_ws(args)
     try:
+        actor = sign_in(args, ws)
         name, pid = resolve_project(ws, args.project)
         if settings is not None:
-            save_project_settings(ws, name, settings)
-        run_id = analyze(ws, name, method=args.method, actor=args.actor, force=args.force,
+            save_project_settings(ws, name, settings, actor)      # an admin's change
+        run_id = analyze(ws, name, method=args.method, actor=actor, force=args.force,
                          progress=progress_printer())
         row = ws.con.execute("SELECT duration_s, summary->>'n_suspect_workers', summary->>'n_suspect_items',"
                              " summary->>'crowd_wide_note' FROM runs WHERE run_id = ?", [run_id]).fetchone()

@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
     lg = asub.add_parser("log", help="print the newest audit entries")
     add_workspace_args(lg)
     lg.add_argument("--limit", type=int, default=20, help="entries to print (default 20)")
+    lg.add_argument("--accounts", action="store_true",
+                    help="list the account entries instead: sign-in, sign-out, lockout, role changes ...")
     lg.set_defaults(func=log)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -41,19 +43,23 @@ def verify(args) -> int:
 
 def log(args) -> int:
     from analytics import actions
+    from analytics.access import account_events
     from analytics.cli.common import resolve_project
 
     ws = open_ws_waiting(args, read_only=True)
     try:
-        name, pid = resolve_project(ws, args.project)
-        df = actions.history(ws.con, pid, limit=args.limit)
+        if args.accounts:
+            name, df = "workspace", account_events(ws.con, limit=args.limit)
+        else:
+            name, pid = resolve_project(ws, args.project)
+            df = actions.history(ws.con, pid, limit=args.limit)
     finally:
         ws.close()
     if df.empty:
         print(f"project {name}: no audit entries")
         return 0
     df["created_at"] = df["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
-    cols = ["seq", "created_at", "actor", "action", "target", "scope", "reason"]
+    cols = [c for c in ("seq", "created_at", "actor", "action", "target", "scope", "reason") if c in df.columns]
     shown = df[cols].astype(object).where(df[cols].notna(), "")   # no NaN/None in the listing
     print(shown.to_string(index=False, max_colwidth=60))
     return 0

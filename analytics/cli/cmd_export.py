@@ -1,14 +1,14 @@
 """`python -m analytics export KIND --out FILE`: labels, reports and platform files, with a manifest.
 
-The manifest (input hashes, run, banned set, audit-chain head, time, actor) is written
+The manifest (input hashes, run, banned set, audit-chain head, time, the signed-in account) is written
 beside the file as ``FILE.manifest.json``, and the export is recorded in the audit log.
 """
 
 from __future__ import annotations
 
 from analytics.cli import add_workspace_args
-from analytics.cli.cmd_actions import default_actor, open_ws_waiting
-from analytics.cli.common import resolve_project
+from analytics.cli.cmd_actions import open_ws_waiting
+from analytics.cli.common import add_auth_args, resolve_project, sign_in
 
 
 def add_parser(sub) -> None:
@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
                    help="csv, parquet or jsonl (default: from the file extension, else csv)")
     p.add_argument("--form", choices=FORMS, default="canonical",
                    help="requeue only: canonical task list, or the source platform's input form")
-    p.add_argument("--actor", default=None, help="who is exporting (default: $CROWDTRUST_ACTOR or the login name)")
+    add_auth_args(p)
     p.set_defaults(func=run)
 
 
@@ -31,9 +31,9 @@ def run(args) -> int:
 
     ws = open_ws_waiting(args)
     try:
+        actor = sign_in(args, ws)
         name, _pid = resolve_project(ws, args.project)
-        out, man, exp = write_export(ws, name, args.kind, args.out, fmt=args.format,
-                                     actor=args.actor or default_actor(), form=args.form)
+        out, man, exp = write_export(ws, name, args.kind, args.out, fmt=args.format, actor=actor, form=args.form)
     finally:
         ws.close()
     print(f"project {name}: wrote {len(exp.frame)} rows to {out} ({exp.fmt}, sha256 {exp.sha256[:12]}); "

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from analytics.cli import add_workspace_args
+from analytics.cli.common import add_auth_args, open_ws, sign_in
 from analytics.errors import UserError
 
 HELP = "load annotation files into a workspace project (format detected, or --format)"
@@ -54,7 +55,7 @@ def add_parser(sub) -> None:
                    help="declare the project's labels; rows with other labels are quarantined")
     p.add_argument("--delimiter", default=None, help="field delimiter of a CSV/TSV file (',', ';', '|' or tab)")
     p.add_argument("--force", action="store_true", help="load a file again even if the same bytes were loaded before")
-    p.add_argument("--actor", default="cli", help="who is loading (recorded in the audit log)")
+    add_auth_args(p)
     p.add_argument("--memory-limit", default=DEFAULT_MEMORY_LIMIT,
                    help=f"DuckDB memory limit while loading (default {DEFAULT_MEMORY_LIMIT}; DuckDB spills beyond it)")
     p.set_defaults(func=run)
@@ -62,7 +63,6 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from analytics.ingest import ingest_file, ingest_gold
-    from analytics.store import open_workspace
 
     if not args.files and not args.gold:
         raise UserError("give at least one FILE to ingest (or --gold G with --project P)")
@@ -75,20 +75,21 @@ def run(args: argparse.Namespace) -> int:
 
         rules = read_rules(args.map_labels)
     label_set = [x.strip() for x in args.label_set.split(",")] if args.label_set is not None else None
-    with open_workspace(args.workspace) as ws:
+    with open_ws(args) as ws:
+        actor = sign_in(args, ws)
         try:
             ws.con.execute("SET memory_limit = ?", [args.memory_limit])
         except Exception as exc:  # duckdb.Error: the value did not parse
             raise UserError(f"--memory-limit {args.memory_limit!r} is not a size DuckDB understands "
                             f"(write it like 700MB or 2GB)") from exc
         if not args.files:
-            print(ingest_gold(ws, args.gold, args.project, actor=args.actor, force=args.force).describe())
+            print(ingest_gold(ws, args.gold, args.project, actor=actor, force=args.force).describe())
             return 0
         for i, f in enumerate(args.files):
             project = args.project or Path(f).stem
             s = ingest_file(ws, f, project, format=args.format, label_field=args.label_field, mapping=mapping,
                             gold_path=args.gold if i == 0 else None, label_set=label_set, force=args.force,
-                            actor=args.actor, delimiter=args.delimiter, label_rules=rules,
+                            actor=actor, delimiter=args.delimiter, label_rules=rules,
                             label_rules_name=Path(args.map_labels).name if args.map_labels else None,
                             kind=args.kind)
             print(s.describe())

@@ -1,12 +1,15 @@
 """`python -m analytics project delete|restore|purge NAME` and `... project undo-ingest|restore-ingest|purge-ingest ID`.
 
 Deleting a project or undoing an ingest takes effect at once and can be reversed until the
-``purge`` step confirms it (:mod:`analytics.lifecycle`); every step is an audit entry.
+``purge`` step confirms it (:mod:`analytics.lifecycle`); every step is an audit entry under the
+signed-in account (``--user``): undoing and restoring an ingest need an analyst, deleting
+projects and confirming deletions an admin.
 """
 
 from __future__ import annotations
 
 from analytics.cli import add_workspace_args
+from analytics.cli.common import add_auth_args, open_ws, sign_in
 
 HELP = "delete / restore / purge a project, or undo / restore / purge an ingest (two steps, audited)"
 STEPS = {
@@ -27,7 +30,7 @@ def add_parser(sub) -> None:
         s.add_argument("target", metavar="NAME" if what == "project" else "INGEST_ID",
                        help="project name" if what == "project" else "ingest id (see the Data page or `projects`)")
         add_workspace_args(s, project=False)
-        s.add_argument("--actor", default="cli", help="who is acting (recorded in the audit log)")
+        add_auth_args(s)
         if name in ("delete", "undo-ingest"):
             s.add_argument("--reason", default="", help="why (recorded in the audit log)")
         s.set_defaults(func=run, step=name)
@@ -37,7 +40,6 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from analytics import lifecycle
     from analytics.errors import UserError
-    from analytics.store import open_workspace
 
     fn, what, _ = STEPS[args.step]
     target = args.target
@@ -47,7 +49,7 @@ def run(args) -> int:
         except ValueError:
             raise UserError(f"ingest id {args.target!r} is not a number; see the ingest history") from None
     extra = [args.reason] if hasattr(args, "reason") else []
-    with open_workspace(args.workspace, create=False) as ws:
-        out = getattr(lifecycle, fn)(ws, target, args.actor, *extra)
+    with open_ws(args) as ws:
+        out = getattr(lifecycle, fn)(ws, target, sign_in(args, ws), *extra)
     print(f"{args.step}: " + ", ".join(f"{k} {v}" for k, v in out.items()))
     return 0

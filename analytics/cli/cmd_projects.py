@@ -23,9 +23,9 @@ def _time(v) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from analytics.catalog import project_summaries
-    from analytics.store import open_workspace
+    from analytics.cli.common import open_ws
 
-    with open_workspace(args.workspace, create=False, read_only=True) as ws:
+    with open_ws(args, read_only=True) as ws:
         df = project_summaries(ws.con)
     if df.empty:
         print(f"workspace {args.workspace} has no projects; load one with `python -m analytics ingest FILE`")

@@ -34,7 +34,11 @@ def add_parser(sub) -> None:
                    help="attack parameter, repeatable (e.g. --param gamma=0.5 --param crowd=true)")
     p.add_argument("--method", default=None, help="aggregation model of the analysis (default: the settings' model)")
     p.add_argument("--save-copy", action="store_true",
-                   help="also store the first seed's attacked copy as a new project of the workspace")
+                   help="also store the first seed's attacked copy as a new project of the workspace "
+                        "(needs an analyst account: --user)")
+    from analytics.cli.common import add_auth_args
+
+    add_auth_args(p)
     p.set_defaults(func=run)
 
 
@@ -70,7 +74,7 @@ def _project_settings(ws, pid):
 def run(args) -> int:
     import pandas as pd
 
-    from analytics.cli.common import open_ws, resolve_project
+    from analytics.cli.common import open_ws, resolve_project, sign_in
     from analytics.dataset import load_project
     from analytics.errors import UserError
     from analytics.redteam import scorecard
@@ -93,7 +97,7 @@ def run(args) -> int:
         settings = _project_settings(ws, pid)
         copy_name = None
         if args.save_copy:
-            copy_name = inject_project(ws, project, args.attack, args.share, 0, actor="cli", **params)
+            copy_name = inject_project(ws, project, args.attack, args.share, 0, actor=sign_in(args, ws), **params)
     finally:
         ws.close()
     if data.gold_task.size == 0:

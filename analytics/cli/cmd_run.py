@@ -52,6 +52,7 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 def run(args) -> int:
     from analytics import answers
+    from analytics.access import bootstrap_admin
     from analytics.export import to_bytes
     from analytics.ingest import ingest_file
     from analytics.pipeline import analyze_arrays
@@ -72,13 +73,14 @@ def run(args) -> int:
         ws = open_workspace(Path(tmp) / "ws")
         try:
             report(0.0, f"reading {src.name}")
+            me = bootstrap_admin(ws, "run", password=None)     # a throw-away workspace: no one signs in
             rules = None
             if args.map_labels:
                 from analytics.ingest.labelmap import read_rules
 
                 rules = read_rules(args.map_labels)
             summary = ingest_file(ws, src, "run", format=args.format, label_field=args.label_field,
-                                  mapping=parse_map(args.map) or None, gold_path=args.gold, actor="run",
+                                  mapping=parse_map(args.map) or None, gold_path=args.gold, actor=me,
                                   label_rules=rules)
             if summary.rows_loaded == 0:
                 raise UserError(f"{src}: no valid rows to analyse ({summary.rows_quarantined} rows quarantined: "

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from analytics import audit
+from analytics.access import Identity, requires
 from analytics.errors import UserError
 from analytics.ingest import canonical, crowdflower, labelstudio, mturk, toloka
 from analytics.ingest.base import ReadOptions, Source, duckdb_read_error
@@ -160,14 +161,16 @@ def _writable(ws: Workspace) -> None:
         raise UserError(f"workspace {ws.path} is open read-only; open it for writing to ingest files")
 
 
-def ingest_file(ws: Workspace, path, project: str, **kwargs) -> IngestSummary:
-    """Load one annotation file into ``project``; see :func:`_ingest_file` for the arguments.
+@requires("ingest")
+def ingest_file(ws: Workspace, path, project: str, actor: Identity | None = None, **kwargs) -> IngestSummary:
+    """Load one annotation file into ``project`` as the signed-in ``actor``; see :func:`_ingest_file`
+    for the arguments.
 
     A failure leaves the workspace as it was, the content-addressed copies in ``files/`` included.
     """
     _writable(ws)
     with files_kept_on_success(ws.files_dir):
-        return _ingest_file(ws, path, project, **kwargs)
+        return _ingest_file(ws, path, project, actor=actor, **kwargs)
 
 
 def _ingest_file(
@@ -181,7 +184,7 @@ def _ingest_file(
     gold_path=None,
     label_set: list[str] | None = None,
     force: bool = False,
-    actor: str = "cli",
+    actor: Identity | None = None,
     file_name: str | None = None,
     delimiter: str | None = None,
     gold_file_name: str | None = None,
@@ -218,13 +221,14 @@ def _ingest_file(
     background = os.path.getsize(path) >= BACKGROUND_HASH_MIN_BYTES
     pool = ThreadPoolExecutor(max_workers=1) if background else None
     if pool is not None:
-        stored_future = pool.submit(store_file, path, ws.files_dir, shown, s.kind != "parquet")
+        stored_future = pool.submit(store_file, path, ws.files_dir, shown, s.kind != "parquet", ws.sealer)
     else:
-        stored_now = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet")
+        stored_now = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet", sealer=ws.sealer)
     gold_info = None
     if gold_path is not None:
         gname = gold_file_name or Path(gold_path).name
-        gsha, gsize, gstored = store_file(gold_path, ws.files_dir, gname, check_utf8=sniff(gold_path).kind != "parquet")
+        gsha, gsize, gstored = store_file(gold_path, ws.files_dir, gname, check_utf8=sniff(gold_path).kind != "parquet",
+                                          sealer=ws.sealer)
         gold_info = {"file": gname, "sha256": gsha, "size_bytes": gsize, "stored_path": gstored}
     opts = ReadOptions(label_field=label_field, mapping=dict(mapping or {}), delimiter=delimiter)
     con = ws.con
@@ -299,7 +303,7 @@ def _ingest_file(
                        "delimiter": delimiter, "label_set": declared, "force": force, "gold_file": gold_info,
                        "answer_kind": file_kind, **source.options}
             _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt=fmt,
-                    counts=counts, actor=actor, stored=stored, options=options)
+                    counts=counts, actor=actor.name, stored=stored, options=options)
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
@@ -320,7 +324,8 @@ def _evaluate_alerts(ws: Workspace, project: str, actor: str, ingest_id: int, wa
     return alerts
 
 
-def ingest_gold(ws: Workspace, path, project: str, actor: str = "cli", *, file_name: str | None = None,
+@requires("ingest")
+def ingest_gold(ws: Workspace, path, project: str, actor: Identity | None = None, *, file_name: str | None = None,
                 force: bool = False) -> IngestSummary:
     """Load a gold file (columns task, label) into ``project`` (created if needed).
 
@@ -331,11 +336,11 @@ def ingest_gold(ws: Workspace, path, project: str, actor: str = "cli", *, file_n
     shown = file_name or Path(path).name
     s = sniff(path, shown)
     with files_kept_on_success(ws.files_dir):
-        sha, size, stored = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet")
+        sha, size, stored = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet", sealer=ws.sealer)
         return _load_gold(ws, path, project, actor, shown, force, sha, size, stored)
 
 
-def _load_gold(ws: Workspace, path, project: str, actor: str, shown: str, force: bool, sha: str, size: int,
+def _load_gold(ws: Workspace, path, project: str, actor: Identity, shown: str, force: bool, sha: str, size: int,
                stored: str) -> IngestSummary:
     con = ws.con
     with ws.transaction():
@@ -351,7 +356,7 @@ def _load_gold(ws: Workspace, path, project: str, actor: str, shown: str, force:
         counts = {"rows_read": n, "rows_loaded": 0, "rows_quarantined": 0, "rows_duplicate": 0,
                   "rows_updates": 0, "gold_loaded": n}
         _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt="gold",
-                counts=counts, actor=actor, stored=stored, options={"format": "gold", "force": force})
+                counts=counts, actor=actor.name, stored=stored, options={"format": "gold", "force": force})
     return IngestSummary(ingest_id=ingest_id, project=project, file_name=shown, format="gold", sha256=sha,
                          size_bytes=size, project_id=project_id, **counts)
 

@@ -23,10 +23,13 @@ from analytics.errors import UserError
 CHUNK = 1 << 20
 
 
-def store_file(path: str | os.PathLike, files_dir: Path, shown: str, check_utf8: bool) -> tuple[str, int, str]:
+def store_file(path: str | os.PathLike, files_dir: Path, shown: str, check_utf8: bool,
+               sealer=None) -> tuple[str, int, str]:
     """Copy ``path`` to ``files_dir/<sha256>`` and return (sha256, size in bytes, stored name).
 
     Raises :class:`UserError` (and keeps nothing) when ``check_utf8`` and the bytes are not UTF-8.
+    In an encrypted workspace (``sealer``, :class:`analytics.encryption.Sealer`) the copy is
+    sealed with AES-256-GCM and named by an HMAC of the SHA-256 instead of the SHA-256.
     """
     files_dir.mkdir(parents=True, exist_ok=True)
     tmp = files_dir / f".incoming-{uuid.uuid4().hex}"
@@ -34,18 +37,27 @@ def store_file(path: str | os.PathLike, files_dir: Path, shown: str, check_utf8:
     dec = codecs.getincrementaldecoder("utf-8")() if check_utf8 else None
     size = 0
     newlines = 0
+
+    def chunks(src):
+        nonlocal size, newlines
+        while chunk := src.read(CHUNK):
+            h.update(chunk)
+            if dec is not None:
+                try:
+                    dec.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    raise _not_utf8(shown, chunk, exc.start, size, newlines) from None
+                newlines += chunk.count(b"\n")
+            size += len(chunk)
+            yield chunk
+
     try:
         with open(path, "rb") as src, open(tmp, "wb") as out:
-            while chunk := src.read(CHUNK):
-                h.update(chunk)
-                out.write(chunk)
-                if dec is not None:
-                    try:
-                        dec.decode(chunk)
-                    except UnicodeDecodeError as exc:
-                        raise _not_utf8(shown, chunk, exc.start, size, newlines) from None
-                    newlines += chunk.count(b"\n")
-                size += len(chunk)
+            if sealer is not None:
+                sealer.seal_stream(chunks(src), out)
+            else:
+                for chunk in chunks(src):
+                    out.write(chunk)
             if dec is not None:
                 try:
                     dec.decode(b"", final=True)
@@ -55,12 +67,13 @@ def store_file(path: str | os.PathLike, files_dir: Path, shown: str, check_utf8:
         tmp.unlink(missing_ok=True)
         raise
     digest = h.hexdigest()
-    final = files_dir / digest
+    name = sealer.stored_name(digest) if sealer is not None else digest
+    final = files_dir / name
     if final.exists():
         tmp.unlink(missing_ok=True)
     else:
         os.replace(tmp, final)
-    return digest, size, f"files/{digest}"
+    return digest, size, f"files/{name}"
 
 
 @contextlib.contextmanager

@@ -173,9 +173,9 @@ class TakeoverParams:
 @dataclass(frozen=True)
 class CampaignParams:
     """A10: a targeted campaign. Each account draws a share ``seek_share`` of its items from
-    those whose reference is ``source_class`` (default: the least common reference class, the
-    one a campaign can tip), answers ``target_class`` there (default: the most common other
-    class) with probability ``flip_prob``, and answers every other item like a good honest
+    those whose reference is ``source_class`` (default: the most common reference class, so
+    that there are enough items to seek out), answers ``target_class`` there (default: the
+    next most common class) with probability ``flip_prob``, and answers every other item like a good honest
     worker, correct with probability ``honest_accuracy`` (default: the 90th percentile of the
     original workers' accuracy). Unlike the disguised attacker it is honest wherever it is not
     attacking, and it does not crowd items; unlike the flipper it concentrates on one class."""
@@ -491,9 +491,8 @@ def _campaign(ctx: _Context, n_att: int, prm: CampaignParams) -> tuple[list[_Pla
         raise UserError("campaign needs 0 < seek_share <= 1 and 0 <= flip_prob <= 1")
     if ctx.K < 2:
         raise UserError("a campaign needs at least two classes")
-    present = np.flatnonzero(ctx.ref_counts > 0)
-    src = ctx.class_code(prm.source_class, int(present[np.argmin(ctx.ref_counts[present])]))
-    order = np.argsort(-ctx.ref_counts)
+    order = np.argsort(-ctx.ref_counts, kind="stable")
+    src = ctx.class_code(prm.source_class, int(order[0]))
     dst = ctx.class_code(prm.target_class, int(next(c for c in order if c != src)))
     if dst == src:
         raise UserError("the campaign's target class must differ from its source class")

@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 
 from analytics import audit
+from analytics.access import Identity, requires
 from analytics.dataset import load_project
+from analytics.encryption import read_private, write_private
 from analytics.errors import UserError
 from analytics.redteam.attacks import Attacked, inject
-from analytics.store import Workspace
+from analytics.store import Workspace, sealer_for
 
 KEY_DIR = "redteam"
 
@@ -46,11 +48,16 @@ def key_document(att: Attacked, project: str, parent: str) -> dict:
 
 
 def load_key(ws: Workspace | str | Path, project: str) -> dict:
-    """Read the answer key of a red-team copy (UserError when the project has none)."""
+    """Read the answer key of a red-team copy (UserError when the project has none).
+
+    In an encrypted workspace the key file is sealed; given a folder, it is opened with the
+    workspace key from ``CROWDTRUST_KEY``.
+    """
     p = key_path(ws, project)
     if not p.exists():
         raise UserError(f"project {project!r} has no red-team answer key at {p}; it is not a red-team copy")
-    return json.loads(p.read_text())
+    sealer = ws.sealer if isinstance(ws, Workspace) else sealer_for(Path(ws))
+    return json.loads(read_private(p, sealer))
 
 
 def _free_name(ws: Workspace, name: str) -> str:
@@ -63,8 +70,9 @@ def _free_name(ws: Workspace, name: str) -> str:
     return f"{name}-{i}"
 
 
+@requires("redteam")
 def inject_project(ws: Workspace, project: str, attack: str, share: float, seed: int, *,
-                   actor: str = "redteam", name: str | None = None, **params) -> str:
+                   actor: Identity | None = None, name: str | None = None, **params) -> str:
     """Plant ``attack`` into a copy of ``project`` and store it as a new project; return its name.
 
     ``params`` go to :func:`~analytics.redteam.attacks.inject`. An existing name gets a
@@ -102,7 +110,7 @@ def inject_project(ws: Workspace, project: str, attack: str, share: float, seed:
             "INSERT INTO ingests (project_id, file_name, size_bytes, sha256, format, rows_read, rows_loaded,"
             " rows_quarantined, rows_duplicate, actor, options) VALUES (?, ?, 0, ?, 'redteam', ?, ?, 0, 0, ?, ?::JSON)"
             " RETURNING ingest_id",
-            [new_pid, f"redteam:{project}:{attack}:s{seed}", hashlib.sha256(blob).hexdigest(), d.n, d.n, actor,
+            [new_pid, f"redteam:{project}:{attack}:s{seed}", hashlib.sha256(blob).hexdigest(), d.n, d.n, actor.name,
              json.dumps({"attack": attack, "share": share, "seed": seed, "parent": project}, default=str)],
         ).fetchall()[0][0])
         con.register("_rt_ann", ann)
@@ -119,11 +127,9 @@ def inject_project(ws: Workspace, project: str, attack: str, share: float, seed:
         con.execute(
             "INSERT INTO gold (project_id, task, label, source, ingest_id)"
             " SELECT ?, task, label, source, NULL FROM gold WHERE project_id = ?", [new_pid, pid])
-        audit.append(con, actor=actor, action="redteam", project_id=new_pid, target_kind="project", target=new,
+        audit.append(con, actor=actor.name, action="redteam", project_id=new_pid, target_kind="project", target=new,
                      scope="project", reason=f"red-team copy of {project} with attack {attack}",
                      evidence={"parent": project, "attack": attack, "share": share, "seed": seed,
                                "n_planted": doc["n_planted"], "key_sha256": hashlib.sha256(blob).hexdigest()})
-    p = key_path(ws, new)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(blob)
+    write_private(key_path(ws, new), blob, ws.sealer)
     return new

@@ -44,6 +44,31 @@ if len(suspects):
                                 "n_labels": st.column_config.NumberColumn("labels", format="%d"),
                                 "reasons": st.column_config.TextColumn("reasons", width="large")})
 
+
+def history() -> None:
+    """The decisions of this project, newest first (everyone may read them)."""
+    st.subheader("History")
+    hist = state.q("actions:history", c.project_id, limit=200)
+    if hist.empty:
+        st.caption("No decisions yet.")
+    else:
+        last = hist.iloc[0]
+        st.markdown(f"Latest entry **#{last['seq']}**: `{last['action']}` **{last['target']}** by {last['actor']} "
+                    f"at {last['created_at']:%Y-%m-%d %H:%M:%S} UTC"
+                    + (f" — “{last['reason']}”" if isinstance(last["reason"], str) and last["reason"] else ""))
+        view = hist[["seq", "created_at", "actor", "action", "target", "scope", "reason"]].copy()
+        view[["target", "scope", "reason"]] = view[["target", "scope", "reason"]].astype(object).fillna("")
+        view["created_at"] = pd.to_datetime(view["created_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
+        st.dataframe(view, hide_index=True, width="stretch", height=min(38 + 35 * len(view), 360),
+                     column_config={"reason": st.column_config.TextColumn(width="large")})
+
+
+if not c.can("ban"):
+    st.info(f"Your role ({c.actor.role}) can read the review queue and the decisions; a manager or admin records "
+            "bans, trust marks and re-queues.", icon=":material/visibility:")
+    history()
+    st.stop()
+
 all_workers = queue.loc[queue["status"] != "banned", "worker"].tolist()
 info = queue.set_index("worker")
 
@@ -72,8 +97,8 @@ if sel:
 # -- preview -----------------------------------------------------------------------------------
 cols = st.columns([1, 1, 3])
 refit = cols[1].toggle("Exact re-fit", key="act_refit",
-                       help="Re-run the aggregation model without them (what the export will give). Off: a fast "
-                            "one-step preview with everyone else's model fixed (exact for majority vote).")
+                       help="Re-run the aggregation model from scratch without them (what the export will give). Off: "
+                            "the model re-fitted from the current fit (under a second on large projects).")
 if cols[0].button("Preview impact", key="act_preview", disabled=not selection, icon=":material/preview:"):
     st.session_state["act_preview_for"] = (tuple(selection), bool(refit))
 
@@ -86,9 +111,10 @@ if selection and st.session_state.get("act_preview_for") == (tuple(selection), b
         st.error(str(exc))
 if preview is not None:
     s = preview.summary()
+    mode_txt = {"refit": "re-fit", "warm": "re-fit from the current fit"}.get(s["mode"], "one-step preview")
     with st.container(border=True):
         st.markdown(f"**Impact of banning {len(preview.workers)} worker(s)** "
-                    f"({'re-fit' if s['mode'] == 'refit' else 'one-step preview'}, {s['method']}"
+                    f"({mode_txt}, {s['method']}"
                     f"{', exact' if s['exact'] else ''})")
         m = st.columns(4)
         m[0].metric("Labels removed", f"{s['n_labels_removed']:,}", help=f"on {s['n_tasks_touched']:,} items")
@@ -156,7 +182,7 @@ with st.expander("Mark as trusted, or re-queue items by id"):
         tasks = st.text_input("Item ids to re-queue (comma separated)", key="act_tasks")
         reason2 = st.text_input("Reason (required)", key="act_reason2")
         go = st.form_submit_button("Record decision")
-    if go and state.need_actor(c, "decision"):
+    if go and state.need_actor(c, "decision", "requeue" if kind.startswith("Re-queue") else "trust"):
         try:
             with state.write_workspace(c.ws, create=False) as ws:
                 if kind.startswith("Re-queue"):
@@ -173,20 +199,7 @@ with st.expander("Mark as trusted, or re-queue items by id"):
             st.rerun()
 
 # -- history and undo --------------------------------------------------------------------------
-st.subheader("History")
-hist = state.q("actions:history", c.project_id, limit=200)
-if hist.empty:
-    st.caption("No decisions yet.")
-else:
-    last = hist.iloc[0]
-    st.markdown(f"Latest entry **#{last['seq']}**: `{last['action']}` **{last['target']}** by {last['actor']} "
-                f"at {last['created_at']:%Y-%m-%d %H:%M:%S} UTC"
-                + (f" — “{last['reason']}”" if isinstance(last["reason"], str) and last["reason"] else ""))
-    view = hist[["seq", "created_at", "actor", "action", "target", "scope", "reason"]].copy()
-    view[["target", "scope", "reason"]] = view[["target", "scope", "reason"]].astype(object).fillna("")
-    view["created_at"] = pd.to_datetime(view["created_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
-    st.dataframe(view, hide_index=True, width="stretch", height=min(38 + 35 * len(view), 360),
-                 column_config={"reason": st.column_config.TextColumn(width="large")})
+history()
 
 banned = state.q("actions:banned_workers", c.project_id)
 if banned:

@@ -135,6 +135,10 @@ def _target(uploads) -> tuple[str | None, bool]:
 
 
 def upload_tab() -> None:
+    if not c.can("ingest"):
+        st.info("Loading files is for analysts, managers and admins; your role can read the history, projects, "
+                "gold and label set.", icon=":material/visibility:")
+        return
     st.markdown("Load annotation logs: canonical CSV/TSV/Parquet/JSONL, MTurk batch results, Toloka results, "
                 "Label Studio JSON or CrowdFlower full reports. Several files at once are fine. Each file is "
                 "checked before anything is written.")
@@ -309,6 +313,8 @@ def history_tab() -> None:
 
 
 def _undo_form(hist) -> None:
+    if not c.can("ingest"):
+        return
     with st.expander("Undo an ingest"):
         st.caption("Undoing holds the file's rows back at once (pages, analyses and exports stop seeing them); "
                    "you can restore them exactly until you confirm. Both steps are recorded in the audit log.")
@@ -339,9 +345,10 @@ def _lifecycle(fn: str, target, *args, done: str) -> None:
 def _pending() -> None:
     pend = state.q("lifecycle:pending")
     ing, proj = pend["ingests"], pend["projects"]
-    if ing.empty and proj.empty:
+    if ing.empty and proj.empty or not c.can("ingest"):
         return
     st.markdown("**Waiting for your confirmation**")
+    admin = c.can("delete")         # restoring an ingest is an analyst's; confirming, and projects, an admin's
     for r in ing.itertuples(index=False):
         with st.container(border=True):
             st.markdown(f"Ingest **{r.ingest_id}** · {r.file_name} → **{r.project}** · {r.rows_loaded:,} rows held "
@@ -350,10 +357,10 @@ def _pending() -> None:
             if a.button("Restore it", key=f"rest_i{r.ingest_id}", icon=":material/restore:") \
                     and state.need_actor(c, "restore"):
                 _lifecycle("restore_ingest", int(r.ingest_id), done=f"Ingest {r.ingest_id} is restored.")
-            if b.button("Delete it for good", key=f"purge_i{r.ingest_id}", type="primary",
-                        icon=":material/delete_forever:") and state.need_actor(c, "deletion"):
+            if admin and b.button("Delete it for good", key=f"purge_i{r.ingest_id}", type="primary",
+                                  icon=":material/delete_forever:") and state.need_actor(c, "deletion"):
                 _lifecycle("purge_ingest", int(r.ingest_id), done=f"Ingest {r.ingest_id} is deleted for good.")
-    for r in proj.itertuples(index=False):
+    for r in proj.itertuples(index=False) if admin else ():
         with st.container(border=True):
             st.markdown(f"Project **{r.project}** · {r.labels:,} labels · deleted {r.deleted_at:%Y-%m-%d %H:%M} UTC "
                         "(hidden everywhere until you restore or confirm)")
@@ -380,6 +387,8 @@ def projects_tab() -> None:
                                                                             "multilabel (per option) or item-specific"),
                      "latest_run": st.column_config.NumberColumn("latest run", format="%d"),
                      "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm")})
+    if not c.can("delete"):
+        return
     with st.expander("Delete a project"):
         st.caption("The project disappears from every page at once; you can restore it until you confirm the "
                    "deletion below. Both steps are recorded in the audit log.")
@@ -402,6 +411,8 @@ def gold_tab() -> None:
         st.caption("No gold answers in this project yet.")
     else:
         st.dataframe(g, hide_index=True)
+    if not c.can("ingest"):
+        return
     from analytics.ingest import ingest_gold
 
     gold = st.file_uploader("Gold file (columns task, label)", key="gold_file",

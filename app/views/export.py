@@ -9,6 +9,9 @@ from app import state
 c = state.require_workspace()
 st.title(f"Export · {c.project}")
 state.flash()
+if not c.can("export"):
+    st.info("Exports are for managers and admins: ask an admin for the manager role.", icon=":material/lock:")
+    st.stop()
 
 WHAT = {
     "labels": "Labels without banned workers (label, confidence, class probabilities, trusted-label count)",

@@ -38,62 +38,70 @@ st.caption("Every setting of the analysis, in four groups. The same settings can
            "line as a TOML or JSON file (`--settings FILE`, groups `[trust]`, `[reliability]`, "
            "`[behaviour.<detector>]`, `[collusion]`); every run records the settings it used.")
 
-with st.form("settings_form"):
-    st.subheader("Aggregation model")
-    methods = list(MODELS)
-    method = st.radio("Model", methods, index=methods.index(trust.method) if trust.method in methods else 0,
-                      format_func=lambda m: f"{m} — {MODELS[m]}", key="s_method")
-    kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
-    if kind == "item-specific":
-        st.caption("This project's answers are worded per item: it is always analysed with the one-coin model "
-                   "on per-item options (models with shared classes have nothing to estimate here).")
-    elif kind == "multilabel":
-        st.caption("This project's answers are multi-select: the model runs on each option as a yes/no judgement.")
-    st.subheader("Verdict")
-    trust_values = field_inputs(trust, "s_trust", skip=("method",))
-    with st.expander("Detector weights in the suspicion score (0 switches a signal off)"):
-        st.caption(field_docs(type(trust)).get("signal_weights", ""))
-        weights = {}
-        wcols = st.columns(4)
-        for i, (name, w) in enumerate(sorted(trust.signal_weights.items())):
-            weights[name] = float(wcols[i % 4].number_input(name, value=float(w), min_value=0.0, step=0.1,
-                                                            format="%.2f", key=f"s_w_{name}"))
-    with st.expander("Worker reliability and gold"):
-        reliability_values = field_inputs(current.reliability, "s_rel")
-    with st.expander("Behaviour detectors"):
-        enabled = st.multiselect("Detectors to run", list(DETECTORS), default=list(current.behaviour.enabled),
-                                 key="s_beh_enabled")
-        behaviour_values: dict = {"enabled": enabled}
-        for name in DETECTORS:
-            st.markdown(f"**{name}**")
-            behaviour_values[name] = field_inputs(getattr(current.behaviour, name), f"s_beh_{name}")
-    with st.expander("Collusion detector"):
-        collusion_values = field_inputs(current.collusion, "s_col")
-    b1, b2, _ = st.columns([1, 1.4, 3])
-    save = b1.form_submit_button("Save settings", icon=":material/save:")
-    go = b2.form_submit_button("Save and re-analyse", type="primary", icon=":material/play_arrow:")
+admin = c.can("settings")
+if not admin:
+    st.info("Only an admin changes the analysis settings; these are the values in force. You can re-analyse with "
+            "them below.", icon=":material/lock:")
+    with st.expander("Settings in force"):
+        st.json(current.to_dict(), expanded=1)
 
-if save or go:
-    if state.need_actor(c, "settings change and analysis"):
-        try:
-            new = AnalysisSettings.from_dict({
-                "trust": {**trust.to_dict(), **trust_values, "method": method, "signal_weights": weights},
-                "reliability": reliability_values,
-                "behaviour": behaviour_values,
-                "collusion": collusion_values,
-            })
-            from analytics.pipeline import save_project_settings
+if admin:
+    with st.form("settings_form"):
+        st.subheader("Aggregation model")
+        methods = list(MODELS)
+        method = st.radio("Model", methods, index=methods.index(trust.method) if trust.method in methods else 0,
+                          format_func=lambda m: f"{m} — {MODELS[m]}", key="s_method")
+        kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
+        if kind == "item-specific":
+            st.caption("This project's answers are worded per item: it is always analysed with the one-coin model "
+                       "on per-item options (models with shared classes have nothing to estimate here).")
+        elif kind == "multilabel":
+            st.caption("This project's answers are multi-select: the model runs on each option as a yes/no judgement.")
+        st.subheader("Verdict")
+        trust_values = field_inputs(trust, "s_trust", skip=("method",))
+        with st.expander("Detector weights in the suspicion score (0 switches a signal off)"):
+            st.caption(field_docs(type(trust)).get("signal_weights", ""))
+            weights = {}
+            wcols = st.columns(4)
+            for i, (name, w) in enumerate(sorted(trust.signal_weights.items())):
+                weights[name] = float(wcols[i % 4].number_input(name, value=float(w), min_value=0.0, step=0.1,
+                                                                format="%.2f", key=f"s_w_{name}"))
+        with st.expander("Worker reliability and gold"):
+            reliability_values = field_inputs(current.reliability, "s_rel")
+        with st.expander("Behaviour detectors"):
+            enabled = st.multiselect("Detectors to run", list(DETECTORS), default=list(current.behaviour.enabled),
+                                     key="s_beh_enabled")
+            behaviour_values: dict = {"enabled": enabled}
+            for name in DETECTORS:
+                st.markdown(f"**{name}**")
+                behaviour_values[name] = field_inputs(getattr(current.behaviour, name), f"s_beh_{name}")
+        with st.expander("Collusion detector"):
+            collusion_values = field_inputs(current.collusion, "s_col")
+        b1, b2, _ = st.columns([1, 1.4, 3])
+        save = b1.form_submit_button("Save settings", icon=":material/save:")
+        go = b2.form_submit_button("Save and re-analyse", type="primary", icon=":material/play_arrow:")
 
-            with state.write_workspace(c.ws, create=False) as ws:
-                save_project_settings(ws, c.project, new)
-        except UserError as exc:
-            st.error(str(exc))
-            st.stop()
-        if go:
-            state.run_analysis(c, settings=new, method=method)
-        else:
-            st.session_state["_flash"] = "Settings saved. They apply from the next analysis run."
-            st.rerun()
+    if save or go:
+        if state.need_actor(c, "settings change and analysis"):
+            try:
+                new = AnalysisSettings.from_dict({
+                    "trust": {**trust.to_dict(), **trust_values, "method": method, "signal_weights": weights},
+                    "reliability": reliability_values,
+                    "behaviour": behaviour_values,
+                    "collusion": collusion_values,
+                })
+                from analytics.pipeline import save_project_settings
+
+                with state.write_workspace(c.ws, create=False) as ws:
+                    save_project_settings(ws, c.project, new, c.actor)
+            except UserError as exc:
+                st.error(str(exc))
+                st.stop()
+            if go:
+                state.run_analysis(c, settings=new, method=method)
+            else:
+                st.session_state["_flash"] = "Settings saved. They apply from the next analysis run."
+                st.rerun()
 
 st.divider()
 left, right = st.columns([1, 2])

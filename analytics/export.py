@@ -436,7 +436,7 @@ def record_export(ws: Workspace, export: Export, actor: Identity | None = None) 
     export.manifest["actor"] = actor.name
     export.manifest["audit"] = {"seq": int(seq), "hash": h}
     export.recorded = True
-    archive(ws.path, export)
+    archive(ws.path, export, ws.sealer)
     return export
 
 
@@ -448,17 +448,25 @@ def archived_path(workspace: str | os.PathLike, sha256: str) -> Path:
     return Path(workspace) / ARCHIVE_DIR / str(sha256)
 
 
-def archive(workspace: str | os.PathLike, export: Export) -> Path:
-    """Keep a copy of a recorded export (content-addressed, with its manifest), so an incident can
-    later tell which delivered labels were affected and diff them against corrected ones."""
+def archive(workspace: str | os.PathLike, export: Export, sealer=None) -> Path:
+    """Keep a copy of a recorded export (content-addressed, with its manifest; sealed when the
+    workspace is encrypted), so an incident can later tell which delivered labels were affected
+    and diff them against corrected ones. Read it back with :func:`read_archived`."""
+    from analytics.encryption import write_private
+
     path = archived_path(workspace, export.sha256)
-    path.parent.mkdir(parents=True, exist_ok=True)
     for target, payload in ((path, export.data), (path.with_name(path.name + ".manifest.json"), export.manifest_bytes())):
         if not target.exists():
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(payload)
-            os.replace(tmp, target)
+            write_private(target, payload, sealer)
     return path
+
+
+def read_archived(workspace: str | os.PathLike, sha256: str, sealer=None) -> bytes | None:
+    """The bytes of an archived export (None when it was not archived)."""
+    from analytics.encryption import read_private
+
+    path = archived_path(workspace, sha256)
+    return read_private(path, sealer) if path.exists() else None
 
 
 @requires("export")

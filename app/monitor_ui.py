@@ -43,6 +43,10 @@ def open_alerts_box(c: state.Ctx, limit: int = 3) -> None:
 
 
 def acknowledge_form(c: state.Ctx, alert_id: int, key: str) -> None:
+    """Acknowledge with a note (analysts and up; others see who may)."""
+    if not c.can("alerts"):
+        st.caption("An analyst, manager or admin acknowledges alerts.")
+        return
     with st.form(f"ack_{key}", border=False):
         note = st.text_input("Note (kept in the audit log)", key=f"ack_note_{key}",
                              placeholder="e.g. expected: a new batch of harder items")
@@ -60,7 +64,9 @@ def acknowledge_form(c: state.Ctx, alert_id: int, key: str) -> None:
 
 
 def open_incident_button(c: state.Ctx, alert_ids: list[int], key: str, label: str = "Open an incident") -> None:
-    """Open an incident from alerts and go to the Incidents page."""
+    """Open an incident from alerts and go to the Incidents page (managers and admins)."""
+    if not c.can("incident"):
+        return
     if st.button(label, key=f"open_inc_{key}", type="primary", icon=":material/emergency:"):
         if not state.need_actor(c, "incident"):
             return
@@ -92,6 +98,11 @@ def alert_rules_form(c: state.Ctx) -> None:
     st.caption("Evaluated after every ingest and analysis on the periods that changed; each rule compares a period "
                "with the project's own recent periods. New alerts show on Overview and Monitoring and are appended "
                "to the pager file as JSON lines.")
+    if not c.can("settings"):
+        st.info("Only an admin changes the alert rules; these are the rules in force.", icon=":material/lock:")
+        with st.expander("Alert rules in force"):
+            st.json(current.to_dict(), expanded=1)
+        return
     with st.form("alert_rules_form"):
         enabled = st.multiselect("Rules switched on", list(RULES), default=[r for r in current.enabled_rules],
                                  format_func=lambda r: f"{r} — {RULE_TITLES[r]}", key="ar_enabled")
@@ -115,7 +126,7 @@ def alert_rules_form(c: state.Ctx) -> None:
         b = st.columns([1, 1, 3])
         save = b[0].form_submit_button("Save alert rules", icon=":material/save:")
         reset = b[1].form_submit_button("Restore defaults", icon=":material/restart_alt:")
-    if (save or reset) and state.need_actor(c, "change of the alert rules"):
+    if (save or reset) and state.need_actor(c, "alert rules change"):
         from analytics.monitor.alerts import save_settings
 
         try:

@@ -14,7 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from auth_support import accounts_at, cli_env, me
+
 from analytics import audit
+from analytics.access import AccessDenied
 from analytics.errors import UserError
 from analytics.incidents import records, response
 from analytics.incidents.report import report_data, write_report
@@ -25,6 +28,7 @@ from analytics.redteam.weekly_crowds import weekly_crowd
 from analytics.store import open_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
+QA = me("manager")
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +39,8 @@ def base(tmp_path_factory):
                              avoid_workers=set(labels["worker"]))
     root = tmp_path_factory.mktemp("inc")
     frames = [b.frame for b in batches[:-1]] + [planted.frame]
-    rep = replay_batches(root / "ws", "p", frames, [b.name for b in batches], root / "files", gold=gold,
-                         deliver_dir=root / "deliveries")
+    rep = replay_batches(accounts_at(root / "ws"), "p", frames, [b.name for b in batches], root / "files", gold=gold,
+                         deliver_dir=root / "deliveries", actor=me("manager"))
     return {"root": root, "rep": rep, "planted": planted, "batches": batches}
 
 
@@ -50,13 +54,15 @@ def ws_copy(base, tmp_path):
 
 def test_open_validates_and_records(ws_copy, base):
     with pytest.raises(UserError, match="names no workers"):
-        records.open_incident(ws_copy, "p", "qa")
+        records.open_incident(ws_copy, "p", QA)
     with pytest.raises(UserError, match="no labels in this project"):
-        records.open_incident(ws_copy, "p", "qa", workers=["nobody"])
-    with pytest.raises(UserError, match="actor"):
-        records.open_incident(ws_copy, "p", "", workers=base["planted"].workers[:1])
+        records.open_incident(ws_copy, "p", QA, workers=["nobody"])
+    with pytest.raises(AccessDenied, match="sign in first"):
+        records.open_incident(ws_copy, "p", "qa", workers=base["planted"].workers[:1])
+    with pytest.raises(AccessDenied, match="analyst and may not open or act on incidents"):
+        records.open_incident(ws_copy, "p", me("analyst"), workers=base["planted"].workers[:1])
     alert = base["rep"].alerts[-1][0]
-    iid = records.open_incident(ws_copy, "p", "qa", alert_ids=[alert["id"]])
+    iid = records.open_incident(ws_copy, "p", QA, alert_ids=[alert["id"]])
     inc = records.get_incident(ws_copy.con, ws_copy.project_id("p"), iid)
     # every alert of the week joined, and they are acknowledged with an audit entry each
     assert sorted(inc["alerts"]) == sorted(a["id"] for a in base["rep"].alerts[-1])
@@ -70,23 +76,23 @@ def test_open_validates_and_records(ws_copy, base):
 
 def test_attach_and_close(ws_copy, base):
     w = base["planted"].workers
-    iid = records.open_incident(ws_copy, "p", "qa", workers=w[:2], title="two of them")
-    res = records.attach(ws_copy, "p", iid, "qa", workers=w[2:4])
+    iid = records.open_incident(ws_copy, "p", QA, workers=w[:2], title="two of them")
+    res = records.attach(ws_copy, "p", iid, QA, workers=w[2:4])
     assert res["workers"] == w[2:4]
     with pytest.raises(UserError, match="nothing to attach"):
-        records.attach(ws_copy, "p", iid, "qa", workers=w[:2])
+        records.attach(ws_copy, "p", iid, QA, workers=w[:2])
     with pytest.raises(UserError, match="review note is required"):
-        records.close_incident(ws_copy, "p", iid, "qa", "  ")
-    records.close_incident(ws_copy, "p", iid, "qa", "false alarm after review")
+        records.close_incident(ws_copy, "p", iid, QA, "  ")
+    records.close_incident(ws_copy, "p", iid, QA, "false alarm after review")
     inc = records.get_incident(ws_copy.con, ws_copy.project_id("p"), iid)
     assert inc["status"] == "closed" and inc["close_note"] == "false alarm after review"
     with pytest.raises(UserError, match="closed"):
-        response.contain(ws_copy, "p", iid, "qa")
+        response.contain(ws_copy, "p", iid, QA)
 
 
 def test_scope_onset_and_affected_exports(ws_copy, base):
     planted = base["planted"]
-    iid = records.open_incident(ws_copy, "p", "qa", workers=planted.workers)
+    iid = records.open_incident(ws_copy, "p", QA, workers=planted.workers)
     pid = ws_copy.project_id("p")
     scope = incident_scope(ws_copy.con, ws_copy.path, pid, records.get_incident(ws_copy.con, pid, iid))
     assert scope["onset"] == planted.onset
@@ -100,17 +106,17 @@ def test_scope_onset_and_affected_exports(ws_copy, base):
 
 def test_contain_then_repair_write_corrected_exports(ws_copy, base, tmp_path):
     planted = base["planted"]
-    iid = records.open_incident(ws_copy, "p", "qa", workers=planted.workers)
+    iid = records.open_incident(ws_copy, "p", QA, workers=planted.workers)
     with pytest.raises(UserError, match="contain incident"):
-        response.repair(ws_copy, "p", iid, "qa", out_dir=tmp_path / "out")
-    res = response.contain(ws_copy, "p", iid, "qa")
+        response.repair(ws_copy, "p", iid, QA, out_dir=tmp_path / "out")
+    res = response.contain(ws_copy, "p", iid, QA)
     assert sorted(res["banned"]) == sorted(planted.workers)
     ban_ev = json.loads(ws_copy.con.execute("SELECT evidence::VARCHAR FROM actions WHERE seq = ?",
                                             [res["ban_seqs"][0]]).fetchone()[0])
     assert ban_ev["incident"] == iid and "impact" in ban_ev
     with pytest.raises(UserError, match="already banned"):
-        response.contain(ws_copy, "p", iid, "qa")
-    rep = response.repair(ws_copy, "p", iid, "qa", out_dir=tmp_path / "out")
+        response.contain(ws_copy, "p", iid, QA)
+    rep = response.repair(ws_copy, "p", iid, QA, out_dir=tmp_path / "out")
     assert len(rep["corrected_exports"]) == 1
     c = rep["corrected_exports"][0]
     data = Path(c["path"]).read_bytes()
@@ -132,10 +138,10 @@ def test_contain_then_repair_write_corrected_exports(ws_copy, base, tmp_path):
 
 def test_report_json_and_self_contained_html(ws_copy, base, tmp_path):
     planted = base["planted"]
-    iid = records.open_incident(ws_copy, "p", "qa", alert_ids=[base["rep"].alerts[-1][0]["id"]])
-    response.contain(ws_copy, "p", iid, "qa")
-    response.repair(ws_copy, "p", iid, "qa", out_dir=tmp_path / "out")
-    records.close_incident(ws_copy, "p", iid, "qa", "reviewed")
+    iid = records.open_incident(ws_copy, "p", QA, alert_ids=[base["rep"].alerts[-1][0]["id"]])
+    response.contain(ws_copy, "p", iid, QA)
+    response.repair(ws_copy, "p", iid, QA, out_dir=tmp_path / "out")
+    records.close_incident(ws_copy, "p", iid, QA, "reviewed")
     pid = ws_copy.project_id("p")
     data = report_data(ws_copy.con, ws_copy.path, "p", pid, iid)
     for key in ("workers", "items", "onset", "affected_exports", "corrected_exports", "actions", "audit", "timeline",
@@ -178,9 +184,10 @@ def test_diff_and_csv_unescaping():
     assert read_export_labels(buf.getvalue(), "parquet")["task"].tolist() == ["t"]
 
 
-def cli(*args):
+def cli(*args, user="manager"):
+    env = cli_env(user) if user else {"PATH": "/usr/bin:/bin"}
     return subprocess.run([sys.executable, "-m", "analytics", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env={"CROWDTRUST_ACTOR": "qa", "PATH": "/usr/bin:/bin"})
+                          text=True, timeout=300, env=env)
 
 
 def test_cli_errors_are_one_line(ws_copy, tmp_path):
@@ -194,3 +201,7 @@ def test_cli_errors_are_one_line(ws_copy, tmp_path):
     assert res.returncode == 2 and ".json or .html" in res.stderr
     res = cli("incident", "open", "--project", "p", "--workspace", path)
     assert res.returncode == 2                         # argparse: --from-alert or --workers is required
+    res = cli("incident", "open", "--project", "p", "--workspace", path, "--workers", "x", user=None)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "--user" in res.stderr
+    res = cli("incident", "open", "--project", "p", "--workspace", path, "--workers", "x", user="analyst")
+    assert res.returncode == 2 and "may not open or act on incidents" in res.stderr

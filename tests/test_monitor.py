@@ -13,6 +13,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from auth_support import accounts_at, me
+
+from analytics.access import AccessDenied
 from analytics.errors import UserError
 from analytics.monitor import alerts as al
 from analytics.monitor.rules import AlertSettings, baseline_sums, evaluate, thresholds
@@ -35,8 +38,8 @@ def poisoned(tmp_path_factory):
                              avoid_workers=set(labels["worker"]))
     root = tmp_path_factory.mktemp("mon")
     frames = [b.frame for b in batches[:-1]] + [planted.frame]
-    rep = replay_batches(root / "ws", "p", frames, [b.name for b in batches], root / "files", gold=gold,
-                         deliver_dir=root / "deliveries")
+    rep = replay_batches(accounts_at(root / "ws"), "p", frames, [b.name for b in batches], root / "files", gold=gold,
+                         deliver_dir=root / "deliveries", actor=me("manager"))
     return {"ws": root / "ws", "root": root, "rep": rep, "planted": planted, "batches": batches, "gold": gold,
             "labels": labels}
 
@@ -72,15 +75,15 @@ def test_period_unit_by_span_and_ingest_without_times(workspace, tmp_path):
                           "submitted_at": ["2025-01-01T10:00:00Z", "2025-01-05T10:00:00Z", "2025-01-02T10:00:00Z",
                                            "2025-01-03T10:00:00Z"]})
     short.to_csv(tmp_path / "s.csv", index=False)
-    ingest_file(workspace, tmp_path / "s.csv", "short")
+    ingest_file(workspace, tmp_path / "s.csv", "short", actor=me("analyst"))
     assert period_unit(workspace.con, workspace.project_id("short")) == "day"
     long = short.assign(submitted_at=["2025-01-01T10:00:00Z", "2025-03-05T10:00:00Z", "2025-01-02T10:00:00Z",
                                       "2025-02-03T10:00:00Z"])
     long.to_csv(tmp_path / "l.csv", index=False)
-    ingest_file(workspace, tmp_path / "l.csv", "long")
+    ingest_file(workspace, tmp_path / "l.csv", "long", actor=me("analyst"))
     assert period_unit(workspace.con, workspace.project_id("long")) == "week"
     short.drop(columns="submitted_at").to_csv(tmp_path / "u.csv", index=False)
-    ingest_file(workspace, tmp_path / "u.csv", "untimed")
+    ingest_file(workspace, tmp_path / "u.csv", "untimed", actor=me("analyst"))
     pid = workspace.project_id("untimed")
     assert period_unit(workspace.con, pid) == "ingest"
     s = quality_series(workspace.con, pid)
@@ -204,7 +207,7 @@ def test_alerts_fire_after_the_poisoned_week_only_and_name_the_attackers(poisone
 def test_each_period_is_judged_once_and_the_pager_file_has_one_line_per_alert(poisoned):
     ws_path = poisoned["ws"]
     with open_workspace(ws_path) as ws:
-        assert al.evaluate(ws, "p", actor="t", trigger="again") == []
+        assert al.evaluate(ws, "p", actor=me("analyst"), trigger="again") == []
         n = len(al.list_alerts(ws.con, ws.project_id("p")))
     lines = [json.loads(x) for x in (ws_path / "alerts.jsonl").read_text().splitlines()]
     raised = [x for x in lines if x["event"] == "alert"]
@@ -218,8 +221,10 @@ def test_ingest_alone_raises_agreement_alerts_and_run_rules_wait_for_an_analysis
     planted = plant_in_batch(batches[-1].frame, "random", share=0.4, seed=1, gold=gold,
                              avoid_workers=set(labels["worker"]))
     frames = [b.frame for b in batches[:-1]]
-    replay_batches(tmp_path / "ws", "p", frames, [b.name for b in batches[:-1]], tmp_path / "f", gold=gold)
-    rep = replay_batches(tmp_path / "ws", "p", [planted.frame], ["last"], tmp_path / "f", start=4, analyze=False)
+    replay_batches(accounts_at(tmp_path / "ws"), "p", frames, [b.name for b in batches[:-1]], tmp_path / "f", gold=gold,
+                   actor=me("analyst"))
+    rep = replay_batches(tmp_path / "ws", "p", [planted.frame], ["last"], tmp_path / "f", start=4, analyze=False,
+                         actor=me("analyst"))
     # right after the ingest: the rules that need no run, new accounts judged by the other answers
     after_ingest = {a["rule"] for a in rep.alerts[-1]}
     assert "new_accounts" in after_ingest and not after_ingest & {"suspect_share", "label_drift", "collusion"}
@@ -232,7 +237,7 @@ def test_ingest_alone_raises_agreement_alerts_and_run_rules_wait_for_an_analysis
         state = ws.con.execute("SELECT data_ingest_id, run_ingest_id FROM monitor_state WHERE project_id = ?",
                                [pid]).fetchone()
         assert state == (5, 4)                       # the run rules have not seen the last ingest
-        run = analyze(ws, "p", actor="t")
+        run = analyze(ws, "p", actor=me("analyst"))
         state = ws.con.execute("SELECT data_ingest_id, run_ingest_id, run_id FROM monitor_state WHERE project_id = ?",
                                [pid]).fetchone()
         assert state == (5, 5, run)                  # ... until an analysis covers it
@@ -249,15 +254,17 @@ def test_acknowledge_is_audited_and_paged(poisoned, tmp_path):
     with open_workspace(ws_path) as ws:
         pid = ws.project_id("p")
         aid = int(al.list_alerts(ws.con, pid)["alert_id"].iloc[0])
-        with pytest.raises(UserError, match="actor"):
-            al.acknowledge(ws, "p", aid, " ", "x")
-        ev = al.acknowledge(ws, "p", aid, "manager", "looked at it")
+        with pytest.raises(AccessDenied, match="sign in first"):
+            al.acknowledge(ws, "p", aid, "manager", "x")              # a typed name is not an account
+        with pytest.raises(AccessDenied, match="viewer and may not acknowledge alerts"):
+            al.acknowledge(ws, "p", aid, me("viewer"), "x")
+        ev = al.acknowledge(ws, "p", aid, me("manager"), "looked at it")
         row = ws.con.execute("SELECT actor, action, target_kind, target, reason FROM actions WHERE seq = ?",
                              [ev["audit"]["seq"]]).fetchone()
         assert row == ("manager", "acknowledge", "alert", str(aid), "looked at it")
         assert al.get_alert(ws.con, pid, aid)["status"] == "acknowledged"
         with pytest.raises(UserError, match="already acknowledged"):
-            al.acknowledge(ws, "p", aid, "manager", "")
+            al.acknowledge(ws, "p", aid, me("analyst"), "")
         with pytest.raises(UserError, match="no alert 9999"):
             al.get_alert(ws.con, pid, 9999)
         assert audit.verify(ws.con, ws_path / audit.ANCHOR_NAME).ok
@@ -269,8 +276,10 @@ def test_alert_settings_are_saved_with_an_audit_entry(workspace, tmp_path):
     from analytics.ingest import ingest_file
 
     pd.DataFrame({"task": ["a"], "worker": ["x"], "label": ["1"]}).to_csv(tmp_path / "a.csv", index=False)
-    ingest_file(workspace, tmp_path / "a.csv", "p")
-    al.save_settings(workspace, "p", AlertSettings(p_value=0.0001), "admin")
+    ingest_file(workspace, tmp_path / "a.csv", "p", actor=me("analyst"))
+    with pytest.raises(AccessDenied, match="manager and may not change settings"):
+        al.save_settings(workspace, "p", AlertSettings(p_value=0.0001), me("manager"))
+    al.save_settings(workspace, "p", AlertSettings(p_value=0.0001), me("admin"))
     assert al.load_settings(workspace.con, workspace.project_id("p")).p_value == 0.0001
     assert workspace.con.execute("SELECT count(*) FROM actions WHERE action = 'alert_rules'").fetchone()[0] == 1
 
@@ -297,8 +306,8 @@ def test_cli_monitor_and_alerts(poisoned):
 def test_honest_crowd_shapes_raise_no_alert(shape, tmp_path):
     labels, gold = weekly_crowd(shape, seed=11, n_weeks=6, items_per_week=150)
     batches = weekly_batches(labels)
-    rep = replay_batches(tmp_path / "ws", "p", [b.frame for b in batches], [b.name for b in batches],
-                         tmp_path / "f", gold=gold)
+    rep = replay_batches(accounts_at(tmp_path / "ws"), "p", [b.frame for b in batches], [b.name for b in batches],
+                         tmp_path / "f", gold=gold, actor=me("analyst"))
     assert rep.alerts[-1] == [], [a["message"] for a in rep.alerts[-1]]
 
 
@@ -310,8 +319,8 @@ def test_real_datasets_on_a_weekly_timeline_raise_no_alert(name, tmp_path):
     weeks = synthetic_weeks(labels[[c for c in ("task", "worker", "label", "duration_s") if c in labels]],
                             n_weeks=6, seed=2)
     batches = weekly_batches(weeks)
-    rep = replay_batches(tmp_path / "ws", "p", [b.frame for b in batches], [b.name for b in batches],
-                         tmp_path / "f", gold=gold)
+    rep = replay_batches(accounts_at(tmp_path / "ws"), "p", [b.frame for b in batches], [b.name for b in batches],
+                         tmp_path / "f", gold=gold, actor=me("analyst"))
     assert rep.alerts[-1] == [], [a["message"] for a in rep.alerts[-1]]
 
 

@@ -3,8 +3,8 @@
 ``alerts --project P [--json]`` lists every alert, newest first; with ``--json`` each alert is a
 JSON object with ``id``, ``rule``, ``time`` (when it was raised, ISO-8601 UTC), ``period``,
 ``severity``, ``status``, ``message``, ``workers`` and ``evidence``. ``--ack ID --note TEXT``
-acknowledges an alert (an audit entry); ``--evaluate`` runs the rules on what changed since
-they last ran (they also run after every ingest and analysis).
+acknowledges an alert (an audit entry; an analyst or above, ``--user``); ``--evaluate`` runs the
+rules on what changed since they last ran (they also run after every ingest and analysis).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 
 from analytics.cli import add_workspace_args
-from analytics.cli.cmd_actions import default_actor, open_ws_waiting
-from analytics.cli.common import resolve_project
+from analytics.cli.cmd_actions import open_ws_waiting
+from analytics.cli.common import add_auth_args, resolve_project, sign_in
 
 
 def add_parser(sub) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--ack", type=int, default=None, metavar="ID", help="acknowledge alert ID")
     p.add_argument("--note", default="", help="with --ack: why (kept in the audit log)")
     p.add_argument("--evaluate", action="store_true", help="evaluate the alert rules now and print new alerts")
-    p.add_argument("--actor", default=None, help="who acknowledges (default: $CROWDTRUST_ACTOR or the login name)")
+    add_auth_args(p)
     p.set_defaults(func=run)
 
 
@@ -47,12 +47,13 @@ def run(args) -> int:
     if args.ack is not None or args.evaluate:
         ws = open_ws_waiting(args)
         try:
+            actor = sign_in(args, ws)
             name, pid = resolve_project(ws, args.project)
             if args.ack is not None:
-                ev = alerts.acknowledge(ws, name, args.ack, args.actor or default_actor(), args.note)
+                ev = alerts.acknowledge(ws, name, args.ack, actor, args.note)
                 print(f"project {name}: alert {args.ack} acknowledged by {ev['by']} (audit entry {ev['audit']['seq']})")
             if args.evaluate:
-                new = alerts.evaluate(ws, name, actor=args.actor or default_actor(), trigger="manual")
+                new = alerts.evaluate(ws, name, actor=actor, trigger="manual")
                 print(f"project {name}: {len(new)} new alert{'s' if len(new) != 1 else ''}")
                 for a in new:
                     print(f"  alert {a['alert_id']} ({a['severity']}, {a['rule']}): {a['message']}")

@@ -5,7 +5,8 @@
 ``repair N`` re-queues items left without enough trusted labels, re-analyses without the banned
 workers and writes corrected exports with diffs against each affected delivered export;
 ``close N --note TEXT``; ``report N --out FILE`` writes JSON or self-contained HTML by the
-file's extension. Every step is recorded in the audit chain.
+file's extension. Every step is recorded in the audit chain; the steps that change the
+workspace sign in as a manager (``--user`` / ``CROWDTRUST_USER``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from __future__ import annotations
 import json
 
 from analytics.cli import add_workspace_args
-from analytics.cli.cmd_actions import default_actor, open_ws_waiting
-from analytics.cli.common import resolve_project
+from analytics.cli.cmd_actions import open_ws_waiting
+from analytics.cli.common import add_auth_args, resolve_project, sign_in
 from analytics.cli.progress import progress_printer
 from analytics.errors import UserError
 
@@ -34,7 +35,7 @@ def add_parser(sub) -> None:
         if number:
             c.add_argument("incident", type=int, metavar="N", help="incident number")
         if write:
-            c.add_argument("--actor", default=None, help="who is acting (default: $CROWDTRUST_ACTOR or the login name)")
+            add_auth_args(c)
         return c
 
     o = cmd("open", "open an incident from an alert or a list of workers; prints `incident N`", number=False)
@@ -78,7 +79,7 @@ def run_open(args) -> int:
         workers = _ids(args.workers)
         if args.workers is not None and not workers:
             raise UserError("--workers is empty: give comma-separated worker ids")
-        iid = open_incident(ws, name, args.actor or default_actor(),
+        iid = open_incident(ws, name, sign_in(args, ws),
                             alert_ids=[args.from_alert] if args.from_alert is not None else [],
                             workers=workers, title=args.title, severity=args.severity)
     finally:
@@ -93,7 +94,7 @@ def run_attach(args) -> int:
     ws = open_ws_waiting(args)
     try:
         name, _ = resolve_project(ws, args.project)
-        res = attach(ws, name, args.incident, args.actor or default_actor(), alert_ids=args.alert,
+        res = attach(ws, name, args.incident, sign_in(args, ws), alert_ids=args.alert,
                      workers=_ids(args.workers))
     finally:
         ws.close()
@@ -108,7 +109,7 @@ def run_contain(args) -> int:
     ws = open_ws_waiting(args)
     try:
         name, _ = resolve_project(ws, args.project)
-        res = contain(ws, name, args.incident, args.actor or default_actor(), reason=args.reason)
+        res = contain(ws, name, args.incident, sign_in(args, ws), reason=args.reason)
     finally:
         ws.close()
     imp = res["impact"]
@@ -128,7 +129,7 @@ def run_repair(args) -> int:
     ws = open_ws_waiting(args)
     try:
         name, _ = resolve_project(ws, args.project)
-        res = repair(ws, name, args.incident, args.actor or default_actor(), out_dir=args.out_dir,
+        res = repair(ws, name, args.incident, sign_in(args, ws), out_dir=args.out_dir,
                      progress=progress_printer())
     finally:
         ws.close()
@@ -148,7 +149,7 @@ def run_close(args) -> int:
     ws = open_ws_waiting(args)
     try:
         name, _ = resolve_project(ws, args.project)
-        seq = close_incident(ws, name, args.incident, args.actor or default_actor(), args.note)
+        seq = close_incident(ws, name, args.incident, sign_in(args, ws), args.note)
     finally:
         ws.close()
     print(f"incident {args.incident}: closed (audit entry {seq})")
@@ -161,7 +162,7 @@ def run_report(args) -> int:
     ws = open_ws_waiting(args, read_only=True)
     try:
         name, pid = resolve_project(ws, args.project)
-        out = write_report(ws.con, ws.path, name, pid, args.incident, args.out)
+        out = write_report(ws.con, ws, name, pid, args.incident, args.out)
     finally:
         ws.close()
     print(f"incident {args.incident}: report written to {out}")
@@ -174,7 +175,7 @@ def run_show(args) -> int:
     ws = open_ws_waiting(args, read_only=True)
     try:
         name, pid = resolve_project(ws, args.project)
-        data = report_data(ws.con, ws.path, name, pid, args.incident)
+        data = report_data(ws.con, ws, name, pid, args.incident)
     finally:
         ws.close()
     if args.json:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from analytics import audit
+from analytics.access import Identity, requires
 from analytics.actions import run_in_transaction
 from analytics.errors import UserError
 from analytics.store import Workspace, first_row
@@ -30,12 +31,11 @@ STATUSES = ("open", "contained", "repaired", "closed")
 FROM_ALERT = {"warning": "medium", "critical": "high"}
 
 
-def _check(ws: Workspace, actor: str, what: str) -> str:
+def _check(ws: Workspace, actor: Identity, what: str) -> str:
+    """The acting account's name (the role was checked by ``@requires``); refuses a read-only workspace."""
     if ws.read_only:
         raise UserError(f"the workspace is open read-only; open it for writing to {what}")
-    if not isinstance(actor, str) or not actor.strip():
-        raise UserError(f"an actor is required to {what}: say who is acting")
-    return actor.strip()
+    return actor.name
 
 
 def _now() -> str:
@@ -81,7 +81,8 @@ def same_period_alerts(con, project_id: int, alert_ids: list[int]) -> list[int]:
     return list(dict.fromkeys(list(alert_ids) + [int(r[0]) for r in rows]))
 
 
-def open_incident(ws: Workspace, project: str, actor: str, *, alert_ids=(), workers=(), title: str | None = None,
+@requires("incident")
+def open_incident(ws: Workspace, project: str, actor: Identity | None = None, *, alert_ids=(), workers=(), title: str | None = None,
                   severity: str | None = None) -> int:
     """Open an incident from alerts and/or a list of workers; returns its number.
 
@@ -138,7 +139,8 @@ def open_incident(ws: Workspace, project: str, actor: str, *, alert_ids=(), work
     return iid
 
 
-def attach(ws: Workspace, project: str, incident_id: int, actor: str, *, alert_ids=(), workers=()) -> dict:
+@requires("incident")
+def attach(ws: Workspace, project: str, incident_id: int, actor: Identity | None = None, *, alert_ids=(), workers=()) -> dict:
     """Add alerts (and their workers) and/or workers to an incident that is not closed."""
     actor = _check(ws, actor, "attach to an incident")
     pid = ws.project_id(project)
@@ -171,7 +173,9 @@ def attach(ws: Workspace, project: str, incident_id: int, actor: str, *, alert_i
     return {"alerts": [a["alert_id"] for a in alerts], "workers": new, "audit_seq": seq}
 
 
-def close_incident(ws: Workspace, project: str, incident_id: int, actor: str, note: str) -> int:
+@requires("incident")
+def close_incident(ws: Workspace, project: str, incident_id: int, actor: Identity | None = None,
+                   note: str = "") -> int:
     """Close an incident with a review note (required); returns the audit entry's sequence number."""
     actor = _check(ws, actor, "close an incident")
     if not isinstance(note, str) or not note.strip():

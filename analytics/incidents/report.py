@@ -166,13 +166,15 @@ def _atlas(inc: dict, project: str, scope: dict, alerts: list[dict], detection: 
 
 
 def report_data(con, workspace, project: str, project_id: int, incident_id: int) -> dict:
-    """Everything the report says (see the module docstring), JSON-serialisable."""
+    """Everything the report says (see the module docstring), JSON-serialisable; ``workspace`` is
+    the open :class:`analytics.store.Workspace` or its folder."""
     inc = get_incident(con, project_id, incident_id)
     alerts = [get_alert(con, project_id, a) for a in inc["alerts"]]
     scope = incident_scope(con, workspace, project_id, inc)
     acts = incident_actions(con, project_id, inc)
     detection_signals = _signals(con, project_id, inc["workers"])
-    res = audit.verify(con, anchor=Path(workspace) / audit.ANCHOR_NAME)
+    root = Path(getattr(workspace, "path", workspace))        # a Workspace (its sealer reads archives) or a folder
+    res = audit.verify(con, anchor=root / audit.ANCHOR_NAME)
     head_seq, head_hash = audit.chain_head(con)
     affected = scope["affected_exports"]
     corrected = inc["corrected_exports"]
@@ -195,7 +197,7 @@ def report_data(con, workspace, project: str, project_id: int, incident_id: int)
     workers_rows = [_jsonable(r) for r in wt.to_dict(orient="records")]
     return _jsonable({
         "report": {"generated_at": datetime.now(UTC).isoformat(), "crowdtrust_version": analytics.__version__,
-                   "workspace": str(workspace), "project": project},
+                   "workspace": str(root), "project": project},
         "incident": {"id": int(incident_id), "title": inc["title"], "severity": inc["severity"],
                      "status": inc["status"], "opened_at": _iso(inc["opened_at"]), "opened_by": inc["opened_by"],
                      "closed_at": _iso(inc["closed_at"]), "closed_by": inc["closed_by"],

@@ -34,6 +34,8 @@ from pathlib import Path
 import pandas as pd
 
 from analytics import actions, audit
+from analytics.access import Identity, requires
+from analytics.encryption import write_private
 from analytics.errors import UserError
 from analytics.incidents import records
 from analytics.incidents.scope import affected_exports, diff_labels, read_export_labels
@@ -52,6 +54,19 @@ def incident_dir(workspace, incident_id: int) -> Path:
     return Path(workspace) / INCIDENTS_DIR / str(int(incident_id))
 
 
+def read_output(workspace, path) -> bytes | None:
+    """The bytes of a file :func:`repair` wrote (unsealed when it lies in an encrypted workspace);
+    None when it is gone."""
+    from analytics.encryption import read_private
+    from analytics.store import sealer_for
+
+    path, root = Path(path), Path(workspace)
+    if not path.exists():
+        return None
+    inside = path.resolve().is_relative_to(root.resolve())
+    return read_private(path, sealer_for(root) if inside else None)
+
+
 def contain_preview(con, pid: int, workers: list[str]):
     """The impact preview of banning the incident's not-yet-banned workers (None when all are banned)."""
     from analytics.impact import preview_workspace
@@ -60,9 +75,11 @@ def contain_preview(con, pid: int, workers: list[str]):
     return preview_workspace(con, pid, todo) if todo else None
 
 
-def contain(ws: Workspace, project: str, incident_id: int, actor: str, reason: str | None = None) -> dict:
+@requires("incident")
+def contain(ws: Workspace, project: str, incident_id: int, actor: Identity | None = None,
+            reason: str | None = None) -> dict:
     """Ban the incident's workers (see the module docstring); returns what was done."""
-    actor = records._check(ws, actor, "contain an incident")
+    who = records._check(ws, actor, "contain an incident")
     pid = ws.project_id(project)
     inc = records.get_incident(ws.con, pid, incident_id)
     if inc["status"] == "closed":
@@ -78,7 +95,7 @@ def contain(ws: Workspace, project: str, incident_id: int, actor: str, reason: s
     res = actions.ban(ws, project, preview.workers, reason, actor, evidence=evidence)
 
     def body(con) -> int:
-        seq = records.step(con, pid, incident_id, actor, "incident_contain",
+        seq = records.step(con, pid, incident_id, who, "incident_contain",
                            f"banned {len(res.applied)} worker(s)",
                            {"banned": res.applied, "ban_seqs": res.seqs, "impact": summary})
         records.set_status(con, incident_id, "contained")
@@ -115,10 +132,6 @@ def _corrected_name(file: str, fmt: str) -> tuple[str, str]:
     return f"{stem}.corrected.{fmt}", f"{stem}.corrected.diff.csv"
 
 
-def _write(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
 
 
 def _restrict(exp, tasks: set[str]):
@@ -135,14 +148,16 @@ def _restrict(exp, tasks: set[str]):
     return replace(exp, frame=frame, data=data, manifest=manifest)
 
 
-def repair(ws: Workspace, project: str, incident_id: int, actor: str, out_dir: str | os.PathLike | None = None,
+@requires("incident")
+def repair(ws: Workspace, project: str, incident_id: int, actor: Identity | None = None,
+           out_dir: str | os.PathLike | None = None,
            progress: Progress | None = None) -> dict:
     """Re-queue, re-aggregate and write corrected exports with diffs (see the module docstring)."""
     from analytics import export
     from analytics.pipeline import analyze
 
     progress = progress or _noop
-    actor = records._check(ws, actor, "repair an incident")
+    who = records._check(ws, actor, "repair an incident")
     pid = ws.project_id(project)
     inc = records.get_incident(ws.con, pid, incident_id)
     if inc["status"] == "closed":
@@ -152,9 +167,10 @@ def repair(ws: Workspace, project: str, incident_id: int, actor: str, out_dir: s
         raise UserError(f"contain incident {incident_id} first: {len(not_banned)} of its workers are not banned "
                         f"({', '.join(not_banned[:5])}{' ...' if len(not_banned) > 5 else ''})")
     out = Path(out_dir) if out_dir is not None else incident_dir(ws.path, incident_id)
+    sealer = ws.sealer if out_dir is None else None        # inside an encrypted workspace: sealed
     out.mkdir(parents=True, exist_ok=True)
     progress(0.05, "finding the affected exports")
-    affected = affected_exports(ws.con, ws.path, pid, inc["workers"])
+    affected = affected_exports(ws.con, ws, pid, inc["workers"])
     progress(0.15, "re-queueing items left without enough trusted labels")
     requeue = [t for t in _requeue_candidates(ws.con, pid, inc["workers"]) if t not in set(inc["requeued"])]
     rq = None
@@ -171,23 +187,23 @@ def repair(ws: Workspace, project: str, incident_id: int, actor: str, out_dir: s
         progress(0.8 + 0.15 * i / max(len(targets), 1), f"writing the corrected {a['kind']} export")
         name, diff_name = _corrected_name(a["file"], a["format"])
         exp = export.build_export(ws, project, a["kind"], a["format"], actor=actor)
-        delivered_path = export.archived_path(ws.path, a["sha256"]) if a.get("sha256") else None
+        raw = export.read_archived(ws.path, a["sha256"], ws.sealer) if a.get("sha256") else None
         delivered = None
-        if delivered_path is not None and delivered_path.exists():
-            delivered = read_export_labels(delivered_path.read_bytes(), a["format"])
+        if raw is not None:
+            delivered = read_export_labels(raw, a["format"])
             exp = _restrict(exp, set(delivered["task"]))
         exp.manifest["file"] = name
         exp.manifest["incident"] = {"id": int(incident_id), "replaces": {"file": a["file"], "sha256": a["sha256"]}}
         export.record_export(ws, exp, actor)
-        _write(out / name, exp.data)
-        _write(out / (name + ".manifest.json"), exp.manifest_bytes())
+        write_private(out / name, exp.data, sealer)
+        write_private(out / (name + ".manifest.json"), exp.manifest_bytes(), sealer)
         item = {"file": name, "path": str(out / name), "sha256": exp.sha256, "kind": a["kind"], "format": exp.fmt,
                 "rows": int(len(exp.frame)), "audit_seq": exp.manifest["audit"]["seq"],
                 "replaces": {"file": a["file"], "sha256": a["sha256"], "audit_seq": a.get("audit_seq")},
                 "diff_file": None, "labels_changed": None, "labels_removed": None, "labels_added": None}
         if delivered is not None:
             d = diff_labels(delivered, read_export_labels(exp.data, exp.fmt))
-            _write(out / diff_name, export.to_bytes(d, "csv"))
+            write_private(out / diff_name, export.to_bytes(d, "csv"), sealer)
             item.update(diff_file=str(out / diff_name), labels_changed=int((d["change"] == "changed").sum()),
                         labels_removed=int((d["change"] == "removed").sum()),
                         labels_added=int((d["change"] == "added").sum()))
@@ -198,7 +214,7 @@ def repair(ws: Workspace, project: str, incident_id: int, actor: str, out_dir: s
             records.link(con, incident_id, "corrected_export", c["file"], c, c["audit_seq"])
         for t in requeue:
             records.link(con, incident_id, "requeued", t, {}, None)
-        seq = records.step(con, pid, incident_id, actor, "incident_repair",
+        seq = records.step(con, pid, incident_id, who, "incident_repair",
                            f"re-queued {len(requeue)} item(s), run {run_id}, {len(corrected)} corrected export(s)",
                            {"requeued": len(requeue), "requeue_seqs": rq.seqs if rq else [], "run_id": run_id,
                             "corrected_exports": [{k: c[k] for k in ("file", "sha256", "audit_seq", "replaces",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -237,8 +238,10 @@ def affected_exports(con, workspace, pid: int, workers: list[str], clean: pd.Dat
     ``clean`` (labels without the workers) is computed when needed; ``before_seq`` ignores
     exports recorded at or after that audit entry (e.g. the repair's own corrected files).
     """
-    from analytics.export import archived_path
+    from analytics.export import archived_path, read_archived
+    from analytics.store import Workspace, sealer_for
 
+    root = workspace.path if isinstance(workspace, Workspace) else Path(workspace)
     ex = delivered_exports(con, pid)
     if before_seq is not None:
         ex = ex[ex["seq"] < before_seq]
@@ -251,12 +254,12 @@ def affected_exports(con, workspace, pid: int, workers: list[str], clean: pd.Dat
                 "format": r.format, "rows": None if pd.isna(r.rows) else int(r.rows),
                 "incident_labels": int(r.incident_labels), "incident_workers": int(r.incident_workers),
                 "archived": False, "labels_would_change": None}
-        path = archived_path(workspace, r.sha256)
-        if path.exists():
+        if archived_path(root, r.sha256).exists():
             item["archived"] = True
             if clean is None:
                 clean = labels_without(con, pid, workers)
-            delivered = read_export_labels(path.read_bytes(), r.format)
+            sealer = workspace.sealer if isinstance(workspace, Workspace) else sealer_for(root)
+            delivered = read_export_labels(read_archived(root, r.sha256, sealer), r.format)
             d = diff_labels(delivered, clean[clean["task"].isin(set(delivered["task"]))])
             item["labels_would_change"] = int((d["change"] != "added").sum())
         out.append(item)

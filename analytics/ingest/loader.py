@@ -314,7 +314,7 @@ def _ingest_file(
                          gold_source=source.gold_source, alerts=alerts, **counts)
 
 
-def _evaluate_alerts(ws: Workspace, project: str, actor: str, ingest_id: int, warnings: list[str]) -> list[dict]:
+def _evaluate_alerts(ws: Workspace, project: str, actor: Identity, ingest_id: int, warnings: list[str]) -> list[dict]:
     """The alert rules after a committed ingest (analytics.monitor); a failure becomes a warning."""
     from analytics.monitor.alerts import evaluate_quietly
 

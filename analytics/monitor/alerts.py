@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analytics import audit
+from analytics.access import Identity, requires
 from analytics.errors import UserError
 from analytics.monitor import evidence as ev
 from analytics.monitor.rules import (
@@ -56,14 +57,15 @@ def load_settings(con, project_id: int) -> AlertSettings:
     return AlertSettings.from_dict(json.loads(row[0]) if row else None)
 
 
-def save_settings(ws: Workspace, project: str, settings: AlertSettings, actor: str) -> None:
-    """Store the project's alert rules (validated) and record the change in the audit chain."""
-    _writable(ws, actor, "change the alert rules")
+@requires("settings")
+def save_settings(ws: Workspace, project: str, settings: AlertSettings, actor: Identity | None = None) -> None:
+    """Store the project's alert rules (validated) and record the change in the audit chain (admins)."""
+    _writable(ws, "change the alert rules")
     pid = ws.project_id(project)
     AlertSettings.from_dict(settings.to_dict())          # validates
     with ws.transaction() as con:
         con.execute("INSERT OR REPLACE INTO alert_rules VALUES (?, ?::JSON)", [pid, json.dumps(settings.to_dict())])
-        audit.append(con, actor=actor.strip(), action="alert_rules", project_id=pid, target_kind="project",
+        audit.append(con, actor=actor.name, action="alert_rules", project_id=pid, target_kind="project",
                      target=project, scope="project", reason="alert rules changed", evidence=settings.to_dict())
     audit.write_anchor(ws.path, ws.con)
 
@@ -76,11 +78,9 @@ def pager_path(workspace: Path, settings: AlertSettings) -> Path:
     return Path(workspace) / PAGER_NAME
 
 
-def _writable(ws: Workspace, actor: str, what: str) -> None:
+def _writable(ws: Workspace, what: str) -> None:
     if ws.read_only:
         raise UserError(f"the workspace is open read-only; open it for writing to {what}")
-    if not isinstance(actor, str) or not actor.strip():
-        raise UserError(f"an actor is required to {what}: say who is acting")
 
 
 # -- evaluation -----------------------------------------------------------------------------
@@ -224,7 +224,8 @@ def _worker_rows(named: pd.DataFrame, onsets: pd.DataFrame) -> list[dict]:
     return [_jsonable(r) for r in m[keep].to_dict(orient="records")]
 
 
-def evaluate(ws: Workspace, project: str, actor: str = "monitor", trigger: str = "") -> list[dict]:
+@requires("analyze")
+def evaluate(ws: Workspace, project: str, actor: Identity | None = None, trigger: str = "") -> list[dict]:
     """Run the alert rules on what changed since the last evaluation; store and page new alerts.
 
     Returns the new alerts (dicts as in :func:`get_alert`). ``trigger`` says what caused the
@@ -308,7 +309,7 @@ def _store(ws, pid, project, unit, series, fired, settings, run, newest, actor, 
                 [pid, f["rule"], f["severity"], unit, int(f["period"]), row["name"], _jsonable(start),
                  _jsonable(row["end"]), now.isoformat(), run, int(newest), _jsonable(f["value"]),
                  _jsonable(f["threshold"]), message, json.dumps(evid), [r["worker"] for r in rows]]))[0])
-            h = audit.append(c, actor=actor, action="alert", project_id=pid, target_kind="alert", target=str(aid),
+            h = audit.append(c, actor=actor.name, action="alert", project_id=pid, target_kind="alert", target=str(aid),
                              scope="project", reason=message[:500],
                              evidence={"rule": f["rule"], "severity": f["severity"], "period": row["name"],
                                        "value": _jsonable(f["value"]), "threshold": _jsonable(f["threshold"]),
@@ -333,7 +334,7 @@ def _page(path: Path, events: list[dict]) -> None:
         os.fsync(fh.fileno())
 
 
-def evaluate_quietly(ws: Workspace, project: str, actor: str, trigger: str) -> tuple[list[dict], str | None]:
+def evaluate_quietly(ws: Workspace, project: str, actor: Identity | None, trigger: str) -> tuple[list[dict], str | None]:
     """:func:`evaluate` for the hooks after an ingest or analysis, which must not undo their
     committed work: returns (new alerts, None), or ([], a one-line warning) when it failed."""
     import logging
@@ -386,24 +387,25 @@ def alerts_json(con, project_id: int, status: str | None = None) -> list[dict]:
     return [get_alert(con, project_id, int(a)) for a in ids]
 
 
-def acknowledge(ws: Workspace, project: str, alert_id: int, actor: str, note: str = "") -> dict:
-    """Mark an alert acknowledged, with who and why, in the table and the audit chain."""
-    _writable(ws, actor, "acknowledge an alert")
+@requires("alerts")
+def acknowledge(ws: Workspace, project: str, alert_id: int, actor: Identity | None = None, note: str = "") -> dict:
+    """Mark an alert acknowledged, with who and why, in the table and the audit chain (analysts and up)."""
+    _writable(ws, "acknowledge an alert")
     pid = ws.project_id(project)
     alert = get_alert(ws.con, pid, alert_id)
     if alert["status"] == "acknowledged":
         raise UserError(f"alert {alert_id} was already acknowledged by {alert['acked_by']} at {alert['acked_at']}")
     note = (note or "").strip()
     with ws.transaction() as con:
-        h = audit.append(con, actor=actor.strip(), action="acknowledge", project_id=pid, target_kind="alert",
+        h = audit.append(con, actor=actor.name, action="acknowledge", project_id=pid, target_kind="alert",
                          target=str(alert_id), scope="project", reason=note or "acknowledged",
                          evidence={"rule": alert["rule"], "period": alert["period_name"], "message": alert["message"]})
         seq = audit.chain_head(con)[0]
         con.execute("UPDATE alerts SET status = 'acknowledged', acked_by = ?, acked_at = now(), ack_note = ? "
-                    "WHERE alert_id = ?", [actor.strip(), note, int(alert_id)])
+                    "WHERE alert_id = ?", [actor.name, note, int(alert_id)])
     audit.write_anchor(ws.path, ws.con)
     settings = load_settings(ws.con, pid)
-    event = {"event": "acknowledge", "project": project, "alert_id": int(alert_id), "by": actor.strip(),
+    event = {"event": "acknowledge", "project": project, "alert_id": int(alert_id), "by": actor.name,
              "note": note, "at": datetime.now(UTC).isoformat(), "audit": {"seq": seq, "hash": h}}
     _page(pager_path(ws.path, settings), [event])
     return event

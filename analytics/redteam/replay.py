@@ -29,13 +29,15 @@ class Replay:
 
 
 def replay_batches(workspace, project: str, frames: list[pd.DataFrame], names: list[str], files_dir,
-                   gold: pd.DataFrame | None = None, deliver_dir=None, actor: str = "replay",
-                   analyze: bool = True, start: int = 0, into: Replay | None = None) -> Replay:
+                   gold: pd.DataFrame | None = None, deliver_dir=None, actor=None,
+                   analyze: bool = True, start: int = 0, into: Replay | None = None, key=None) -> Replay:
     """Ingest ``frames`` (one per batch) into ``project`` one after the other; see the module docstring.
 
     ``gold`` goes with the first batch; ``deliver_dir`` (optional) receives a labels export
     ``delivery_<i>.csv`` after every batch; ``start`` numbers the batches (for resuming a
-    replay on a copy of the workspace).
+    replay on a copy of the workspace); ``actor`` is the signed-in
+    :class:`analytics.access.Identity` doing it (an analyst, a manager to deliver), ``key``
+    the key of an encrypted workspace.
     """
     from analytics.cli.cmd_alerts import alert_record
     from analytics.export import write_export
@@ -55,7 +57,7 @@ def replay_batches(workspace, project: str, frames: list[pd.DataFrame], names: l
         if gold is not None and i == 0:
             gpath = files_dir / "gold.csv"
             gold.to_csv(gpath, index=False)
-        with open_workspace(workspace) as ws:
+        with open_workspace(workspace, key=key) as ws:
             ingest_file(ws, path, project, gold_path=gpath, actor=actor)
             if analyze:
                 run_analysis(ws, project, actor=actor)

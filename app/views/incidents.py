@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.errors import UserError
+from analytics.incidents.response import read_output
 from analytics.monitor import charts
 from app import monitor_ui, state
 
@@ -15,7 +16,11 @@ c = state.require_workspace("Incidents")
 incidents = state.q("incidents.records:list_incidents", c.project_id)
 
 # -- open --------------------------------------------------------------------------------------
-with st.expander("Open a new incident", expanded=incidents.empty):
+acting = c.can("incident")          # managers and admins act; everyone reads
+if not acting:
+    st.info(f"Your role ({getattr(c.actor, 'role', 'not signed in')}) can read the incidents and their reports; a "
+            "manager or admin opens, contains, repairs and closes them.", icon=":material/visibility:")
+with (st.expander("Open a new incident", expanded=incidents.empty) if acting else st.empty()):
     open_alerts = state.q("monitor.alerts:list_alerts", c.project_id, "open")
     alert_ids = st.multiselect("From alerts", open_alerts["alert_id"].astype(int).tolist(), key="inc_new_alerts",
                                format_func=lambda a: f"alert {a} · " + str(
@@ -132,8 +137,8 @@ with tabs[1]:
                         delta=None if not g else f"{g['delta']:+.1%}")
             if len(preview.changed):
                 st.dataframe(preview.changed.head(300), hide_index=True, width="stretch", height=200)
-            if st.button(f"Ban {len(preview.workers)} workers", key="inc_contain", type="primary",
-                         icon=":material/block:") and state.need_actor(c, "ban"):
+            if acting and st.button(f"Ban {len(preview.workers)} workers", key="inc_contain", type="primary",
+                                    icon=":material/block:") and state.need_actor(c, "containment"):
                 from analytics.incidents.response import contain
 
                 try:
@@ -156,21 +161,21 @@ with tabs[2]:
                             f"{ce.get('labels_changed')} labels changed, {ce.get('labels_removed')} removed · "
                             f"SHA-256 `{ce['sha256'][:16]}…` · audit entry {ce['audit_seq']}")
                 d = st.columns(2)
-                path = Path(ce["path"])
-                if path.exists():
-                    d[0].download_button("Corrected file", path.read_bytes(), file_name=path.name,
+                data = read_output(c.ws, ce["path"])
+                if data is not None:
+                    d[0].download_button("Corrected file", data, file_name=Path(ce["path"]).name,
                                          key=f"dl_{ce['file']}", icon=":material/download:", on_click="ignore")
-                if ce.get("diff_file") and Path(ce["diff_file"]).exists():
-                    d[1].download_button("Diff", Path(ce["diff_file"]).read_bytes(),
-                                         file_name=Path(ce["diff_file"]).name, key=f"dldiff_{ce['file']}",
-                                         icon=":material/difference:", on_click="ignore")
+                diff = read_output(c.ws, ce["diff_file"]) if ce.get("diff_file") else None
+                if diff is not None:
+                    d[1].download_button("Diff", diff, file_name=Path(ce["diff_file"]).name,
+                                         key=f"dldiff_{ce['file']}", icon=":material/difference:", on_click="ignore")
         st.caption(f"{len(inc['requeued'])} items re-queued (export them on the Export page, kind requeue).")
     unbanned = bool(wt.loc[~wt["banned"]].shape[0])
     blocked = unbanned or inc["status"] in ("closed", "repaired")
     why = ("Contain the incident first." if unbanned else
            f"The incident is {inc['status']}; attach new workers to repair again." if blocked else None)
-    if st.button("Repair", key="inc_repair", type="primary", disabled=blocked, icon=":material/healing:",
-                 help=why) and state.need_actor(c, "repair"):
+    if acting and st.button("Repair", key="inc_repair", type="primary", disabled=blocked, icon=":material/healing:",
+                            help=why) and state.need_actor(c, "repair"):
         from analytics.incidents.response import repair
 
         with st.status(f"Repairing incident {iid}…", expanded=True) as status:
@@ -191,6 +196,8 @@ with tabs[2]:
 with tabs[3]:
     if inc["status"] == "closed":
         st.success(f"Closed by {inc['closed_by']}: {inc['close_note']}")
+    elif not acting:
+        st.caption("A manager or admin closes the incident with a review note.")
     else:
         with st.form("inc_close_form"):
             note = st.text_area("Review note (required)", key="inc_close_note",

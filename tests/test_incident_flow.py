@@ -1,13 +1,16 @@
 """The monitoring and incident flow on real timestamps (issue 15, "Checked by").
 
-crowdflower_medical_relations is cut into its weekly batches; an attack is planted into one
-late batch with the red-team injector (:func:`analytics.redteam.batches.plant_in_batch`); the
-batches are ingested one after the other, each followed by an analysis and a delivered labels
-export, through the command line. No alert may fire before the poisoned batch, one must fire
-after it; the incident opened from that alert is contained, repaired and reported from the
-command line, and the report must name the planted workers, an onset within a day of the
-first planted label, the exports delivered since the poisoned batch as affected, and the
-corrected exports; the audit chain stays intact.
+Two real projects with timestamps are cut into their weekly batches and an attack is planted
+into one late batch with the red-team injector (:func:`analytics.redteam.batches.plant_in_batch`):
+crowdflower_medical_relations with random spammers, and, as a held-out check with an attack
+chosen and generated independently (another attack, seed, share and batch), the multi-select
+answers of mturk_open_domain_relations. The batches are ingested one after the other, each
+followed by an analysis and a delivered labels export (a manager's account). No alert may fire
+before the poisoned batch, one must fire after it; the incident opened from that alert is
+contained, repaired and reported from the command line (signed in with ``CROWDTRUST_USER``),
+and the report must name the planted workers, an onset within a day of the first planted
+label, the exports delivered since the poisoned batch as affected, and the corrected exports;
+the audit chain stays intact.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from auth_support import accounts_at, cli_env, me
 
-from tests.conftest import load_dataset
+from tests.conftest import dataset_path
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -29,38 +33,47 @@ pytestmark = pytest.mark.slow
 
 def cli(*args, ok=True):
     res = subprocess.run([sys.executable, "-m", "analytics", *map(str, args)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=600, env={"CROWDTRUST_ACTOR": "qa-lead", "PATH": "/usr/bin:/bin"})
+                         text=True, timeout=600, env=cli_env("manager"))
     if ok:
         assert res.returncode == 0, f"{args}: {res.stderr}"
     return res
 
 
-def medical_batches():
+#: dataset -> (columns renamed to canonical ones, attack, share, seed, poisoned batch)
+CASES = {
+    "crowdflower_medical_relations": ({"created_at": "submitted_at"}, "random", 0.3, 11, 7),
+    # held out: chosen after the rules were tuned on the case above; multi-select answers
+    "mturk_open_domain_relations": ({"submit_time": "submitted_at", "accept_time": "started_at",
+                                     "work_time_s": "duration_s"}, "colluders", 0.2, 29, 6),
+}
+
+
+def dataset_batches(name: str, rename: dict):
     from analytics.redteam.batches import weekly_batches
 
-    labels, _ = load_dataset("crowdflower_medical_relations")
-    labels = labels.rename(columns={"created_at": "submitted_at"})[
-        ["task", "worker", "label", "started_at", "submitted_at", "duration_s"]]
+    labels = pd.read_csv(dataset_path(name), dtype=str).rename(columns=rename)
+    labels = labels[["task", "worker", "label", "started_at", "submitted_at", "duration_s"]]
+    labels["duration_s"] = pd.to_numeric(labels["duration_s"])
     return labels, weekly_batches(labels)
 
 
-@pytest.fixture(scope="module")
-def flow(tmp_path_factory):
-    """Replay the batches with an attack in batch 7 of 10 (stopping one batch after it)."""
+@pytest.fixture(scope="module", params=sorted(CASES))
+def flow(request, tmp_path_factory):
+    """Replay the batches with the attack in a late batch (stopping one batch after it)."""
     from analytics.redteam.batches import plant_in_batch
     from analytics.redteam.replay import replay_batches
 
-    labels, batches = medical_batches()
-    poisoned = 7
-    planted = plant_in_batch(batches[poisoned].frame, "random", share=0.3, seed=11,
+    rename, attack, share, seed, poisoned = CASES[request.param]
+    labels, batches = dataset_batches(request.param, rename)
+    planted = plant_in_batch(batches[poisoned].frame, attack, share=share, seed=seed,
                              avoid_workers=set(labels["worker"]))
     root = tmp_path_factory.mktemp("flow")
     use = batches[: poisoned + 2]
     frames = [planted.frame if i == poisoned else b.frame for i, b in enumerate(use)]
-    rep = replay_batches(root / "ws", "med", frames, [b.name for b in use], root / "batches",
-                         deliver_dir=root / "deliveries", actor="analyst")
+    rep = replay_batches(accounts_at(root / "ws"), "med", frames, [b.name for b in use], root / "batches",
+                         deliver_dir=root / "deliveries", actor=me("manager"))
     return {"ws": root / "ws", "root": root, "planted": planted, "poisoned": poisoned, "alerts": rep.alerts,
-            "exports": rep.deliveries}
+            "exports": rep.deliveries, "name": request.param}
 
 
 def test_no_alert_before_the_poisoned_batch(flow):

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from auth_support import accounts_at, cli_env, me
 
 from analytics import audit

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
-
 from auth_support import accounts_at, me
+from scipy import stats
 
 from analytics.access import AccessDenied
 from analytics.errors import UserError

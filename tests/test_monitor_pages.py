@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from auth_support import PASSWORDS, accounts_at, me
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,9 +27,10 @@ def weekly_ws(tmp_path_factory) -> Path:
                              avoid_workers=set(labels["worker"]))
     root = tmp_path_factory.mktemp("pages")
     frames = [b.frame for b in batches[:-1]] + [planted.frame]
-    rep = replay_batches(root / "ws", "weekly", frames, [b.name for b in batches], root / "f", gold=gold,
-                         deliver_dir=root / "d")
-    replay_batches(root / "ws", "quiet", [b.frame for b in batches[:2]], ["q0", "q1"], root / "f2", gold=gold)
+    rep = replay_batches(accounts_at(root / "ws"), "weekly", frames, [b.name for b in batches], root / "f", gold=gold,
+                         deliver_dir=root / "d", actor=me("manager"))
+    replay_batches(root / "ws", "quiet", [b.frame for b in batches[:2]], ["q0", "q1"], root / "f2", gold=gold,
+                   actor=me("analyst"))
     assert rep.alerts[-1]
     return root / "ws"
 
@@ -39,12 +41,15 @@ def ws(weekly_ws, tmp_path) -> Path:
     return tmp_path / "ws"
 
 
-def app(ws: Path, page: str, project: str, actor: str = "tester") -> AppTest:
+def app(ws: Path, page: str, project: str, user: str = "manager") -> AppTest:
+    """The dashboard on ``ws`` signed in as ``user`` through the sign-in form, on ``page``."""
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["workspace_path"] = str(ws)
-    at.session_state["actor"] = actor
     at.session_state["project"] = project
     at.run()
+    at.text_input(key="signin_name").input(user)
+    at.text_input(key="signin_password").input(PASSWORDS[user])
+    at.button(key="FormSubmitter:signin-Sign in").click().run()
     if page != "overview":
         at.switch_page(f"views/{page}.py").run()
     return at
@@ -60,7 +65,7 @@ def text(at: AppTest) -> str:
 
 
 def test_monitoring_shows_alerts_charts_and_acknowledges(ws):
-    at = app(ws, "monitoring", "weekly")
+    at = app(ws, "monitoring", "weekly", user="analyst")
     clean(at)
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Open alerts"]) >= 1
@@ -105,12 +110,12 @@ def test_incidents_open_contain_and_close(ws):
 
     with open_workspace(ws, read_only=True) as w:
         inc = get_incident(w.con, w.project_id("weekly"), 1)
-    assert inc["status"] == "closed" and inc["opened_by"] == "tester"
+    assert inc["status"] == "closed" and inc["opened_by"] == "manager"
     assert [s["action"] for s in inc["steps"]] == ["incident_open", "incident_contain", "incident_close"]
 
 
 def test_settings_saves_the_alert_rules(ws):
-    at = app(ws, "settings", "weekly")
+    at = app(ws, "settings", "weekly", user="admin")
     clean(at)
     at.number_input(key="ar_p_value").set_value(0.0001)
     at.button(key="FormSubmitter:alert_rules_form-Save alert rules").click().run()
@@ -120,3 +125,21 @@ def test_settings_saves_the_alert_rules(ws):
 
     with open_workspace(ws, read_only=True) as w:
         assert load_settings(w.con, w.project_id("weekly")).p_value == pytest.approx(0.0001)
+
+
+def test_roles_see_the_pages_and_only_their_controls(ws):
+    """Every role reads Monitoring and Incidents (both in the navigation); a viewer cannot
+    acknowledge, an analyst cannot open or act on incidents, nor change the alert rules."""
+    viewer = app(ws, "monitoring", "weekly", user="viewer")
+    clean(viewer)
+    assert len(viewer.get("plotly_chart")) == 7
+    assert not [k for k in viewer.session_state if str(k).startswith("ack_note_")]
+    assert "An analyst, manager or admin acknowledges alerts." in text(viewer)
+    assert not [b for b in viewer.button if str(b.key).startswith("open_inc_")]
+    viewer.switch_page("views/incidents.py").run()
+    clean(viewer)
+    assert "can read the incidents" in text(viewer) and not [b for b in viewer.button if b.key == "inc_open"]
+    analyst = app(ws, "settings", "weekly", user="analyst")
+    clean(analyst)
+    assert "Only an admin changes the alert rules" in text(analyst)
+    assert not [b for b in analyst.button if "alert_rules_form" in str(b.key)]

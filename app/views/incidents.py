@@ -15,45 +15,53 @@ c = state.require_workspace("Incidents")
 
 incidents = state.q("incidents.records:list_incidents", c.project_id)
 
+
+def open_form() -> None:
+    """Open an incident from alerts and/or suspects (managers and admins)."""
+    with st.expander("Open a new incident", expanded=incidents.empty):
+        open_alerts = state.q("monitor.alerts:list_alerts", c.project_id, "open")
+        alert_ids = st.multiselect("From alerts", open_alerts["alert_id"].astype(int).tolist(), key="inc_new_alerts",
+                                   format_func=lambda a: f"alert {a} · " + str(
+                                       open_alerts.loc[open_alerts["alert_id"] == a, "message"].iloc[0])[:90],
+                                   help="The alerts' named workers start the incident; other open alerts of the same "
+                                        "periods join it.")
+        suspects = []
+        if c.run_id is not None:
+            q = state.q("actions:review_queue", c.project_id, c.run_id)
+            suspects = q.loc[q["suspect"] & (q["status"] != "banned"), "worker"].tolist()
+        chosen = st.multiselect("…and/or suspect workers", suspects, key="inc_new_workers")
+        typed = st.text_input("…or worker ids (comma separated)", key="inc_new_typed")
+        cols = st.columns([3, 1])
+        title = cols[0].text_input("Title", key="inc_new_title", placeholder="default: from the alert")
+        severity = cols[1].selectbox("Severity", ["default", "low", "medium", "high", "critical"], key="inc_new_sev")
+        if st.button("Open incident", key="inc_open", type="primary", icon=":material/emergency:"):
+            workers = sorted(set(chosen) | {t.strip() for t in typed.split(",") if t.strip()})
+            if state.need_actor(c, "incident"):
+                from analytics.incidents.records import open_incident
+
+                try:
+                    with state.write_workspace(c.ws, create=False) as ws:
+                        iid = open_incident(ws, c.project, c.actor, alert_ids=alert_ids, workers=workers,
+                                            title=title or None, severity=None if severity == "default" else severity)
+                except UserError as exc:
+                    st.error(str(exc))
+                else:
+                    st.session_state["incident_selected"] = iid
+                    st.session_state["_flash"] = f"Incident {iid} opened."
+                    st.rerun()
+
+
 # -- open --------------------------------------------------------------------------------------
 acting = c.can("incident")          # managers and admins act; everyone reads
-if not acting:
+if acting:
+    open_form()
+else:
     st.info(f"Your role ({getattr(c.actor, 'role', 'not signed in')}) can read the incidents and their reports; a "
             "manager or admin opens, contains, repairs and closes them.", icon=":material/visibility:")
-with (st.expander("Open a new incident", expanded=incidents.empty) if acting else st.empty()):
-    open_alerts = state.q("monitor.alerts:list_alerts", c.project_id, "open")
-    alert_ids = st.multiselect("From alerts", open_alerts["alert_id"].astype(int).tolist(), key="inc_new_alerts",
-                               format_func=lambda a: f"alert {a} · " + str(
-                                   open_alerts.loc[open_alerts["alert_id"] == a, "message"].iloc[0])[:90],
-                               help="The alerts' named workers start the incident; other open alerts of the same "
-                                    "periods join it.")
-    suspects = []
-    if c.run_id is not None:
-        q = state.q("actions:review_queue", c.project_id, c.run_id)
-        suspects = q.loc[q["suspect"] & (q["status"] != "banned"), "worker"].tolist()
-    chosen = st.multiselect("…and/or suspect workers", suspects, key="inc_new_workers")
-    typed = st.text_input("…or worker ids (comma separated)", key="inc_new_typed")
-    cols = st.columns([3, 1])
-    title = cols[0].text_input("Title", key="inc_new_title", placeholder="default: from the alert")
-    severity = cols[1].selectbox("Severity", ["default", "low", "medium", "high", "critical"], key="inc_new_sev")
-    if st.button("Open incident", key="inc_open", type="primary", icon=":material/emergency:"):
-        workers = sorted(set(chosen) | {t.strip() for t in typed.split(",") if t.strip()})
-        if state.need_actor(c, "incident"):
-            from analytics.incidents.records import open_incident
-
-            try:
-                with state.write_workspace(c.ws, create=False) as ws:
-                    iid = open_incident(ws, c.project, c.actor, alert_ids=alert_ids, workers=workers,
-                                        title=title or None, severity=None if severity == "default" else severity)
-            except UserError as exc:
-                st.error(str(exc))
-            else:
-                st.session_state["incident_selected"] = iid
-                st.session_state["_flash"] = f"Incident {iid} opened."
-                st.rerun()
 
 if incidents.empty:
-    st.info("No incidents in this project. Open one from an alert on the Monitoring page or from suspects above.")
+    st.info("No incidents in this project." + (" Open one from an alert on the Monitoring page or from suspects above."
+                                               if acting else ""))
     st.stop()
 
 st.dataframe(incidents[["incident_id", "status", "severity", "title", "workers", "alert_ids", "opened_at",

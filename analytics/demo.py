@@ -19,7 +19,8 @@ Two projects:
 ``moderation-weekly`` (generated here, seed 7): a poisoned batch after clean weeks
     Six weeks of an honest crowd (:func:`analytics.redteam.weekly_crowds.weekly_crowd`) arrive one
     weekly batch at a time; after each, the project is analysed and its labels are delivered
-    as an export (``<workspace>/deliveries/``). The last week carries planted random spammers
+    as an export (``<workspace>/deliveries/``; in an encrypted workspace only the sealed archive
+    copies are kept). The last week carries planted random spammers
     (:func:`analytics.redteam.batches.plant_in_batch`): the alert rules fire after that batch,
     and an incident opened from the alert is contained and repaired (corrected exports in
     ``<workspace>/incidents/1/``), so the Monitoring and Incidents pages and the incident
@@ -189,22 +190,25 @@ def build_demo(workspace: str | Path, admin: str = "admin", password: str | None
         if analyze:
             for name in (REAL_PROJECT, SIM_PROJECT):
                 run_analysis(ws, name, actor=me, progress=progress)
-        if one_time:        # the demo was built with it; from now on it must be replaced at sign-in
-            with ws.transaction() as con:
-                con.execute("UPDATE accounts SET must_change = true WHERE name = ?", [admin])
     except BaseException:
         ws.close()
         shutil.rmtree(workspace, ignore_errors=True)
         raise
     ws.close()
-    if analyze:
-        try:
+    projects = [REAL_PROJECT, SIM_PROJECT]
+    try:
+        if analyze:     # replayed week by week (it opens the workspace itself), then its incident
+            if progress:
+                progress(0.9, f"{WEEKLY_PROJECT}: six weekly batches, alerts and the incident")
             build_weekly_incident(workspace, actor=me, key=key)
-        except BaseException:
-            shutil.rmtree(workspace, ignore_errors=True)
-            raise
-        return Demo([REAL_PROJECT, SIM_PROJECT, WEEKLY_PROJECT], admin, password, one_time)
-    return Demo([REAL_PROJECT, SIM_PROJECT], admin, password, one_time)
+            projects.append(WEEKLY_PROJECT)
+        if one_time:        # the demo was built with it; from now on it must be replaced at sign-in
+            with open_workspace(workspace, key=key) as ws, ws.transaction() as con:
+                con.execute("UPDATE accounts SET must_change = true WHERE name = ?", [admin])
+    except BaseException:
+        shutil.rmtree(workspace, ignore_errors=True)
+        raise
+    return Demo(projects, admin, password, one_time)
 
 
 def build_weekly_incident(workspace: str | Path, actor, seed: int = 7, incident: bool = True,
@@ -229,8 +233,11 @@ def build_weekly_incident(workspace: str | Path, actor, seed: int = 7, incident:
                              avoid_workers=set(labels["worker"]))
     frames = [b.frame for b in batches[:-1]] + [planted.frame]
     with tempfile.TemporaryDirectory() as tmp:
+        # delivered files stay next to the workspace unless it is encrypted (its archive keeps sealed copies)
+        with open_workspace(workspace, key=key) as ws:
+            deliver = Path(tmp) / "deliveries" if ws.encrypted else workspace / "deliveries"
         rep = replay_batches(workspace, WEEKLY_PROJECT, frames, [f"moderation_{b.name}" for b in batches], tmp,
-                             gold=gold, deliver_dir=workspace / "deliveries", actor=actor, key=key)
+                             gold=gold, deliver_dir=deliver, actor=actor, key=key)
     if not rep.alerts[-1] or rep.first_alert_batch() != len(batches) - 1:
         raise RuntimeError("the demo's poisoned batch did not raise exactly one week's alerts; check the alert rules")
     with open_workspace(workspace, key=key) as ws:

@@ -1,7 +1,7 @@
 """Monitoring and incident response in a real browser: `streamlit run` driven by headless Chromium.
 
 On a weekly project whose last batch carries planted spammers (the demo's ``moderation-weekly``
-built without its incident): the Monitoring page lists the alert for the poisoned week; opening
+built without its incident), signed in as a manager: the Monitoring page lists the alert for the poisoned week; opening
 an incident from it lands on the Incidents page, which contains it (ban with the impact preview),
 repairs it (corrected export), builds the HTML report and closes it with a note. Screenshots of
 every step go to test-output/screenshots/. Skips cleanly without Chromium or Playwright.
@@ -16,13 +16,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from auth_support import PASSWORDS, accounts_at, me  # noqa: E402
 from browser_support import (  # noqa: E402
     CHROME_ARGS,
     CHROMIUM,
     SHOTS,
     check_clean,
+    nav_titles,
     require_browser,
     settle,
+    sign_in,
     streamlit_server,
 )
 
@@ -35,7 +38,7 @@ def server(tmp_path_factory):
     from analytics.demo import WEEKLY_PROJECT, build_weekly_incident
 
     root = tmp_path_factory.mktemp("browser_incidents")
-    build_weekly_incident(root / "ws", actor="loader", incident=False)
+    build_weekly_incident(accounts_at(root / "ws"), actor=me("manager"), incident=False)
     with streamlit_server(root / "ws", root / "streamlit.log") as url:
         yield url, root / "ws", WEEKLY_PROJECT
 
@@ -63,12 +66,11 @@ def test_alert_to_incident_to_report(server):
         pg = ctx.new_page()
         pg.set_default_timeout(120_000)
         try:
+            pg.goto(url)
+            sign_in(pg, "manager", PASSWORDS["manager"])
+            assert {"Monitoring", "Incidents"} <= set(nav_titles(pg))
             pg.goto(f"{url}/monitoring?project={project}")
             pg.locator("h1", has_text="Monitoring").first.wait_for()
-            settle(pg)
-            box = pg.get_by_label("Your name", exact=True)
-            box.fill("incident manager")
-            box.press("Enter")
             settle(pg)
             main = pg.locator('[data-testid="stMain"]')
             text = main.inner_text()
@@ -133,7 +135,7 @@ def test_alert_to_incident_to_report(server):
     with open_workspace(ws_path, read_only=True) as ws:
         pid = ws.project_id(project)
         inc = get_incident(ws.con, pid, 1)
-        assert inc["status"] == "closed" and inc["opened_by"] == "incident manager"
+        assert inc["status"] == "closed" and inc["opened_by"] == "manager"
         assert [s["action"] for s in inc["steps"]] == ["incident_open", "incident_contain", "incident_repair",
                                                       "incident_close"]
         assert set(key["workers"]) & set(actions.banned_workers(ws.con, pid))

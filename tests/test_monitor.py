@@ -345,3 +345,33 @@ def test_turned_accounts_rule_finds_workers_worse_than_their_own_history():
     assert not turned_workers(hard, AlertSettings())["turned"].any()
     assert evaluate(s, pd.DataFrame(columns=["period", "label", "n"]), AlertSettings(), 2, worker_agreement=quiet,
                     rules=["turned_accounts"]).empty
+
+
+def test_schema_4_workspace_gains_the_monitoring_tables_and_the_migration_is_idempotent(tmp_path):
+    """Schema 4 (accounts) -> 5 (alert rules, monitor state, alerts, incidents): an older
+    workspace gains the tables with its accounts kept; a half-applied copy (tables there, stamp
+    still 4) migrates again without an error."""
+    import duckdb
+
+    from analytics.store import DB_NAME, MIGRATIONS, SCHEMA_VERSION
+
+    assert SCHEMA_VERSION == 5 and len(MIGRATIONS) == 5 and "CREATE TABLE IF NOT EXISTS alerts" in MIGRATIONS[4]
+    tables = ["alerts", "alert_rules", "monitor_state", "incidents", "incident_links"]
+    accounts_at(tmp_path / "ws")
+    con = duckdb.connect(str(tmp_path / "ws" / DB_NAME))
+    for t in tables:
+        con.execute(f"DROP TABLE {t}")
+    con.execute("DROP SEQUENCE alert_seq")
+    con.execute("DROP SEQUENCE incident_seq")
+    con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    con.close()
+    for _ in range(2):                        # the second time: tables present, stamp lowered again
+        with open_workspace(tmp_path / "ws") as ws:
+            have = {r[0] for r in ws.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            assert set(tables) <= have
+            assert ws.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "5"
+            assert ws.con.execute("SELECT count(*) FROM accounts").fetchone()[0] > 0
+            assert ws.con.execute("SELECT nextval('alert_seq')").fetchone()[0] >= 1
+        con = duckdb.connect(str(tmp_path / "ws" / DB_NAME))
+        con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        con.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -243,6 +244,9 @@ code{font-size:.8rem;word-break:break-all}.ok{color:#2c8c5a}.bad{color:#d62728}.
 td{word-break:break-word}"""
 
 
+_ISO = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(?:\+00:00|Z)$")
+
+
 def _table(rows: list[dict], cols: list[str] | None = None, limit: int = 500) -> str:
     if not rows:
         return "<p class='meta'>None.</p>"
@@ -252,7 +256,9 @@ def _table(rows: list[dict], cols: list[str] | None = None, limit: int = 500) ->
     for c in df.columns:                      # whole numbers (sequence numbers, counts) without ".0"
         v = pd.to_numeric(df[c], errors="coerce")
         if df[c].dtype.kind == "f" and v.notna().any() and (v.dropna() % 1 == 0).all():
-            df[c] = v.astype("Int64")
+            df[c] = v.astype("Int64").astype(object).where(v.notna(), "")
+        elif not pd.api.types.is_numeric_dtype(df[c]):        # ISO times in UTC, to the second
+            df[c] = df[c].map(lambda x: _ISO.sub(r"\1 \2 UTC", x) if isinstance(x, str) else x)
     more = f"<p class='meta'>{len(df) - limit} more rows in the JSON report.</p>" if len(df) > limit else ""
     return ("<div class='wide'>" + df.head(limit).to_html(index=False, escape=True, na_rep="", border=0)
             + "</div>" + more)

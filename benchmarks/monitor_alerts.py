@@ -34,9 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
+from analytics.access import bootstrap_admin  # noqa: E402
 from analytics.redteam.batches import plant_in_batch, synthetic_weeks, weekly_batches  # noqa: E402
 from analytics.redteam.replay import Replay, replay_batches  # noqa: E402
 from analytics.redteam.weekly_crowds import SHAPES, weekly_crowd  # noqa: E402
+from analytics.store import open_workspace  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 REAL = ["crowdflower_medical_relations", "act_CF_amt", "act_SP_amt", "zheng_sentiment", "zheng_product"]
@@ -81,7 +83,6 @@ def named_onset(ws_path: Path, project: str, alerts: list[dict]):
     """The workers an incident opened from these alerts would hold, and their earliest onset."""
     from analytics.incidents.scope import worker_table
     from analytics.monitor.alerts import get_alert, suggest_workers
-    from analytics.store import open_workspace
 
     with open_workspace(ws_path, read_only=True) as ws:
         pid = ws.project_id(project)
@@ -101,11 +102,13 @@ def run_source(name, labels, gold, attacks, seeds, share, tmp: Path) -> list[dic
     late = len(batches) - 2 if len(batches) >= 4 else len(batches) - 1
     root = tmp / name.replace(":", "_")
     t = time.perf_counter()
+    with open_workspace(root / "clean") as ws:
+        me = bootstrap_admin(ws, "bench", None)       # a service account: no password sign-in
     rep = replay_batches(root / "clean", "p", [b.frame for b in batches[:late]], [b.name for b in batches[:late]],
-                         root / "files", gold=gold)
+                         root / "files", gold=gold, actor=me)
     shutil.copytree(root / "clean", root / "prefix")
     rest = replay_batches(root / "clean", "p", [b.frame for b in batches[late:]], [b.name for b in batches[late:]],
-                          root / "files", start=late, into=Replay(alerts=list(rep.alerts)))
+                          root / "files", start=late, into=Replay(alerts=list(rep.alerts)), actor=me)
     rows = [{"source": name, "case": "clean", "batches": len(batches), "labels": len(labels),
              "alerts_on_clean_weeks": len(rest.alerts[-1]),
              "rules": ", ".join(sorted({a["rule"] for a in rest.alerts[-1]})), "detected": None,
@@ -121,7 +124,7 @@ def run_source(name, labels, gold, attacks, seeds, share, tmp: Path) -> list[dic
                 continue
             case = root / f"{attack}-s{seed}"
             shutil.copytree(root / "prefix", case)
-            r = replay_batches(case, "p", [pb.frame], [batches[late].name], root / "files", start=late)
+            r = replay_batches(case, "p", [pb.frame], [batches[late].name], root / "files", start=late, actor=me)
             week = pd.Timestamp(batches[late].start)
             fired = [a for a in r.alerts[-1] if pd.Timestamp(a["period"]["start"]) >= week]
             named, onset = named_onset(case, "p", fired)

@@ -137,11 +137,10 @@ def _named_workers(rule: str, found: dict, pw: pd.DataFrame, onsets: pd.DataFram
     accounts of the baseline periods did (``newcomer_rate``; binomial tests with
     Benjamini-Hochberg; honest newcomers agree less than established workers, so comparing with
     those would name many); for the gold rule also the workers whose gold answers are worse than
-    the baseline's accuracy; for the collusion rule the communities' members.
+    the baseline's accuracy; for the collusion rule the communities' members that the verdict
+    marks suspect or that are poor newcomers (a community can take in honest workers who share
+    items with the ring; all members when none is).
     """
-    if rule == "collusion":
-        members = sorted({m for c in found["evidence"]["communities"] for m in c["members"]})
-        return pw[pw["worker"].isin(members)]
     if rule == "turned_accounts":
         return pw[pw["worker"].isin(set(found["evidence"]["turned_workers"]))]
     suspect = pw["suspect"].fillna(False).astype(bool) & ~pw["banned"].fillna(False).astype(bool)
@@ -151,6 +150,10 @@ def _named_workers(rule: str, found: dict, pw: pd.DataFrame, onsets: pd.DataFram
         late = pw["worker"].map(onsets.set_index("worker")["onset"]) >= start
         fresh = fresh | late.fillna(False).astype(bool)
     poor_new = _poor(pw["agree"], pw["judged"], newcomer_rate, new) if newcomer_rate else new & False
+    if rule == "collusion":
+        members = pw["worker"].isin({m for c in found["evidence"]["communities"] for m in c["members"]})
+        pick = members & (suspect | poor_new)
+        return pw[pick] if pick.any() else pw[members]
     if rule == "suspect_share":
         pick = suspect & fresh
         return pw[pick] if pick.any() else pw[suspect]

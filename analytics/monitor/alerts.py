@@ -14,8 +14,8 @@ re-evaluation never repeats it) with the numbers, the threshold, one sentence, t
 (baseline, test, and the workers behind the change with their per-worker numbers and onsets)
 and one ``alert`` entry in the audit chain; after the commit it is appended as one JSON line
 to the pager file (``<workspace>/alerts.jsonl`` unless the settings name another), which a
-pager or chat bot can tail. Acknowledging an alert (:func:`acknowledge`) writes an audit
-entry and a pager line too.
+pager or chat bot can tail (an encrypted workspace pages the number of workers, not their
+ids). Acknowledging an alert (:func:`acknowledge`) writes an audit entry and a pager line too.
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def evaluate(ws: Workspace, project: str, actor: Identity | None = None, trigger
                   [pid, max(newest, data_wm), max(covered_ingest, run_wm), run])
     if new_alerts:
         audit.write_anchor(ws.path, con)
-        _page(pager_path(ws.path, settings), [{"event": "alert", "project": project, **a} for a in new_alerts])
+        _page(pager_path(ws.path, settings), [_pager_event(ws, project, a) for a in new_alerts])
     return new_alerts
 
 
@@ -325,6 +325,15 @@ def _store(ws, pid, project, unit, series, fired, settings, run, newest, actor, 
                         "value": _jsonable(f["value"]), "threshold": _jsonable(f["threshold"]),
                         "workers": [r["worker"] for r in rows], "audit": {"seq": seq, "hash": h}})
     return out
+
+
+def _pager_event(ws: Workspace, project: str, alert: dict) -> dict:
+    """An alert as the pager file gets it; an encrypted workspace pages how many workers, not
+    their ids (the file is read by other programs and is not sealed)."""
+    event = {"event": "alert", "project": project, **alert}
+    if ws.encrypted:
+        event["workers"] = len(alert["workers"])
+    return event
 
 
 def _page(path: Path, events: list[dict]) -> None:

@@ -98,7 +98,7 @@ def flow(request, tmp_path_factory):
     rep = replay_batches(accounts_at(root / "ws"), "med", frames, [b.name for b in use], root / "batches",
                          gold=gold, deliver_dir=root / "deliveries", actor=me("manager"))
     return {"ws": root / "ws", "root": root, "planted": planted, "poisoned": poisoned, "alerts": rep.alerts,
-            "exports": rep.deliveries, "name": request.param}
+            "exports": rep.deliveries, "name": request.param, "attack": attack}
 
 
 def test_no_alert_before_the_poisoned_batch(flow):
@@ -125,6 +125,8 @@ def test_alert_after_the_poisoned_batch_names_the_attackers(flow):
 
 
 def test_incident_open_contain_repair_report(flow):
+    from analytics.incidents.scope import read_export_labels
+
     ws, root, planted = flow["ws"], flow["root"], flow["planted"]
     alerts = flow["alerts"][flow["poisoned"]]
     best = max(alerts, key=lambda a: len(set(a["workers"]) & set(planted.workers)))
@@ -157,8 +159,16 @@ def test_incident_open_contain_repair_report(flow):
     for c in rep["corrected_exports"]:
         assert Path(c["path"]).exists() and hashlib.sha256(Path(c["path"]).read_bytes()).hexdigest() == c["sha256"]
         assert c["replaces"]["sha256"] in affected
-        assert c["labels_changed"] + c["labels_removed"] > 0
         assert Path(c["diff_file"]).exists()
+        # the counts are those of the files themselves: delivered against corrected, task by task
+        delivered_path = next(e["path"] for e in flow["exports"] if e["sha256"] == c["replaces"]["sha256"])
+        before = read_export_labels(Path(delivered_path).read_bytes(), "csv").set_index("task")["label"]
+        after = read_export_labels(Path(c["path"]).read_bytes(), "csv").set_index("task")["label"]
+        both = before.index.intersection(after.index)
+        assert c["labels_changed"] == int((before[both] != after[both]).sum())
+        assert c["labels_removed"] == len(before.index.difference(after.index))
+        if flow["attack"] == "random":          # spammers on a crowd without gold flip some majorities
+            assert c["labels_changed"] + c["labels_removed"] > 0
         corrected = pd.read_csv(c["path"], dtype={"task": str})
         banned_tasks_only = set(corrected["task"])
         assert banned_tasks_only                          # the corrected labels exist

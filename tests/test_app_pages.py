@@ -19,7 +19,7 @@ from auth_support import PASSWORDS, add_accounts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app" / "streamlit_app.py")
-PAGES = ["overview", "monitoring", "workers", "items", "collusion", "agreement", "incidents", "data", "settings"]
+PAGES = ["overview", "workers", "items", "collusion", "agreement", "data", "settings", "monitoring", "incidents"]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import json
 import pandas as pd
 
 from analytics.ingest.answers import SEPARATOR
-from analytics.results import _final
+from analytics.results.sql import _final
 
 
 def option_stats(con, run_id: int, project_id: int, worker: str) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import app_fixture  # noqa: E402
 
 from analytics import audit, results  # noqa: E402
 from analytics.errors import UserError  # noqa: E402
+from analytics.ingest.columns import file_columns  # noqa: E402
 
 PID, RUN, PREV = 1, 2, 1
 
@@ -185,16 +186,17 @@ def test_ingest_history_quarantine_and_files(con, tmp_path):
     f = tmp_path / "batch.csv"
     f.write_text("HITId,AssignmentId,WorkerId,AcceptTime,SubmitTime,Input.text,Answer.sentiment,Answer.other\n"
                  "h1,a1,w1,,,x,pos,1\n")
-    info = results.file_columns(f)
+    info = file_columns(f)
     assert info["format"] == "mturk" and info["answer_columns"] == ["Answer.sentiment", "Answer.other"]
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(UserError):
-        results.file_columns(empty)
+        file_columns(empty)
 
 
 def test_attribute_docs_reads_settings_documentation():
     from analytics.trust import TrustSettings
+    from app.docs import attribute_docs
 
-    docs = results.attribute_docs(TrustSettings)
+    docs = attribute_docs(TrustSettings)
     assert "fdr_q" in docs and "Benjamini" in docs["fdr_q"]

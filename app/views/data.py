@@ -9,9 +9,9 @@ from pathlib import Path
 import streamlit as st
 
 from analytics.errors import UserError
+from analytics.ingest.columns import CANONICAL_COLUMNS, file_columns
 from analytics.ingest.kinds import KIND_NAMES
 from analytics.ingest.messages import PICKERS, for_form
-from analytics.results import CANONICAL_COLUMNS, file_columns
 from app import state
 
 c = state.ctx()

@@ -86,6 +86,24 @@ def test_workers_table_filters_sort_and_columns(con):
         results.workers_table(con, RUN, PID, sort="salary")
 
 
+def test_significant_signals_are_named_so(con):
+    """run_signals.fired stores the verdict's ``significant``: the read API calls it that, and
+    the old names (sort key "signals fired", fired_signal_names) still work."""
+    stored = con.execute("""SELECT worker, string_agg(signal, ', ' ORDER BY signal) FROM run_signals
+                            WHERE run_id = ? AND fired AND signal <> 'verdict' GROUP BY worker""", [RUN]).fetchall()
+    t = results.workers_table(con, RUN, PID, limit=1000).set_index("worker")
+    assert "n_fired" not in t.columns and "fired_signals" not in t.columns
+    assert stored and all(t.loc[w, "significant_signals"] == s for w, s in stored)
+    assert (t["n_significant"] > 0).sum() == len(stored)
+    sig = results.worker_signals(con, RUN, "w_bot")
+    assert "fired" not in sig.columns and sig["significant"].iloc[0]
+    names = results.significant_signal_names(con, RUN)
+    assert names == results.fired_signal_names(con, RUN) and names
+    new = results.workers_table(con, RUN, PID, sort="significant signals", descending=True, limit=5)
+    old = results.workers_table(con, RUN, PID, sort="signals fired", descending=True, limit=5)
+    assert new["worker"].tolist() == old["worker"].tolist() and new["n_significant"].iloc[0] >= 1
+
+
 def test_worker_overlap_kappa_matches_sklearn(con):
     ov = results.worker_overlap(con, RUN, PID, "w_c1")
     assert ov["worker"].iloc[0] == "w_c2" and ov["shared"].iloc[0] == 45 and ov["agreement"].iloc[0] == 1.0

@@ -23,7 +23,7 @@ def pairs(con, run_id: int, project_id: int, kind: str = "collusion", limit: int
     df = _df(con, f"""
         WITH {_BANNED_CTE}, {_FIRED_CTE},
         v AS (SELECT w.worker, w.trust, {_VERDICT_SQL} AS verdict FROM run_workers w
-              LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker) WHERE w.run_id = $rid)
+              LEFT JOIN banned b USING (worker) LEFT JOIN significant fs USING (worker) WHERE w.run_id = $rid)
         SELECT p.worker_a, p.worker_b, p.n_shared, p.value, p.details,
                va.verdict AS verdict_a, vb.verdict AS verdict_b
         FROM run_pairs p LEFT JOIN v va ON va.worker = p.worker_a LEFT JOIN v vb ON vb.worker = p.worker_b
@@ -39,7 +39,7 @@ def worker_verdicts(con, run_id: int, project_id: int, workers: list[str]) -> pd
     return _df(con, f"""
         WITH {_BANNED_CTE}, {_FIRED_CTE}
         SELECT w.worker, w.trust, w.n_labels, {_VERDICT_SQL} AS verdict, {_REASONS_SQL} AS reasons
-        FROM run_workers w LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker)
+        FROM run_workers w LEFT JOIN banned b USING (worker) LEFT JOIN significant fs USING (worker)
         WHERE w.run_id = $rid AND list_contains($workers::TEXT[], w.worker)
         ORDER BY w.trust NULLS LAST, w.worker""", {"pid": project_id, "rid": run_id, "workers": list(workers)})
 

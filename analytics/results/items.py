@@ -121,7 +121,7 @@ def item_answers(con, run_id: int, project_id: int, task: str) -> pd.DataFrame:
                f.label = t.label AS agrees_with_consensus, {_REASONS_SQL} AS reasons
         FROM final f LEFT JOIN run_workers w ON w.run_id = $rid AND w.worker = f.worker
         LEFT JOIN run_tasks t ON t.run_id = $rid AND t.task = f.task
-        LEFT JOIN banned b ON b.worker = f.worker LEFT JOIN fired fs ON fs.worker = f.worker
+        LEFT JOIN banned b ON b.worker = f.worker LEFT JOIN significant fs ON fs.worker = f.worker
         ORDER BY w.trust DESC NULLS LAST, f.worker""",
         {"pid": project_id, "rid": run_id, "task": task})
 

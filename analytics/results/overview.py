@@ -74,7 +74,7 @@ def headline(con, run_id: int, project_id: int) -> dict:
     counts = _df(con, f"""
         WITH {_BANNED_CTE}, {_FIRED_CTE}
         SELECT {_VERDICT_SQL} AS verdict, count(*) AS n
-        FROM run_workers w LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker)
+        FROM run_workers w LEFT JOIN banned b USING (worker) LEFT JOIN significant fs USING (worker)
         WHERE w.run_id = $rid GROUP BY verdict""", {"pid": project_id, "rid": run_id})
     by_verdict = {v: 0 for v in VERDICTS}
     by_verdict.update(dict(zip(counts["verdict"], counts["n"].astype(int), strict=True)))
@@ -105,7 +105,7 @@ def trust_histogram(con, run_id: int, project_id: int, bins: int = 20) -> pd.Dat
     return _df(con, f"""
         WITH {_BANNED_CTE}, {_FIRED_CTE},
         v AS (SELECT least(floor(coalesce(w.trust, 0) * $bins), $bins - 1)::INT AS b, {_VERDICT_SQL} AS verdict
-              FROM run_workers w LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker)
+              FROM run_workers w LEFT JOIN banned b USING (worker) LEFT JOIN significant fs USING (worker)
               WHERE w.run_id = $rid)
         SELECT b / $bins::DOUBLE AS bin_lo, (b + 1) / $bins::DOUBLE AS bin_hi, verdict, count(*) AS workers
         FROM v GROUP BY ALL ORDER BY bin_lo, verdict""", {"pid": project_id, "rid": run_id, "bins": int(bins)})
@@ -123,7 +123,7 @@ def labels_over_time(con, run_id: int, project_id: int, bucket: str | None = Non
     df = _df(con, f"""
         WITH {_final(con, project_id)}, {_BANNED_CTE}, {_FIRED_CTE},
         v AS (SELECT w.worker, {_VERDICT_SQL} AS verdict FROM run_workers w
-              LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker) WHERE w.run_id = $rid),
+              LEFT JOIN banned b USING (worker) LEFT JOIN significant fs USING (worker) WHERE w.run_id = $rid),
         per AS (SELECT {key} AS b, worker, count(*) AS n FROM final WHERE ts IS NOT NULL GROUP BY ALL),
         agg AS (SELECT b, coalesce(v.verdict, 'trusted') AS verdict, sum(n)::BIGINT AS labels
                 FROM per LEFT JOIN v USING (worker) GROUP BY ALL)

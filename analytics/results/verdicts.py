@@ -10,7 +10,7 @@
   unless that one's reason (a significant detector) is shown beside it;
 - ``trusted`` everything else.
 
-A query joins ``banned`` (:data:`_BANNED_CTE`) and ``fired`` (:data:`_FIRED_CTE`, the
+A query joins ``banned`` (:data:`_BANNED_CTE`) and ``significant`` (:data:`_FIRED_CTE`, the
 significant signals per worker) to ``run_workers w`` and selects :data:`_VERDICT_SQL` and
 :data:`_REASONS_SQL`.
 """
@@ -50,25 +50,28 @@ banned AS (
 
 _VERDICT_SQL = f"""CASE WHEN b.worker IS NOT NULL THEN 'banned'
      WHEN w.suspect THEN 'suspect'
-     WHEN coalesce(fs.n_fired, 0) > 0 OR w.trust < {_LOW_TRUST_SQL} THEN 'watch'
+     WHEN coalesce(fs.n_significant, 0) > 0 OR w.trust < {_LOW_TRUST_SQL} THEN 'watch'
      ELSE 'trusted' END"""
 
 
 # The reasons shown with a verdict: the run's sentence, with what put a worker on watch first
 # when the run gave none (low trust, or the names of the detectors that fired).
 _REASONS_SQL = f"""CASE
-     WHEN b.worker IS NULL AND NOT coalesce(w.suspect, false) AND coalesce(fs.n_fired, 0) = 0
+     WHEN b.worker IS NULL AND NOT coalesce(w.suspect, false) AND coalesce(fs.n_significant, 0) = 0
           AND w.trust < {_LOW_TRUST_SQL}
      THEN printf('low trust %.2f (below %.2f, the lower of {LOW_TRUST:.1f} and half the crowd''s median): agrees '
                  'with the consensus little beyond chance', w.trust, {_LOW_TRUST_SQL})
           || coalesce('; ' || nullif(w.reasons, ''), '')
-     WHEN nullif(w.reasons, '') IS NULL AND coalesce(fs.n_fired, 0) > 0 THEN 'detector fired: ' || fs.fired_signals
+     WHEN nullif(w.reasons, '') IS NULL AND coalesce(fs.n_significant, 0) > 0 THEN 'detector fired: ' || fs.significant_signals
      ELSE w.reasons END"""
 
 
+# Per worker, the signals the run counted as significant. The stored column ``run_signals.fired``
+# holds exactly that (the pipeline writes the verdict's ``significant``, not a detector's raw
+# ``fired``); it keeps its name in the schema, and the read API calls it ``significant``.
 _FIRED_CTE = """
-fired AS (
-    SELECT worker, count(*) FILTER (WHERE fired) AS n_fired,
-           string_agg(signal, ', ' ORDER BY signal) FILTER (WHERE fired) AS fired_signals
+significant AS (
+    SELECT worker, count(*) FILTER (WHERE fired) AS n_significant,
+           string_agg(signal, ', ' ORDER BY signal) FILTER (WHERE fired) AS significant_signals
     FROM run_signals WHERE run_id = $rid AND signal <> 'verdict' GROUP BY worker
 )"""

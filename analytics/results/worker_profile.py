@@ -12,9 +12,14 @@ from analytics.results.verdicts import _BANNED_CTE, _FIRED_CTE, _VERDICT_SQL
 
 
 def worker_signals(con, run_id: int, worker: str) -> pd.DataFrame:
-    """Every detector tested on the worker: fired first, then by p-value; evidence parsed to dicts."""
+    """Every detector tested on the worker: significant first, then by p-value; evidence parsed to dicts.
+
+    ``significant`` is the stored column ``run_signals.fired``: whether the run counted the
+    signal (the detector's threshold crossed and, with a p-value, its BH-adjusted p-value small
+    enough, :class:`analytics.trust.WorkerVerdict`).
+    """
     df = _df(con, """
-        SELECT signal, fired, score, p_value, reason, evidence FROM run_signals
+        SELECT signal, fired AS significant, score, p_value, reason, evidence FROM run_signals
         WHERE run_id = ? AND worker = ? AND signal <> 'verdict'
         ORDER BY fired DESC, p_value NULLS LAST, signal""", [run_id, worker])
     df["evidence"] = [_json(e) for e in df["evidence"]]
@@ -56,10 +61,10 @@ def worker_timeline(con, project_id: int, worker: str, bucket: str | None = None
 
 
 def worker_bursts(signals: pd.DataFrame) -> pd.DataFrame:
-    """Time windows named in the evidence of the worker's fired timing signals (start, end, signal)."""
+    """Time windows named in the evidence of the worker's significant timing signals (start, end, signal)."""
     rows = []
-    for sig, fired, ev in zip(signals["signal"], signals["fired"], signals["evidence"], strict=True):
-        if not fired or not isinstance(ev, dict):
+    for sig, significant, ev in zip(signals["signal"], signals["significant"], signals["evidence"], strict=True):
+        if not significant or not isinstance(ev, dict):
             continue
         windows = ev.get("windows") if isinstance(ev.get("windows"), list) else [ev]
         for w in windows:
@@ -103,7 +108,7 @@ def worker_overlap(con, run_id: int, project_id: int, worker: str, limit: int = 
                coalesce(pe.s, 0) AS marginal_products, w.trust, {_VERDICT_SQL} AS verdict
         FROM agg LEFT JOIN pe USING (other)
         LEFT JOIN run_workers w ON w.run_id = $rid AND w.worker = agg.other
-        LEFT JOIN banned b ON b.worker = agg.other LEFT JOIN fired fs ON fs.worker = agg.other
+        LEFT JOIN banned b ON b.worker = agg.other LEFT JOIN significant fs ON fs.worker = agg.other
         ORDER BY agg.shared DESC, agg.other""",
         {"pid": project_id, "rid": run_id, "worker": worker, "limit": int(limit)})
     return _with_kappa(df, after="agreement")

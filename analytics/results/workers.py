@@ -53,7 +53,7 @@ class WorkerFilter:
     verdicts : keep only these verdicts (empty = all)
     search : substring of the worker id (case-insensitive)
     min_labels : keep workers with at least this many labels
-    signal : keep workers on whom this detector fired
+    signal : keep workers on whom this detector's signal was significant
     """
 
     verdicts: list[str] = field(default_factory=list)
@@ -66,8 +66,10 @@ class WorkerFilter:
 WORKER_SORTS: dict[str, str] = {
     "trust": "trust", "labels": "n_labels", "agreement": "agreement", "gold accuracy": "gold_accuracy",
     "median seconds": "median_seconds", "last active": "last_active", "worker": "worker",
-    "signals fired": "n_fired",
+    "significant signals": "n_significant",
 }
+#: Sort keys of earlier versions, still accepted.
+_SORT_ALIASES: dict[str, str] = {"signals fired": "significant signals"}
 
 
 def _worker_base_sql(con, project_id: int, names: list[str], filter_sql: str = "") -> str:
@@ -78,9 +80,9 @@ def _worker_base_sql(con, project_id: int, names: list[str], filter_sql: str = "
         SELECT w.worker, {_VERDICT_SQL} AS verdict, w.trust, w.suspect, {_REASONS_SQL} AS reasons,
                w.n_labels, {'sc."s:loo_agreement"' if 'loo_agreement' in names else 'act.agreement'} AS agreement,
                act.median_seconds, act.last_active, act.first_active,
-               coalesce(fs.n_fired, 0) AS n_fired, fs.fired_signals, sc.*  EXCLUDE (worker)
+               coalesce(fs.n_significant, 0) AS n_significant, fs.significant_signals, sc.*  EXCLUDE (worker)
         FROM run_workers w
-        LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker)
+        LEFT JOIN banned b USING (worker) LEFT JOIN significant fs USING (worker)
         LEFT JOIN act USING (worker) LEFT JOIN sc USING (worker)
         WHERE w.run_id = $rid"""
 
@@ -119,12 +121,13 @@ def workers_table(con, run_id: int, project_id: int, filters: WorkerFilter | Non
                   all_scores: bool = False) -> pd.DataFrame:
     """The workers table: verdict, trust, reasons, volume, agreement with the consensus,
     gold accuracy with its interval (when the run scored gold), median seconds per label,
-    last active, fired signals, then the scores of :data:`WORKER_SCORE_COLUMNS` (every
+    last active, significant signals, then the scores of :data:`WORKER_SCORE_COLUMNS` (every
     component score with ``all_scores``; a run can have 70 of them, which costs time).
 
     ``sort`` is a key of :data:`WORKER_SORTS`; NULLs sort last either way.
     """
     f = filters or WorkerFilter()
+    sort = _SORT_ALIASES.get(sort, sort)
     if sort not in WORKER_SORTS:
         raise UserError(f"cannot sort workers by {sort!r}; choose one of {', '.join(WORKER_SORTS)}")
     names = score_names(con, run_id, "worker")
@@ -142,7 +145,7 @@ def workers_table(con, run_id: int, project_id: int, filters: WorkerFilter | Non
         where.append("n_labels >= $min_labels")
         params["min_labels"] = int(f.min_labels)
     if f.signal:
-        where.append("list_contains(string_split(coalesce(fired_signals, ''), ', '), $signal)")
+        where.append("list_contains(string_split(coalesce(significant_signals, ''), ', '), $signal)")
         params["signal"] = f.signal
     col = WORKER_SORTS[sort]
     if col == "gold_accuracy":
@@ -159,9 +162,14 @@ def worker_count(con, run_id: int) -> int:
     return int(_one(con, "SELECT count(*) FROM run_workers WHERE run_id = ?", [run_id])[0])
 
 
-def fired_signal_names(con, run_id: int) -> list[str]:
+def significant_signal_names(con, run_id: int) -> list[str]:
+    """The signals the run counted as significant on at least one worker (stored as ``run_signals.fired``)."""
     return [r[0] for r in con.execute(
         "SELECT DISTINCT signal FROM run_signals WHERE run_id = ? AND fired AND signal <> 'verdict' ORDER BY 1", [run_id]).fetchall()]
+
+
+#: The earlier name of :func:`significant_signal_names`.
+fired_signal_names = significant_signal_names
 
 
 def worker_detail(con, run_id: int, project_id: int, worker: str) -> dict:
@@ -183,6 +191,6 @@ def reliability_scatter(con, run_id: int, project_id: int, limit: int = 5000) ->
     return _df(con, f"""
         WITH {_BANNED_CTE}, {_FIRED_CTE}
         SELECT w.worker, w.n_labels, w.trust, {_VERDICT_SQL} AS verdict, {_REASONS_SQL} AS reasons
-        FROM run_workers w LEFT JOIN banned b USING (worker) LEFT JOIN fired fs USING (worker)
+        FROM run_workers w LEFT JOIN banned b USING (worker) LEFT JOIN significant fs USING (worker)
         WHERE w.run_id = $rid ORDER BY w.n_labels DESC LIMIT $limit""",
         {"pid": project_id, "rid": run_id, "limit": int(limit)})

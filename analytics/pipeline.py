@@ -91,9 +91,12 @@ def analyze_arrays(data: LabelArrays, settings: AnalysisSettings | TrustSettings
 
     step("aggregating labels", 0.05)
     consensus = aggregate(data, method=ts.method, use_gold=ts.use_gold)
+    # the evidence's reference: the same fit, or a second model's (TrustSettings.evidence_method)
+    reference = (consensus if ts.evidence_method == ts.method
+                 else aggregate(data, method=ts.evidence_method, use_gold=ts.use_gold))
 
     step("scoring workers", 0.25)
-    rel = reliability().fit(data, consensus)
+    rel = reliability().fit(data, reference)
     item_scores = items.item_scores(data, consensus)
 
     step("agreement statistics", 0.4)
@@ -101,14 +104,14 @@ def analyze_arrays(data: LabelArrays, settings: AnalysisSettings | TrustSettings
     pair_kappa = agreement.worker_pair_kappa(data)
 
     step("behaviour detectors", 0.55)
-    behaviour_scores, behaviour_signals = run_behaviour(data, consensus, settings.behaviour)
+    behaviour_scores, behaviour_signals = run_behaviour(data, reference, settings.behaviour)
     if extra_evidence is not None:
         behaviour_scores = pd.concat([behaviour_scores, extra_evidence[0]], axis=1)
         behaviour_signals = pd.concat([s for s in (behaviour_signals, extra_evidence[1]) if len(s)]
                                       or [empty_signals()], ignore_index=True)
 
     step("collusion detectors", 0.7)
-    coll = dataclasses.replace(settings.collusion).fit(data, consensus)
+    coll = dataclasses.replace(settings.collusion).fit(data, reference)
 
     step("trust verdicts", 0.85)
 
@@ -127,7 +130,7 @@ def analyze_arrays(data: LabelArrays, settings: AnalysisSettings | TrustSettings
         share = float(np.isin(data.worker, np.flatnonzero(drop)).mean()) if drop.any() else 0.0
         rescore.update(left_out_workers=int(drop.sum()), left_out_label_share=round(share, 4))
         if share <= 1.0 - ts.rescore_min_label_share:
-            defended = defended_consensus(data, consensus, drop, ts)
+            defended = defended_consensus(data, reference, drop, ts)
             if defended is not None:
                 rel = reliability().fit(data, defended, exclude=drop)
                 scores, verdict = verdict_from(rel)
@@ -142,6 +145,7 @@ def analyze_arrays(data: LabelArrays, settings: AnalysisSettings | TrustSettings
     result = _assemble(data, consensus, settings, scores, verdict, item_scores, iv, rel, agree, pair_kappa, coll)
     result.summary["timings_s"] = _durations(timings)
     result.summary["rescore"] = rescore
+    result.summary["evidence_method"] = reference.method
     progress(1.0, "done")
     return result
 

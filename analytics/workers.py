@@ -143,9 +143,7 @@ class WorkerReliability:
       the K(K - 1) pairs. Fired when p < ``class_flip_p``, the worker answers c' on at least
       ``class_flip_margin`` more of the c-items than c, and at least twice the crowd's own
       c -> c' rate plus ``class_flip_margin`` (a confusion the whole crowd shares, such as two
-      neighbouring relevance grades, is not an attack). The crowd's rate is the median over the
-      workers with enough c-items, not the pooled rate, which a campaign flooding the c-items
-      would raise above its own reach.
+      neighbouring relevance grades, is not an attack).
     - ``spammer``: Raykar-Yu score below ``spammer_max_score`` with at least ``min_labels`` labels;
       no p-value (a threshold rule).
     - ``adversarial``: exact one-sided binomial test that the worker agrees with the consensus
@@ -179,8 +177,6 @@ class WorkerReliability:
     class_flip_margin: float = 0.3
     """Effect size of a class flip: the share of c-items answered c' exceeds the share answered
     c by at least this, and exceeds twice the crowd's c -> c' rate by at least this."""
-    class_flip_min_items: int = 5
-    """Workers with at least this many items of a consensus class set the crowd's rate for it."""
     class_flip_max_classes: int = 20
     """Projects with more classes skip the class-flip test (K(K - 1) pairs per worker)."""
     spammer_max_score: float = 0.05
@@ -324,13 +320,9 @@ class WorkerReliability:
         m = checkable
         counts = np.zeros((W, K, K))
         np.add.at(counts, (data.worker[m], loo_label[m], data.label[m]), 1.0)
+        pooled = counts.sum(axis=0)
+        crowd = pooled / np.maximum(pooled.sum(axis=1, keepdims=True), 1.0)        # A_pop[c, k]
         n_c = counts.sum(axis=2)                                                  # (W, K)
-        # the crowd's c -> k rate: the median over workers with enough c-items, so that a group of
-        # accounts flooding the c-items cannot raise the bar it is measured against
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rates = np.where((n_c >= self.class_flip_min_items)[:, :, None], counts / n_c[:, :, None], np.nan)
-        crowd = np.nan_to_num(np.nanmedian(rates, axis=0) if (n_c >= self.class_flip_min_items).any()
-                              else np.zeros((K, K)), nan=0.0)
         x_c = counts[:, np.arange(K), np.arange(K)]                               # (W, K)
         best_p = np.ones(W)
         best = np.zeros((W, 2), np.int64)

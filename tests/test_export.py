@@ -17,6 +17,7 @@ from analytics import actions, audit, export
 from analytics.aggregate import aggregate
 from analytics.cli import main
 from analytics.dataset import load_project
+from analytics.trust import TrustSettings
 
 RISKY = ("=", "+", "-", "@", "\t", "\r")
 
@@ -45,9 +46,10 @@ def test_labels_exclude_banned_workers(ws):
                             " GROUP BY task", [pid, banned]).df().set_index("task")["n"]
     assert (frame.set_index("task")["n_labels"] == counts.loc[frame["task"]].to_numpy()).all()
     # Same labels as aggregating the project without them, and different from keeping them.
-    clean = aggregate(load_project(ws.con, pid, exclude_workers=banned), "ds")
+    method = TrustSettings().method                                     # the project's (default) model
+    clean = aggregate(load_project(ws.con, pid, exclude_workers=banned), method)
     assert (frame["label"].to_numpy() == np.asarray(CLASSES, dtype=object)[clean.labels]).all()
-    dirty = aggregate(load_project(ws.con, pid), "ds")
+    dirty = aggregate(load_project(ws.con, pid), method)
     assert (np.asarray(CLASSES, dtype=object)[dirty.labels] != frame["label"].to_numpy()).any()
     np.testing.assert_allclose(frame[[f"p_{c}" for c in CLASSES]].sum(axis=1), 1.0)
     assert exp.manifest["banned_workers"] == sorted(banned)

@@ -37,6 +37,27 @@ def test_planted_attackers_are_suspect_and_honest_mostly_not(simulated, simulate
     assert planted["trust"].median() < honest["trust"].quantile(0.1)
 
 
+def test_labels_from_cbds_evidence_against_dawid_skene(simulated, simulated_analysis):
+    """Default: delivered labels are cbds's, the detectors' reference is Dawid-Skene's fit; with
+    evidence_method = method one fit serves both; an unknown model is refused by name."""
+    from analytics.aggregate import aggregate
+    from analytics.errors import UserError
+    from analytics.trust import TrustSettings
+
+    labels, gold, _ = simulated
+    data = from_frame(labels, gold)
+    s = simulated_analysis.summary
+    assert (s["method"], s["evidence_method"]) == ("cbds", "ds")
+    assert simulated_analysis.consensus.method == "cbds"
+    cb = aggregate(data, "cbds", use_gold=False)
+    assert (simulated_analysis.consensus.labels == cb.labels).all()
+    same = analyze_arrays(data, TrustSettings(evidence_method="cbds"))
+    assert same.summary["evidence_method"] == "cbds"
+    assert (same.consensus.labels == simulated_analysis.consensus.labels).all()
+    with pytest.raises(UserError, match="evidence_method"):
+        TrustSettings(evidence_method="nope")
+
+
 def test_output_columns_follow_the_contract(simulated_analysis):
     r = simulated_analysis
     assert list(r.labels.columns[:3]) == ["task", "label", "confidence"]

@@ -68,7 +68,7 @@ __all__ = ["MODELS", "MAX_SECONDS", "MAX_BYTES", "aggregate", "estimate_cost", "
 #: Model names for the UI picker, in display order.
 MODELS: dict[str, str] = {
     "cbds": "Crowd-prior Bayesian Dawid-Skene: each worker's confusion matrix, shrunk towards the crowd's "
-            "by how few labels they gave. Most accurate on average.",
+            "by how few labels they gave. Default; most accurate on average.",
     "ds": "Dawid-Skene: one confusion matrix per worker (EM, maximum likelihood).",
     "mv": "Majority vote: every label counts once.",
     "wawa": "Wawa: majority vote weighted by each worker's agreement with the majority.",
@@ -143,7 +143,7 @@ def _warm(init: Consensus | None, method: str, data: LabelArrays) -> Consensus |
 
 def aggregate(
     data: LabelArrays,
-    method: str = "ds",
+    method: str = "cbds",
     *,
     use_gold: bool = True,
     n_iter: int = 100,

@@ -18,7 +18,7 @@ Example::
 
     from analytics.answers import load
     data, enc = load(ws.con, project_id)
-    result = enc.decode(analyze_arrays(data, method=enc.method("ds"), extra_evidence=enc.evidence(data)), data)
+    result = enc.decode(analyze_arrays(data, enc.adjust(None), extra_evidence=enc.evidence(data)), data)
 """
 
 from __future__ import annotations

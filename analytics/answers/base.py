@@ -21,13 +21,16 @@ class Encoding:
     order_blind: tuple[str, ...] = ()
 
     def adjust(self, settings):
-        """The analysis settings for this coding: :attr:`order_blind` signals weighted 0 (a copy)."""
+        """The analysis settings for this coding (a copy): the models it needs (:meth:`method`, for
+        the labels and for the evidence's reference) and :attr:`order_blind` signals weighted 0."""
         from analytics.settings import as_settings
 
         s = as_settings(settings)
-        if not self.order_blind:
-            return s
-        return s.replace(signal_weights={**s.trust.signal_weights, **{k: 0.0 for k in self.order_blind}})
+        changes = {name: self.method(getattr(s.trust, name)) for name in ("method", "evidence_method")
+                   if self.method(getattr(s.trust, name)) != getattr(s.trust, name)}
+        if self.order_blind:
+            changes["signal_weights"] = {**s.trust.signal_weights, **{k: 0.0 for k in self.order_blind}}
+        return s.replace(**changes) if changes else s
 
     def evidence(self, data) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         """Extra (scores, signals) of detectors that only make sense for this kind, or None."""

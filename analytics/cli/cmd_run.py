@@ -1,4 +1,4 @@
-"""`python -m analytics run LABELS [--gold GOLD] --out DIR [--method ds]`: the one-shot contract.
+"""`python -m analytics run LABELS [--gold GOLD] --out DIR [--method cbds]`: the one-shot contract.
 
 Ingests LABELS (any supported format, detected) into a throw-away workspace through the
 same readers and validation as `ingest`, analyses it, and writes DIR/labels.csv,
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
                                   "do not change) unless --use-gold")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--method", default=None,
-                   help="aggregation model (default: the settings file's, else ds = Dawid-Skene)")
+                   help="aggregation model (default: the settings file's, else cbds = crowd-prior Bayesian Dawid-Skene)")
     p.add_argument("--settings", metavar="FILE", default=None,
                    help="analysis settings (TOML or JSON with groups trust, reliability, behaviour, collusion)")
     p.add_argument("--format", default=None, help="override format detection")

@@ -48,6 +48,12 @@ if admin:
         methods = list(MODELS)
         method = st.radio("Model", methods, index=methods.index(trust.method) if trust.method in methods else 0,
                           format_func=lambda m: f"{m} — {MODELS[m]}", key="s_method")
+        evidence_method = st.selectbox(
+            "Reference of the evidence (worker reliability, behaviour and collusion detectors)", methods,
+            index=methods.index(trust.evidence_method) if trust.evidence_method in methods else 0,
+            key="s_evidence_method",
+            help="Dawid-Skene by default: its per-worker matrices are not shrunk towards the crowd, so a swarm "
+                 "of low-volume accounts cannot hide behind the crowd's average.")
         kind, _ = state.read(kinds.project_kind, c.project_id)
         if kind == "item-specific":
             st.caption("This project's answers are worded per item: it is always analysed with the one-coin model "
@@ -55,7 +61,7 @@ if admin:
         elif kind == "multilabel":
             st.caption("This project's answers are multi-select: the model runs on each option as a yes/no judgement.")
         st.subheader("Verdict")
-        trust_values = field_inputs(trust, "s_trust", skip=("method",))
+        trust_values = field_inputs(trust, "s_trust", skip=("method", "evidence_method"))
         with st.expander("Detector weights in the suspicion score (0 switches a signal off)"):
             st.caption(field_docs(type(trust)).get("signal_weights", ""))
             weights = {}
@@ -82,7 +88,8 @@ if admin:
         if state.need_actor(c, "settings change and analysis"):
             try:
                 new = AnalysisSettings.from_dict({
-                    "trust": {**trust.to_dict(), **trust_values, "method": method, "signal_weights": weights},
+                    "trust": {**trust.to_dict(), **trust_values, "method": method, "evidence_method": evidence_method,
+                              "signal_weights": weights},
                     "reliability": reliability_values,
                     "behaviour": behaviour_values,
                     "collusion": collusion_values,

@@ -258,15 +258,17 @@ def test_settings_save_and_analyse(tmp_path, fixture_ws):
     assert_clean(at)
     assert any("none yet" in m.value for m in at.markdown)
     at.radio(key="s_method").set_value("mv")
+    at.selectbox(key="s_evidence_method").set_value("mv")
     at.button(key="FormSubmitter:settings_form-Save and re-analyse").click().run()
     assert_clean(at)
     assert not at.error, [e.value for e in at.error]
     from analytics.store import open_workspace
 
     with open_workspace(ws, read_only=True) as w:
-        rows = w.con.execute("SELECT r.method, r.status, p.settings->'trust'->>'method' FROM runs r JOIN projects p "
+        rows = w.con.execute("SELECT r.method, r.status, p.settings->'trust'->>'method', "
+                             "p.settings->'trust'->>'evidence_method' FROM runs r JOIN projects p "
                              "USING (project_id) WHERE p.name = 'untimed'").fetchall()
-    assert rows == [("mv", "complete", "mv")]
+    assert rows == [("mv", "complete", "mv", "mv")]
     at.run()
     assert "run" in at.sidebar.caption[0].value.lower()
 

@@ -5,7 +5,7 @@ only the pages the account's role may use.
 
 Run with ``streamlit run app/streamlit_app.py -- --workspace data/workspaces/demo``.
 Each page is a short script in ``app/views/`` that asks :mod:`analytics.results` for data
-(through :func:`app.state.q`) and hands it to :mod:`app.charts`.
+(through :func:`app.state.read`) and hands it to :mod:`app.charts`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from analytics import results  # noqa: E402
 from analytics.access import Identity  # noqa: E402
 from analytics.errors import UserError  # noqa: E402
 from app import auth, state  # noqa: E402
@@ -81,7 +82,7 @@ def sidebar(user: Identity) -> state.Ctx:
     exists = (ws / state.DB_NAME).exists()
     project = project_id = run_id = None
     if exists:
-        projects = state.q("projects")
+        projects = state.read(results.projects)
         names = projects["name"].tolist()
         if names:
             wanted = st.query_params.get("project") or st.session_state.get("_project_keep")
@@ -100,13 +101,13 @@ def sidebar(user: Identity) -> state.Ctx:
             project_id = int(row["project_id"])
             run_id = None if pd.isna(row["latest_run"]) else int(row["latest_run"])
             if run_id is not None:
-                info = state.q("run_summary", run_id)
+                info = state.read(results.run_summary, run_id)
                 st.sidebar.caption(
                     f"Showing analysis run **{run_id}** ({info['method']}, "
                     f"{info['finished_at']:%Y-%m-%d %H:%M} UTC). Change the model on **Settings**.")
             else:
                 st.sidebar.caption("Not analysed yet.")
-            running = state.q("running_run", project_id)
+            running = state.read(results.running_run, project_id)
             if running:
                 st.sidebar.caption(f":orange[An analysis ({running['method']}) started "
                                    f"{running['started_at']:%Y-%m-%d %H:%M} UTC is running; pages show the previous "

@@ -86,8 +86,8 @@ def build_reference(data, consensus: Consensus, reference_prior_labels: float,
     post = np.asarray(consensus.probas, dtype=np.float64)[t]          # (n, K)
     N = _soft_counts(w, y, post, W, K)                                 # (W, K_true, K_obs)
     n_wc = N.sum(axis=2, keepdims=True)                                # (W, K, 1)
-    if consensus.errors is not None:
-        A_fit = np.asarray(consensus.errors, dtype=np.float64)
+    if consensus.confusion is not None:
+        A_fit = np.asarray(consensus.confusion, dtype=np.float64)
     else:
         A_fit = N / np.maximum(n_wc, _EPS)
     u = np.bincount(y, minlength=K).astype(np.float64)

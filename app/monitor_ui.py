@@ -8,6 +8,7 @@ import dataclasses
 import streamlit as st
 
 from analytics.errors import UserError
+from analytics.monitor import alerts as monitor_alerts
 from app import state
 
 
@@ -20,7 +21,7 @@ def figure(spec: dict):
 
 def open_alerts_box(c: state.Ctx, limit: int = 3) -> None:
     """The project's open alerts (or, when all are handled, the latest ones) with a link to Monitoring."""
-    alerts = state.q("monitor.alerts:list_alerts", c.project_id)
+    alerts = state.read(monitor_alerts.list_alerts, c.project_id)
     if alerts.empty:
         return
     open_ = alerts[alerts["status"] == "open"]
@@ -91,7 +92,7 @@ def alert_rules_form(c: state.Ctx) -> None:
     from analytics.monitor.rules import RULE_TITLES, RULES, AlertSettings
     from app.settings_form import field_docs
 
-    current = state.q("monitor.alerts:load_settings", c.project_id)
+    current = state.read(monitor_alerts.load_settings, c.project_id)
     docs = field_docs(AlertSettings)
     defaults = AlertSettings()
     st.subheader("Alert rules")

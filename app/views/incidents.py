@@ -6,20 +6,26 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from analytics import actions
 from analytics.errors import UserError
+from analytics.incidents import records as inc_records
+from analytics.incidents import report as inc_report
+from analytics.incidents import response as inc_response
+from analytics.incidents import scope as inc_scope
 from analytics.incidents.response import read_output
+from analytics.monitor import alerts as monitor_alerts
 from analytics.monitor import charts
 from app import monitor_ui, state
 
 c = state.require_workspace("Incidents")
 
-incidents = state.q("incidents.records:list_incidents", c.project_id)
+incidents = state.read(inc_records.list_incidents, c.project_id)
 
 
 def open_form() -> None:
     """Open an incident from alerts and/or suspects (managers and admins)."""
     with st.expander("Open a new incident", expanded=incidents.empty):
-        open_alerts = state.q("monitor.alerts:list_alerts", c.project_id, "open")
+        open_alerts = state.read(monitor_alerts.list_alerts, c.project_id, "open")
         alert_ids = st.multiselect("From alerts", open_alerts["alert_id"].astype(int).tolist(), key="inc_new_alerts",
                                    format_func=lambda a: f"alert {a} · " + str(
                                        open_alerts.loc[open_alerts["alert_id"] == a, "message"].iloc[0])[:90],
@@ -27,7 +33,7 @@ def open_form() -> None:
                                         "periods join it.")
         suspects = []
         if c.run_id is not None:
-            q = state.q("actions:review_queue", c.project_id, c.run_id)
+            q = state.read(actions.review_queue, c.project_id, c.run_id)
             suspects = q.loc[q["suspect"] & (q["status"] != "banned"), "worker"].tolist()
         chosen = st.multiselect("…and/or suspect workers", suspects, key="inc_new_workers")
         typed = st.text_input("…or worker ids (comma separated)", key="inc_new_typed")
@@ -76,8 +82,8 @@ iid = st.selectbox("Incident", ids, index=ids.index(want) if want in ids else 0,
                    format_func=lambda i: f"incident {i} · " + str(incidents.loc[incidents["incident_id"] == i,
                                                                                   "title"].iloc[0]))
 st.session_state["incident_selected"] = iid
-inc = state.q("incidents.records:get_incident", c.project_id, iid)
-scope = state.q("incidents.scope:scope_of", str(c.ws), c.project_id, iid)
+inc = state.read(inc_records.get_incident, c.project_id, iid)
+scope = state.read(inc_scope.scope_of, str(c.ws), c.project_id, iid)
 wt = scope["workers"]
 
 st.markdown(f"### Incident {iid}: {inc['title']}")
@@ -101,7 +107,7 @@ tabs = st.tabs(["Scope", "Contain", "Repair", "Close", "Report"])
 with tabs[0]:
     if scope["onset"] is not None:
         st.caption(f"Estimated onset {scope['onset']:%Y-%m-%d %H:%M:%S} UTC (worker {scope['onset_worker']}).")
-    act = state.q("incidents.scope:activity", c.project_id, iid)
+    act = state.read(inc_scope.activity, c.project_id, iid)
     st.plotly_chart(monitor_ui.figure(charts.incident_activity_chart(act, scope["onset"], act.attrs.get("unit", "day"))),
                     key="inc_activity")
     st.markdown("**Workers**")
@@ -127,7 +133,7 @@ with tabs[1]:
         st.info("The incident is closed.")
     else:
         try:
-            preview = state.q("incidents.response:contain_preview", c.project_id, tuple(inc["workers"]))
+            preview = state.read(inc_response.contain_preview, c.project_id, tuple(inc["workers"]))
         except UserError as exc:
             st.error(str(exc))
             preview = None
@@ -230,7 +236,7 @@ with tabs[4]:
         with col:
             if st.button(f"Build the {fmt.upper()} report", key=f"inc_rep_{fmt}", icon=":material/summarize:"):
                 with st.spinner("Building the report…"):
-                    st.session_state[f"inc_report_{fmt}"] = (iid, state.q("incidents.report:report_bytes", str(c.ws),
+                    st.session_state[f"inc_report_{fmt}"] = (iid, state.read(inc_report.report_bytes, str(c.ws),
                                                                            c.project, c.project_id, iid, fmt))
             ready = st.session_state.get(f"inc_report_{fmt}")
             if ready and ready[0] == iid:

@@ -3,14 +3,16 @@ their evidence, acknowledgement, and opening an incident from one."""
 
 import streamlit as st
 
+from analytics.monitor import alerts as monitor_alerts
 from analytics.monitor import charts
+from analytics.monitor import view as monitor_view
 from app import monitor_ui, state
 
 c = state.require_workspace("Monitoring")
 
-tl = state.q("monitor.view:timeline", c.project_id)
-settings = state.q("monitor.alerts:load_settings", c.project_id)
-alerts = state.q("monitor.alerts:list_alerts", c.project_id)
+tl = state.read(monitor_view.timeline, c.project_id)
+settings = state.read(monitor_alerts.load_settings, c.project_id)
+alerts = state.read(monitor_alerts.list_alerts, c.project_id)
 if tl.empty:
     st.info("This project has no labels yet: load a file on the Data page.")
     st.stop()
@@ -49,7 +51,7 @@ else:
     chosen = st.selectbox("Alert", ids, key="mon_alert", format_func=lambda a: (
         f"alert {a} · " + alerts.loc[alerts["alert_id"] == a, "rule"].iloc[0] + " · "
         + str(alerts.loc[alerts["alert_id"] == a, "period_name"].iloc[0])))
-    a = state.q("monitor.alerts:get_alert", c.project_id, int(chosen))
+    a = state.read(monitor_alerts.get_alert, c.project_id, int(chosen))
     with st.container(border=True):
         st.markdown(f"**Alert {a['alert_id']}** · {a['severity']} · {a['status']}"
                     + (f" by {a['acked_by']} ({a['ack_note']})" if a["status"] == "acknowledged" else ""))

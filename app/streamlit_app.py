@@ -142,7 +142,7 @@ def main() -> None:
             st.navigation(gate_pages(lambda: auth.change_password_page(ws, user), "Choose your password",
                                      ":material/password:"), position="hidden").run()
             return
-        nav = st.navigation(build_pages(user), position="sidebar")
+        nav = st.navigation(build_pages(user), position="sidebar", expanded=True)   # every page listed (13 for an admin)
         run_page(nav, user)
     finally:
         state.close_run_connection()

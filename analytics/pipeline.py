@@ -451,6 +451,10 @@ def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None 
                            [f"{type(exc).__name__}: {exc}"[:2000], run_id])
         raise
     audit.write_anchor(ws.path, ws.con)
+    progress(0.97, "evaluating alert rules")
+    from analytics.monitor.alerts import evaluate_quietly
+
+    evaluate_quietly(ws, project, actor, f"run {run_id}")
     progress(1.0, f"run {run_id} complete")
     return run_id
 

@@ -318,7 +318,9 @@ def link(page: str, label: str, icon: str | None = None) -> None:
 #: what a page asks for -> the permission it needs (analytics.access.PERMISSIONS)
 _NEEDS = {"ban": "ban", "unban": "ban", "ingest": "ingest", "gold upload": "ingest", "export": "export",
           "red-team copy": "redteam", "analysis": "analyze", "settings change and analysis": "settings",
-          "settings change": "settings", "undo": "ingest", "deletion": "delete", "re-queue": "requeue"}
+          "settings change": "settings", "undo": "ingest", "deletion": "delete", "re-queue": "requeue",
+          "incident": "incident", "containment": "incident", "repair": "incident", "closing": "incident",
+          "acknowledgement": "alerts", "alert rules change": "settings"}
 
 
 def need_actor(c: Ctx, what: str, permission: str | None = None) -> bool:

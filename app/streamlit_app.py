@@ -41,12 +41,14 @@ def build_pages(user: Identity) -> dict[str, list]:
     run the red team, managers act and export, admins change settings and accounts."""
     review = [
         _page("overview.py", "Overview", ":material/dashboard:", default=True),
+        _page("monitoring.py", "Monitoring", ":material/monitoring:"),
         _page("workers.py", "Workers", ":material/group:"),
         _page("items.py", "Items", ":material/list_alt:"),
         _page("collusion.py", "Collusion", ":material/hub:"),
         _page("agreement.py", "Agreement", ":material/handshake:"),
     ]
-    act = [_page("actions.py", "Actions", ":material/gavel:")]          # read-only below a manager
+    act = [_page("actions.py", "Actions", ":material/gavel:"),          # read-only below a manager
+           _page("incidents.py", "Incidents", ":material/emergency:")]   # read-only below a manager
     if user.can("export"):
         act.append(_page("export.py", "Export", ":material/download:"))
     if user.can("redteam"):
@@ -140,7 +142,7 @@ def main() -> None:
             st.navigation(gate_pages(lambda: auth.change_password_page(ws, user), "Choose your password",
                                      ":material/password:"), position="hidden").run()
             return
-        nav = st.navigation(build_pages(user), position="sidebar")
+        nav = st.navigation(build_pages(user), position="sidebar", expanded=True)   # every page listed (13 for an admin)
         run_page(nav, user)
     finally:
         state.close_run_connection()

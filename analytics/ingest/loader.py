@@ -58,6 +58,7 @@ class IngestSummary:
     answer_kind: str = "single"
     project_kind: str = "single"
     gold_source: str | None = None
+    alerts: list[dict] = field(default_factory=list)   # raised by the alert rules after this ingest
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +80,8 @@ class IngestSummary:
             lines.append(f"  quarantine: {shown}{more}")
         for w in self.warnings:
             lines.append(f"  warning: {w}")
+        for a in self.alerts:
+            lines.append(f"  ALERT {a['alert_id']} ({a['severity']}): {a['message']}")
         return "\n".join(lines)
 
 
@@ -249,10 +252,21 @@ def _ingest_file(
                     counts=counts, actor=actor.name, stored=stored, options=options)
     finally:
         kept.close()
+    alerts = _evaluate_alerts(ws, project, actor, ingest_id, warnings)
     return IngestSummary(ingest_id=ingest_id, project=project, file_name=shown, format=fmt, sha256=sha,
                          size_bytes=size, quarantine_reasons=res.reasons, warnings=warnings, project_id=project_id,
                          label_field=source.label_field, answer_kind=file_kind, project_kind=project_kind,
-                         gold_source=source.gold_source, **counts)
+                         gold_source=source.gold_source, alerts=alerts, **counts)
+
+
+def _evaluate_alerts(ws: Workspace, project: str, actor: Identity, ingest_id: int, warnings: list[str]) -> list[dict]:
+    """The alert rules after a committed ingest (analytics.monitor); a failure becomes a warning."""
+    from analytics.monitor.alerts import evaluate_quietly
+
+    alerts, problem = evaluate_quietly(ws, project, actor, f"ingest {ingest_id}")
+    if problem:
+        warnings.append(problem)
+    return alerts
 
 
 class _KeptFile:

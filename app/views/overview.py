@@ -6,9 +6,10 @@ import streamlit as st
 
 from analytics import results
 from analytics.results import fmt_interval
-from app import charts, state
+from app import charts, monitor_ui, state
 
 c = state.require_workspace("Overview")
+monitor_ui.open_alerts_box(c)
 
 stats = state.read(results.project_stats, c.project_id)
 

@@ -9,7 +9,7 @@ from analytics.errors import UserError
 from analytics.ingest import kinds
 from analytics.results import fmt_interval
 from analytics.settings import AnalysisSettings
-from app import state
+from app import monitor_ui, state
 from app.settings_form import field_docs, field_inputs
 
 c = state.require_workspace("Settings")
@@ -120,3 +120,6 @@ with right:
         "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "finished_at": st.column_config.DatetimeColumn("finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "duration_s": st.column_config.NumberColumn("seconds", format="%.1f")})
+
+st.divider()
+monitor_ui.alert_rules_form(c)

@@ -3,8 +3,8 @@
 Roles are ordered, each one has the rights of those below it::
 
     viewer    read every page
-    analyst   + ingest, analyse, red team
-    manager   + ban, unban, trust, re-queue, export labels and platform files
+    analyst   + ingest, analyse, red team, acknowledge alerts
+    manager   + ban, unban, trust, re-queue, export labels and platform files, incidents
     admin     + accounts, settings, delete, encryption keys
 
 Every function of :mod:`analytics` that changes a workspace or exports data is declared
@@ -42,14 +42,15 @@ ROLES = ("viewer", "analyst", "manager", "admin")
 
 #: permission -> the least role that holds it
 PERMISSIONS: dict[str, str] = {
-    "ingest": "analyst", "analyze": "analyst", "redteam": "analyst",
-    "ban": "manager", "trust": "manager", "requeue": "manager", "export": "manager",
+    "ingest": "analyst", "analyze": "analyst", "redteam": "analyst", "alerts": "analyst",
+    "ban": "manager", "incident": "manager", "trust": "manager", "requeue": "manager", "export": "manager",
     "settings": "admin", "accounts": "admin", "delete": "admin", "keys": "admin",
 }
 
 #: what each permission lets a role do, for messages
 WHAT = {
     "ingest": "load files", "analyze": "run analyses", "redteam": "create red-team copies",
+    "alerts": "acknowledge alerts", "incident": "open or act on incidents",
     "ban": "ban or unban workers", "trust": "mark workers as trusted", "requeue": "re-queue items",
     "export": "export data", "settings": "change settings", "accounts": "manage accounts",
     "delete": "delete projects", "keys": "change the encryption key",

@@ -2,7 +2,7 @@
 
 Every aggregation model in :mod:`analytics.aggregate` returns a :class:`Consensus`; every
 worker score, detector and the trust verdict read it. Conventions follow crowd-kit's
-fitted attributes (``probas_``, ``labels_``, ``errors_``) but as dense numpy arrays indexed
+fitted attributes (``probas_``, ``labels_``, ``errors_``, here ``confusion``) but as dense numpy arrays indexed
 by the integer codes.
 """
 
@@ -22,8 +22,9 @@ class Consensus:
     method : short model name ('ds', 'mv', 'glad', ...)
     probas : (n_tasks, K) posterior P(z_i = k | data); rows sum to 1
     labels : (n_tasks,) int32 argmax of ``probas``; ties go to the lowest class code
-    errors : (n_workers, K, K) confusion matrices A_w[c, k] = P(y = k | z = c) (rows are the
-        true class), or None for models without one (MV, Wawa, GLAD, ...)
+    confusion : (n_workers, K, K) confusion matrices A_w[c, k] = P(y = k | z = c) (rows are the
+        true class), or None for models without one (MV, Wawa, GLAD, ...); ``errors`` is a
+        read-only alias kept for older code (crowd-kit calls them ``errors_``)
     priors : (K,) class prior
     skills : (n_workers,) the model's scalar worker skill, or None
     difficulty : (n_tasks,) item difficulty (GLAD exp(-beta_i)), or None
@@ -35,10 +36,15 @@ class Consensus:
     probas: np.ndarray
     labels: np.ndarray
     priors: np.ndarray
-    errors: np.ndarray | None = None
+    confusion: np.ndarray | None = None
     skills: np.ndarray | None = None
     difficulty: np.ndarray | None = None
     params: dict | None = field(default=None, compare=False)
+
+    @property
+    def errors(self) -> np.ndarray | None:
+        """Read-only alias of :attr:`confusion` (the name crowd-kit uses, ``errors_``)."""
+        return self.confusion
 
     @property
     def confidence(self) -> np.ndarray:
@@ -69,8 +75,8 @@ def leave_one_out_posteriors(data, consensus: Consensus, exclude: np.ndarray | N
     """
     n, K = data.n, data.n_classes
     out_rows = None if exclude is None else np.asarray(exclude, bool)[data.worker]
-    if consensus.errors is not None:
-        A = np.clip(consensus.errors, 1e-6, 1.0)
+    if consensus.confusion is not None:
+        A = np.clip(consensus.confusion, 1e-6, 1.0)
         logA = np.log(A)                                   # (W, K_true, K_obs)
         own = logA[data.worker, :, data.label]             # (n, K_true)
         if out_rows is not None:

@@ -15,6 +15,16 @@ Two projects:
     constant answerer, a label flipper, a burst bot, a colluding ring that copies its leader
     within seconds, and an account taken over half-way. The answer key is written next to
     the workspace as ``demo_key.csv``; the analysis never sees it.
+
+``moderation-weekly`` (generated here, seed 7): a poisoned batch after clean weeks
+    Six weeks of an honest crowd (:func:`analytics.redteam.weekly_crowds.weekly_crowd`) arrive one
+    weekly batch at a time; after each, the project is analysed and its labels are delivered
+    as an export (``<workspace>/deliveries/``; in an encrypted workspace only the sealed archive
+    copies are kept). The last week carries planted random spammers
+    (:func:`analytics.redteam.batches.plant_in_batch`): the alert rules fire after that batch,
+    and an incident opened from the alert is contained and repaired (corrected exports in
+    ``<workspace>/incidents/1/``), so the Monitoring and Incidents pages and the incident
+    report have something to show. Its answer key is ``weekly_key.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import pandas as pd
 DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 REAL_PROJECT = "act-cf-weather"
 SIM_PROJECT = "reviews-simulated"
+WEEKLY_PROJECT = "moderation-weekly"
 CLASSES = np.array(["negative", "neutral", "positive"])
 
 
@@ -179,12 +190,64 @@ def build_demo(workspace: str | Path, admin: str = "admin", password: str | None
         if analyze:
             for name in (REAL_PROJECT, SIM_PROJECT):
                 run_analysis(ws, name, actor=me, progress=progress)
-        if one_time:        # the demo was built with it; from now on it must be replaced at sign-in
-            with ws.transaction() as con:
-                con.execute("UPDATE accounts SET must_change = true WHERE name = ?", [admin])
     except BaseException:
         ws.close()
         shutil.rmtree(workspace, ignore_errors=True)
         raise
     ws.close()
-    return Demo([REAL_PROJECT, SIM_PROJECT], admin, password, one_time)
+    projects = [REAL_PROJECT, SIM_PROJECT]
+    try:
+        if analyze:     # replayed week by week (it opens the workspace itself), then its incident
+            if progress:
+                progress(0.9, f"{WEEKLY_PROJECT}: six weekly batches, alerts and the incident")
+            build_weekly_incident(workspace, actor=me, key=key)
+            projects.append(WEEKLY_PROJECT)
+        if one_time:        # the demo was built with it; from now on it must be replaced at sign-in
+            with open_workspace(workspace, key=key) as ws, ws.transaction() as con:
+                con.execute("UPDATE accounts SET must_change = true WHERE name = ?", [admin])
+    except BaseException:
+        shutil.rmtree(workspace, ignore_errors=True)
+        raise
+    return Demo(projects, admin, password, one_time)
+
+
+def build_weekly_incident(workspace: str | Path, actor, seed: int = 7, incident: bool = True,
+                          key=None) -> int | None:
+    """The ``moderation-weekly`` project and its incident (see the module docstring), acting as
+    ``actor`` (a manager's or admin's :class:`analytics.access.Identity`); returns the incident's
+    number (None with ``incident=False``: the alerts are raised, nobody has acted yet)."""
+    import json
+
+    from analytics.incidents.records import open_incident
+    from analytics.incidents.response import contain, repair
+    from analytics.redteam.batches import plant_in_batch, weekly_batches
+    from analytics.redteam.replay import replay_batches
+    from analytics.redteam.weekly_crowds import weekly_crowd
+    from analytics.store import open_workspace
+
+    workspace = Path(workspace)
+    labels, gold = weekly_crowd("steady", seed=seed, n_weeks=6, items_per_week=250, classes=list(CLASSES),
+                                start="2026-09-07")
+    batches = weekly_batches(labels)
+    planted = plant_in_batch(batches[-1].frame, "random", share=0.3, seed=seed, gold=gold,
+                             avoid_workers=set(labels["worker"]))
+    frames = [b.frame for b in batches[:-1]] + [planted.frame]
+    with tempfile.TemporaryDirectory() as tmp:
+        # delivered files stay next to the workspace unless it is encrypted (its archive keeps sealed copies)
+        with open_workspace(workspace, key=key) as ws:
+            deliver = Path(tmp) / "deliveries" if ws.encrypted else workspace / "deliveries"
+        rep = replay_batches(workspace, WEEKLY_PROJECT, frames, [f"moderation_{b.name}" for b in batches], tmp,
+                             gold=gold, deliver_dir=deliver, actor=actor, key=key)
+    if not rep.alerts[-1] or rep.first_alert_batch() != len(batches) - 1:
+        raise RuntimeError("the demo's poisoned batch did not raise exactly one week's alerts; check the alert rules")
+    with open_workspace(workspace, key=key) as ws:
+        ws.write_private("weekly_key.json", json.dumps(
+            {"project": WEEKLY_PROJECT, "attack": planted.attack, "share": planted.share, "workers": planted.workers,
+             "onset": planted.onset.isoformat(), "poisoned_week": str(batches[-1].start.date())}, indent=1).encode())
+        if not incident:
+            return None
+        iid = open_incident(ws, WEEKLY_PROJECT, alert_ids=[rep.alerts[-1][-1]["id"]],
+                            title="Spam accounts in the week's batch", actor=actor)
+        contain(ws, WEEKLY_PROJECT, iid, actor=actor)
+        repair(ws, WEEKLY_PROJECT, iid, actor=actor)
+    return iid

@@ -2,8 +2,9 @@
 
 Every export is built in memory (:func:`build_export`, for the UI's download button and
 preview), recorded in the audit log (:func:`record_export`: one ``export`` entry whose
-evidence holds the file's SHA-256, so the chain vouches for the file) and, from the CLI,
-written next to its manifest (:func:`write_export`: ``FILE`` and ``FILE.manifest.json``).
+evidence holds the file's SHA-256, so the chain vouches for the file; a copy of the bytes is
+kept as ``<workspace>/exports/<sha256>`` for incident response, :func:`archive`) and, from
+the CLI, written next to its manifest (:func:`write_export`: ``FILE`` and ``FILE.manifest.json``).
 
 Kinds (:data:`KINDS`):
 
@@ -435,7 +436,37 @@ def record_export(ws: Workspace, export: Export, actor: Identity | None = None) 
     export.manifest["actor"] = actor.name
     export.manifest["audit"] = {"seq": int(seq), "hash": h}
     export.recorded = True
+    archive(ws.path, export, ws.sealer)
     return export
+
+
+ARCHIVE_DIR = "exports"
+
+
+def archived_path(workspace: str | os.PathLike, sha256: str) -> Path:
+    """Where the bytes of a recorded export are kept: ``<workspace>/exports/<sha256>``."""
+    return Path(workspace) / ARCHIVE_DIR / str(sha256)
+
+
+def archive(workspace: str | os.PathLike, export: Export, sealer=None) -> Path:
+    """Keep a copy of a recorded export (content-addressed, with its manifest; sealed when the
+    workspace is encrypted), so an incident can later tell which delivered labels were affected
+    and diff them against corrected ones. Read it back with :func:`read_archived`."""
+    from analytics.encryption import write_private
+
+    path = archived_path(workspace, export.sha256)
+    for target, payload in ((path, export.data), (path.with_name(path.name + ".manifest.json"), export.manifest_bytes())):
+        if not target.exists():
+            write_private(target, payload, sealer)
+    return path
+
+
+def read_archived(workspace: str | os.PathLike, sha256: str, sealer=None) -> bytes | None:
+    """The bytes of an archived export (None when it was not archived)."""
+    from analytics.encryption import read_private
+
+    path = archived_path(workspace, sha256)
+    return read_private(path, sealer) if path.exists() else None
 
 
 @requires("export")

@@ -176,8 +176,8 @@ def _crowd_scores(data: LabelArrays, consensus: Consensus, rows: np.ndarray, tas
     """
     K = data.n_classes
     idx = np.searchsorted(tasks, data.task[rows])
-    if consensus.errors is not None:
-        logA = np.log(np.clip(consensus.errors, _A_FLOOR, 1.0))
+    if consensus.confusion is not None:
+        logA = np.log(np.clip(consensus.confusion, _A_FLOOR, 1.0))
         out = np.tile(np.log(np.clip(consensus.priors, _LOG_FLOOR, 1.0)), (len(tasks), 1))
         np.add.at(out, idx, logA[data.worker[rows], :, data.label[rows]])
         return out
@@ -243,7 +243,7 @@ def preview_ban(data: LabelArrays, consensus: Consensus, workers, min_trusted_la
         mode = "one-step"
         exact = method in EXACT_MODELS
         if touched.size:
-            if consensus.errors is not None:
+            if consensus.confusion is not None:
                 rows = np.flatnonzero(removed)
                 s_scores = _crowd_scores(data, consensus, rows, touched) - np.log(
                     np.clip(consensus.priors, _LOG_FLOOR, 1.0))[None, :]
@@ -314,7 +314,7 @@ def _gold_change(data: LabelArrays, consensus: Consensus, after: Consensus, remo
         if rows.size:
             sc = _crowd_scores(data, model, rows, gold_tasks)
             has = np.bincount(np.searchsorted(gold_tasks, data.task[rows]), minlength=gold_tasks.size) > 0
-            lab[has] = argmax_lowest(_normalise(sc, log=model.errors is not None))[has]
+            lab[has] = argmax_lowest(_normalise(sc, log=model.confusion is not None))[has]
         return lab
 
     before = labels(np.flatnonzero(on_gold), consensus)

@@ -18,7 +18,7 @@ import json
 import pandas as pd
 
 from analytics.ingest.answers import SEPARATOR
-from analytics.results import _final
+from analytics.results.sql import _final
 
 
 def option_stats(con, run_id: int, project_id: int, worker: str) -> pd.DataFrame:
@@ -44,11 +44,11 @@ def option_summary(con, run_id: int) -> pd.DataFrame:
 
 
 def tick_signal(con, run_id: int, worker: str) -> dict | None:
-    """The worker's tick-count result (fired, reason, evidence), or None when not tested."""
+    """The worker's tick-count result (significant, reason, evidence), or None when not tested."""
     row = con.execute("""SELECT fired, reason, evidence, p_value FROM run_signals
                          WHERE run_id = ? AND worker = ? AND signal = 'tick_count'""", [run_id, worker]).fetchall()
     if not row:
         return None
-    fired, reason, ev, p = row[0]
-    return {"fired": bool(fired), "reason": reason, "evidence": json.loads(ev) if isinstance(ev, str) else ev,
+    significant, reason, ev, p = row[0]
+    return {"significant": bool(significant), "reason": reason, "evidence": json.loads(ev) if isinstance(ev, str) else ev,
             "p_value": p}

@@ -167,11 +167,11 @@ def defended_consensus(data: LabelArrays, consensus: Consensus, suspect: np.ndar
     covered = np.bincount(data.task[keep], minlength=data.n_tasks) > 0
     probas = np.where(covered[:, None], refit.probas, consensus.probas)
     errors = None
-    if refit.errors is not None:
-        errors = refit.errors.copy()
+    if refit.confusion is not None:
+        errors = refit.confusion.copy()
         errors[suspect] = 1.0 / data.n_classes
     return Consensus(method=consensus.method, probas=probas, labels=argmax_lowest(probas), priors=refit.priors,
-                     errors=errors, skills=refit.skills, difficulty=refit.difficulty)
+                     confusion=errors, skills=refit.skills, difficulty=refit.difficulty)
 
 
 def _durations(marks: dict[str, float]) -> dict[str, float]:
@@ -225,7 +225,7 @@ def _assemble(data, consensus, settings, scores, verdict, item_scores, iv, rel, 
 
     A = getattr(rel, "shrunk_errors_", None)
     if A is None:
-        A = consensus.errors
+        A = consensus.confusion
     if A is not None:
         w_idx, c_idx, k_idx = np.meshgrid(np.arange(data.n_workers), np.arange(K), np.arange(K), indexing="ij")
         confusion = pd.DataFrame({
@@ -459,6 +459,10 @@ def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None 
                            [f"{type(exc).__name__}: {exc}"[:2000], run_id])
         raise
     audit.write_anchor(ws.path, ws.con)
+    progress(0.97, "evaluating alert rules")
+    from analytics.monitor.alerts import evaluate_quietly
+
+    evaluate_quietly(ws, project, actor, f"run {run_id}")
     progress(1.0, f"run {run_id} complete")
     return run_id
 
@@ -535,6 +539,8 @@ def write_results(con, run_id: int, r: Analysis) -> None:
     sig = r.signals.copy()
     sig["evidence"] = [json.dumps(e, default=_json_default) if e is not None and not (isinstance(e, float) and np.isnan(e))
                        else None for e in sig["evidence"]]
+    # run_signals.fired stores whether the verdict counted the signal (``significant``), not the
+    # detector's raw ``fired``; the column keeps its schema name, the read API calls it ``significant``.
     sig = sig.assign(run_id=run_id, fired=sig.get("significant", sig["fired"]).astype(bool))  # noqa: F841
     con.execute("INSERT INTO run_signals SELECT run_id, worker, signal, score, p_value, fired, reason, evidence::JSON"
                 " FROM sig")

@@ -34,7 +34,7 @@ import duckdb
 from analytics import connections, encryption
 from analytics.errors import SchemaTooNewError, UserError, WorkspaceLockedError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_WORKSPACE = Path(__file__).resolve().parent.parent / "data" / "workspaces" / "demo"
 DB_NAME = "workspace.duckdb"
 
@@ -246,6 +246,70 @@ MIGRATIONS: list[str] = [
         locked_at      TIMESTAMPTZ,          -- set after too many wrong passwords; an admin unlocks
         created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
         changed_at     TIMESTAMPTZ
+    );
+    """,
+    # 4 -> 5: monitoring and incident response (analytics.monitor, analytics.incidents); idempotent, so a
+    # workspace whose version stamp was lowered (or a half-applied copy) migrates cleanly.
+    """
+    CREATE SEQUENCE IF NOT EXISTS alert_seq START 1;
+    CREATE SEQUENCE IF NOT EXISTS incident_seq START 1;
+    CREATE TABLE IF NOT EXISTS alert_rules (
+        project_id  INTEGER PRIMARY KEY,
+        settings    JSON NOT NULL          -- AlertSettings overrides
+    );
+    -- What the rules have already looked at: ingests (data rules) and runs (run rules).
+    CREATE TABLE IF NOT EXISTS monitor_state (
+        project_id        INTEGER PRIMARY KEY,
+        data_ingest_id    INTEGER,         -- newest ingest the data rules evaluated
+        run_ingest_id     INTEGER,         -- newest ingest the run rules evaluated
+        run_id            INTEGER,         -- run the run rules last evaluated
+        evaluated_at      TIMESTAMPTZ
+    );
+    CREATE TABLE IF NOT EXISTS alerts (
+        alert_id      INTEGER PRIMARY KEY DEFAULT nextval('alert_seq'),
+        project_id    INTEGER NOT NULL,
+        rule          TEXT NOT NULL,
+        severity      TEXT NOT NULL,       -- warning | critical
+        period_unit   TEXT NOT NULL,       -- day | week | ingest
+        period        BIGINT NOT NULL,
+        period_name   TEXT,
+        period_start  TIMESTAMPTZ,
+        period_end    TIMESTAMPTZ,
+        raised_at     TIMESTAMPTZ NOT NULL,
+        run_id        INTEGER,
+        ingest_id     INTEGER,
+        value         DOUBLE,
+        threshold     DOUBLE,
+        message       TEXT NOT NULL,
+        evidence      JSON,
+        workers       TEXT[],
+        status        TEXT NOT NULL DEFAULT 'open',   -- open | acknowledged
+        acked_by      TEXT,
+        acked_at      TIMESTAMPTZ,
+        ack_note      TEXT,
+        audit_seq     BIGINT,
+        UNIQUE (project_id, rule, period_unit, period)
+    );
+    CREATE TABLE IF NOT EXISTS incidents (
+        incident_id   INTEGER PRIMARY KEY DEFAULT nextval('incident_seq'),
+        project_id    INTEGER NOT NULL,
+        title         TEXT NOT NULL,
+        severity      TEXT NOT NULL,       -- low | medium | high | critical
+        status        TEXT NOT NULL,       -- open | contained | repaired | closed
+        opened_at     TIMESTAMPTZ NOT NULL,
+        opened_by     TEXT NOT NULL,
+        closed_at     TIMESTAMPTZ,
+        closed_by     TEXT,
+        close_note    TEXT
+    );
+    -- What an incident is about and what it did: alerts, workers, tasks, exports, steps.
+    CREATE TABLE IF NOT EXISTS incident_links (
+        incident_id   INTEGER NOT NULL,
+        kind          TEXT NOT NULL,       -- alert | worker | requeued | corrected_export | step
+        ref           TEXT NOT NULL,
+        detail        JSON,
+        audit_seq     BIGINT,
+        created_at    TIMESTAMPTZ NOT NULL
     );
     """,
 ]

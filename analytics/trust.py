@@ -487,8 +487,8 @@ def one_step_posterior(data: LabelArrays, consensus: Consensus, keep: np.ndarray
     """
     T, K = data.n_tasks, data.n_classes
     t, w, y = data.task[keep], data.worker[keep], data.label[keep]
-    if consensus.errors is not None:
-        logA = np.log(np.clip(consensus.errors, 1e-6, 1.0))
+    if consensus.confusion is not None:
+        logA = np.log(np.clip(consensus.confusion, 1e-6, 1.0))
         logpost = np.tile(np.log(np.clip(consensus.priors, 1e-12, 1.0)), (T, 1))
         np.add.at(logpost, t, logA[w, :, y])
         logpost -= logpost.max(axis=1, keepdims=True)

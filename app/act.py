@@ -11,7 +11,7 @@ import json
 
 import streamlit as st
 
-from analytics import actions, impact
+from analytics import actions, impact, results
 from analytics.errors import UserError
 from app import state
 
@@ -52,7 +52,7 @@ def worker_bar(c: state.Ctx, workers: list[str], key: str, shown: dict | None = 
             _record(c, actions.trust_workers, workers, reason, "Their verdict shows the override after the next "
                     "analysis.", evidence=_evidence(shown or {}))
         if requeue and state.need_actor(c, "re-queue"):
-            tasks = state.q("worker_tasks", c.project_id, tuple(workers))
+            tasks = state.read(results.worker_tasks, c.project_id, tuple(workers))
             _record(c, actions.requeue, tasks, reason or f"re-queue the items of {who}",
                     f"{len(tasks):,} items are on the re-queue list (Export → re-queue task list).",
                     evidence=_evidence({"workers": workers, **(shown or {})}))
@@ -63,7 +63,7 @@ def worker_bar(c: state.Ctx, workers: list[str], key: str, shown: dict | None = 
 def _ban_confirm(c: state.Ctx, workers: list[str], reason: str, key: str, shown: dict | None) -> None:
     try:
         with st.spinner("Computing the impact of the ban…"):
-            data, consensus, untrusted, settings = state.q("impact:current_state", c.project_id)
+            data, consensus, untrusted, settings = state.read(impact.current_state, c.project_id)
             preview = impact.preview_ban(data, consensus, workers, settings.min_trusted_labels,
                                          untrusted=[u for u in untrusted if u not in workers])
     except UserError as exc:

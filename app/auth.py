@@ -103,7 +103,7 @@ def current(ws: Path) -> Identity | None:
         st.session_state.pop("_token", None)
         return _oidc_session(ws)
     st.session_state["_token"] = token
-    status = state.q("access:account_status", who.name) if (ws / state.DB_NAME).exists() else None
+    status = state.read(access.account_status, who.name) if (ws / state.DB_NAME).exists() else None
     if status is None or status["disabled"] or status["locked"]:
         _end(f"Account {who.name} is no longer active ({'locked' if status and status['locked'] else 'disabled'}"
              f" or removed); ask an admin.")
@@ -151,7 +151,7 @@ def sign_in_page(ws: Path) -> None:
         st.warning(f"There is no workspace at `{ws}` yet. Create it with its first admin: "
                    f"`python -m analytics users add NAME --role admin --workspace {ws}` (or `make demo`).")
         return
-    if not state.q("access:has_accounts"):
+    if not state.read(access.has_accounts):
         st.warning("This workspace has no accounts yet. Create its first admin on the command line: "
                    f"`python -m analytics users add NAME --role admin --workspace {ws}`.")
         return

@@ -15,7 +15,7 @@ import re
 
 import streamlit as st
 
-from analytics.results import attribute_docs
+from app.docs import attribute_docs
 
 
 def field_docs(cls) -> dict[str, str]:

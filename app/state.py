@@ -1,8 +1,9 @@
 """Frame helpers shared by the pages: which workspace, project and run; reading and writing.
 
-Reading: every query goes through :func:`q`, which calls one function of
-:mod:`analytics.results` (or another analytics read module) on a *read-only* DuckDB
-connection. The connection is opened on the first cache miss of a rerun and closed when
+Reading: every query goes through :func:`read`, which calls one read function of
+:mod:`analytics.results` (or another analytics read module), passed as itself, on a
+*read-only* DuckDB connection (:func:`q`, which named the function in a string, is a
+deprecated shim over it). The connection is opened on the first cache miss of a rerun and closed when
 the rerun ends (:func:`close_run_connection`, called by the entrypoint), so a page that is
 served from the cache opens none, and a page that queries opens one (about 60 ms on a
 million-label workspace) instead of one per query. Results are cached with
@@ -37,6 +38,7 @@ from pathlib import Path
 import duckdb
 import streamlit as st
 
+from analytics import results
 from analytics.access import Identity
 from analytics.errors import UserError, WorkspaceLockedError
 from analytics.store import DB_NAME, DEFAULT_WORKSPACE, Workspace, open_workspace
@@ -146,13 +148,6 @@ def write_workspace(ws: Path, create: bool = False) -> Iterator[Workspace]:
 
 # -- cached reads ---------------------------------------------------------------------------
 
-def _resolve(name: str):
-    """``"workers_table"`` -> analytics.results.workers_table; ``"catalog:ingest_history"`` -> analytics.catalog."""
-    module, _, fn = name.rpartition(":")
-    mod = importlib.import_module(f"analytics.{module or 'results'}")
-    return getattr(mod, fn)
-
-
 _RUN = threading.local()   # Streamlit runs each session's script in its own thread
 
 
@@ -177,23 +172,24 @@ def close_run_connection() -> None:
             held[1].__exit__(None, None, None)
 
 
+def _identity(fn) -> str:
+    """``module:qualname`` of a read function: the part of the cache key that names it."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
 @st.cache_data(show_spinner=False, max_entries=1000, ttl=3600)
-def _cached(ws: str, ws_stamp: tuple, name: str, args: tuple, kwargs: tuple):
-    return _resolve(name)(_run_connection(Path(ws)), *args, **dict(kwargs))
+def _cached(ws: str, ws_stamp: tuple, fn_id: str, args: tuple, kwargs: tuple, _fn=None):
+    # keyed on workspace, stamp, the function's identity and the arguments; ``_fn`` (not hashed) is the callable
+    return _fn(_run_connection(Path(ws)), *args, **dict(kwargs))
 
 
-def q(name: str, *args, **kwargs):
-    """Call a read function of analytics (default module ``results``) on the current workspace.
-
-    While another process writes the workspace, shows "busy, retrying" and tries again for
-    up to :data:`CONNECT_WAIT_S` seconds.
-    """
-    ws = current_ws()
+def _read(ws: Path, fn, args: tuple, kwargs: dict):
+    """:func:`_cached` with the "busy, retrying" loop of :func:`read`."""
     busy = None
     deadline = time.monotonic() + CONNECT_WAIT_S
     while True:
         try:
-            out = _cached(str(ws), stamp(ws), name, args, tuple(sorted(kwargs.items())))
+            out = _cached(str(ws), stamp(ws), _identity(fn), args, tuple(sorted(kwargs.items())), _fn=fn)
         except WorkspaceLockedError as exc:
             if time.monotonic() > deadline:
                 raise WorkspaceLockedError(f"{exc}; still busy after {CONNECT_WAIT_S:.0f} s, reload the page "
@@ -207,12 +203,42 @@ def q(name: str, *args, **kwargs):
         return out
 
 
+def read(fn, *args, **kwargs):
+    """``fn(con, *args, **kwargs)`` on a read-only connection to the current workspace, cached.
+
+    ``fn`` is a read function of :mod:`analytics` taking the connection first, passed as
+    itself (``state.read(results.workers_table, run_id, project_id)``), so a reader can jump
+    from a chart to its query. Results are cached per workspace, workspace stamp (any write
+    invalidates them), function and arguments. While another process writes the workspace,
+    shows "busy, retrying" and tries again for up to :data:`CONNECT_WAIT_S` seconds.
+    """
+    return _read(current_ws(), fn, args, kwargs)
+
+
+def _resolve(name: str):
+    """``"workers_table"`` -> analytics.results.workers_table; ``"catalog:ingest_history"`` -> analytics.catalog."""
+    module, _, fn = name.rpartition(":")
+    mod = importlib.import_module(f"analytics.{module or 'results'}")
+    return getattr(mod, fn)
+
+
+def q(name: str, *args, **kwargs):
+    """Deprecated: use :func:`read` with the function itself.
+
+    ``q("module:name", ...)`` calls ``analytics.<module>.<name>`` (default module ``results``)
+    through :func:`read`, with the same cache and busy-retry. Kept only for branches written
+    before :func:`read`; no page on main uses it.
+    """
+    return read(_resolve(name), *args, **kwargs)
+
+
 @st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
 def _impact_preview(ws: str, ws_stamp: tuple, project_id: int, run_id: int | None, workers: tuple, refit: bool,
                     settings_key: str):
-    from analytics.impact import preview_state
+    from analytics.impact import current_state, preview_state
 
-    state = _cached(ws, ws_stamp, "impact:current_state", (project_id,), ())   # the model fit, per workspace state
+    # the model fit, once per workspace state (the same cache entry as read(current_state, project_id))
+    state = _cached(ws, ws_stamp, _identity(current_state), (project_id,), (), _fn=current_state)
     return preview_state(state, list(workers), refit=refit)
 
 
@@ -222,19 +248,12 @@ def impact_preview(c: Ctx, workers, refit: bool = False):
     of the Actions page) costs nothing, and the current model is fitted once per workspace
     state for every selection (an exact re-fit fits only the model without the selection)."""
     ws = current_ws()
-    settings = q("pipeline:project_settings", c.project_id)
+    from analytics.pipeline import project_settings
+
+    settings = read(project_settings, c.project_id)
     key = json.dumps(settings.to_dict(), sort_keys=True, default=str)
     return _impact_preview(str(ws), stamp(ws), c.project_id, c.run_id, tuple(sorted(map(str, workers))),
                            bool(refit), key)
-
-
-def has_module(name: str) -> bool:
-    """True when ``analytics.<name>`` can be imported (a teammate's module may not have landed yet)."""
-    try:
-        importlib.import_module(f"analytics.{name}")
-    except ModuleNotFoundError:
-        return False
-    return True
 
 
 # -- the page context -------------------------------------------------------------------------
@@ -277,7 +296,7 @@ def require_run(title: str | None = None) -> Ctx:
     has no complete analysis run."""
     c = require_workspace(title)
     if c.run_id is None:
-        running = q("running_run", c.project_id)
+        running = read(results.running_run, c.project_id)
         if running:
             st.info(f"An analysis of **{c.project}** started at {running['started_at']:%Y-%m-%d %H:%M} UTC is still "
                     "running. Reload the page when it finishes.")
@@ -299,7 +318,9 @@ def link(page: str, label: str, icon: str | None = None) -> None:
 #: what a page asks for -> the permission it needs (analytics.access.PERMISSIONS)
 _NEEDS = {"ban": "ban", "unban": "ban", "ingest": "ingest", "gold upload": "ingest", "export": "export",
           "red-team copy": "redteam", "analysis": "analyze", "settings change and analysis": "settings",
-          "settings change": "settings", "undo": "ingest", "deletion": "delete", "re-queue": "requeue"}
+          "settings change": "settings", "undo": "ingest", "deletion": "delete", "re-queue": "requeue",
+          "incident": "incident", "containment": "incident", "repair": "incident", "closing": "incident",
+          "acknowledgement": "alerts", "alert rules change": "settings"}
 
 
 def need_actor(c: Ctx, what: str, permission: str | None = None) -> bool:
@@ -324,9 +345,6 @@ def need_actor(c: Ctx, what: str, permission: str | None = None) -> bool:
 def analyze_button(c: Ctx, label: str = "Re-analyse", key: str = "analyze", settings=None, method: str | None = None,
                    force: bool = False) -> int | None:
     """A button that analyses the project with a progress display; returns the new run id."""
-    if not has_module("pipeline"):
-        st.warning("The analysis engine is not installed in this build (analytics.pipeline is missing).")
-        return None
     if not c.can("analyze"):
         st.caption("An analyst, manager or admin can run the analysis.")
         return None

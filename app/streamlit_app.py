@@ -5,7 +5,7 @@ only the pages the account's role may use.
 
 Run with ``streamlit run app/streamlit_app.py -- --workspace data/workspaces/demo``.
 Each page is a short script in ``app/views/`` that asks :mod:`analytics.results` for data
-(through :func:`app.state.q`) and hands it to :mod:`app.charts`.
+(through :func:`app.state.read`) and hands it to :mod:`app.charts`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from analytics import results  # noqa: E402
 from analytics.access import Identity  # noqa: E402
 from analytics.errors import UserError  # noqa: E402
 from app import auth, state  # noqa: E402
@@ -40,12 +41,14 @@ def build_pages(user: Identity) -> dict[str, list]:
     run the red team, managers act and export, admins change settings and accounts."""
     review = [
         _page("overview.py", "Overview", ":material/dashboard:", default=True),
+        _page("monitoring.py", "Monitoring", ":material/monitoring:"),
         _page("workers.py", "Workers", ":material/group:"),
         _page("items.py", "Items", ":material/list_alt:"),
         _page("collusion.py", "Collusion", ":material/hub:"),
         _page("agreement.py", "Agreement", ":material/handshake:"),
     ]
-    act = [_page("actions.py", "Actions", ":material/gavel:")]          # read-only below a manager
+    act = [_page("actions.py", "Actions", ":material/gavel:"),          # read-only below a manager
+           _page("incidents.py", "Incidents", ":material/emergency:")]   # read-only below a manager
     if user.can("export"):
         act.append(_page("export.py", "Export", ":material/download:"))
     if user.can("redteam"):
@@ -79,7 +82,7 @@ def sidebar(user: Identity) -> state.Ctx:
     exists = (ws / state.DB_NAME).exists()
     project = project_id = run_id = None
     if exists:
-        projects = state.q("projects")
+        projects = state.read(results.projects)
         names = projects["name"].tolist()
         if names:
             wanted = st.query_params.get("project") or st.session_state.get("_project_keep")
@@ -98,13 +101,13 @@ def sidebar(user: Identity) -> state.Ctx:
             project_id = int(row["project_id"])
             run_id = None if pd.isna(row["latest_run"]) else int(row["latest_run"])
             if run_id is not None:
-                info = state.q("run_summary", run_id)
+                info = state.read(results.run_summary, run_id)
                 st.sidebar.caption(
                     f"Showing analysis run **{run_id}** ({info['method']}, "
                     f"{info['finished_at']:%Y-%m-%d %H:%M} UTC). Change the model on **Settings**.")
             else:
                 st.sidebar.caption("Not analysed yet.")
-            running = state.q("running_run", project_id)
+            running = state.read(results.running_run, project_id)
             if running:
                 st.sidebar.caption(f":orange[An analysis ({running['method']}) started "
                                    f"{running['started_at']:%Y-%m-%d %H:%M} UTC is running; pages show the previous "
@@ -139,7 +142,7 @@ def main() -> None:
             st.navigation(gate_pages(lambda: auth.change_password_page(ws, user), "Choose your password",
                                      ":material/password:"), position="hidden").run()
             return
-        nav = st.navigation(build_pages(user), position="sidebar")
+        nav = st.navigation(build_pages(user), position="sidebar", expanded=True)   # every page listed (13 for an admin)
         run_page(nav, user)
     finally:
         state.close_run_connection()

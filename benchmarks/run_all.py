@@ -40,6 +40,7 @@ BENCHMARKS = [
     ("page_render.py", ["--rebuild"], ["page_render.md"], False, False),     # analysed by this commit
     ("honest_crowds.py", [], ["honest_crowds.md"], False, False),
     ("redteam_report.py", ["--relevance"], ["redteam_report.md", "redteam_report.csv"], True, True),
+    ("monitor_alerts.py", [], ["monitor_alerts.md", "monitor_alerts.csv"], False, True),
     ("concurrency.py", [], ["concurrency.md"], False, False),
 ]
 

@@ -31,3 +31,20 @@ def add_accounts(ws) -> dict[str, Identity]:
         with ws.transaction() as con:
             con.executemany("INSERT INTO accounts (name, role, password_hash) VALUES (?, ?, ?)", rows)
     return {role: me(role) for role in ROLES}
+
+
+def accounts_at(path):
+    """Create (or open) the workspace folder ``path`` with the test accounts; returns ``path``
+    (for helpers that open the workspace themselves, e.g. the batch replays)."""
+    from analytics.store import open_workspace
+
+    with open_workspace(path) as ws:
+        add_accounts(ws)
+    return path
+
+
+def cli_env(name: str) -> dict:
+    """Environment for a ``python -m analytics`` subprocess that signs in as account ``name``."""
+    import os
+
+    return {**os.environ, "CROWDTRUST_USER": name, "CROWDTRUST_PASSWORD": PASSWORDS[name]}

@@ -61,8 +61,8 @@ def test_ds_reaches_published_accuracy(name, acc_min, f1_min):
     if f1_min is not None:
         assert _f1(d, c) >= f1_min
     assert np.allclose(c.probas.sum(axis=1), 1.0)
-    assert c.errors.shape == (d.n_workers, d.n_classes, d.n_classes)
-    assert np.allclose(c.errors.sum(axis=2), 1.0)
+    assert c.confusion.shape == (d.n_workers, d.n_classes, d.n_classes)
+    assert np.allclose(c.confusion.sum(axis=2), 1.0)
 
 
 # zheng_product (80 EM iterations) and zheng_relevance (100k labels) take crowd-kit 4-11 s:
@@ -81,7 +81,7 @@ def test_numpy_ds_agrees_with_crowdkit(name):
         codes = pd.DataFrame({"task": d.task, "worker": d.worker, "label": d.label})
         ck2 = DawidSkene(n_iter=100).fit(codes)
         A = crowdkit_errors(ck2.errors_, d.n_workers, d.n_classes)
-        assert np.abs(A - ours.errors).max() < 1e-3
+        assert np.abs(A - ours.confusion).max() < 1e-3
 
 
 def test_gold_is_used_by_ds_and_clamps_gold_tasks():
@@ -90,7 +90,7 @@ def test_gold_is_used_by_ds_and_clamps_gold_tasks():
     g = d.gold_vector()
     assert (c.labels[g >= 0] == g[g >= 0]).all()        # gold tasks ARE the gold: never score them
     c0 = aggregate(d, "ds", use_gold=False)
-    assert not np.allclose(c.errors, c0.errors)
+    assert not np.allclose(c.confusion, c0.confusion)
 
 
 def _toy(n_tasks=60, n_workers=6, K=3, seed=1):
@@ -165,7 +165,10 @@ def test_degenerate_inputs_give_defined_results():
         assert list(one_worker.classes[c.labels]) == ["x", "y", "x"]
     one_class = from_frame(pd.DataFrame({"task": ["a", "b"], "worker": ["u", "v"], "label": ["x", "x"]}))
     c = aggregate(one_class, "ds")
-    assert np.allclose(c.probas, 1.0) and c.errors.shape == (2, 1, 1)
+    assert np.allclose(c.probas, 1.0) and c.confusion.shape == (2, 1, 1)
+    assert c.errors is c.confusion                  # Consensus.errors: the old name, read-only
+    with pytest.raises(AttributeError):
+        c.errors = None
     # a worker whose labels were all removed keeps a row (NaN skill), tasks without labels get the prior
     d = _toy()
     keep = d.worker != 0

@@ -65,7 +65,7 @@ def test_numpy_port_reproduces_crowdkit(method, name):
     if ours.skills is not None and method != "mv":
         np.testing.assert_allclose(ours.skills, theirs.skills, atol=1e-3)
     if method == "onecoin":         # crowd-kit keeps only the labels a worker used; the accuracy is the diagonal
-        np.testing.assert_allclose(np.diagonal(ours.errors, axis1=1, axis2=2)[:, 0], ours.skills, atol=1e-9)
+        np.testing.assert_allclose(np.diagonal(ours.confusion, axis1=1, axis2=2)[:, 0], ours.skills, atol=1e-9)
 
 
 def test_mace_reproduces_crowdkit_on_the_same_random_start():
@@ -75,7 +75,7 @@ def test_mace_reproduces_crowdkit_on_the_same_random_start():
     assert (ours.labels == theirs.labels).all()
     np.testing.assert_allclose(ours.probas, theirs.probas, atol=1e-6)
     np.testing.assert_allclose(ours.skills, theirs.skills, atol=1e-6)
-    np.testing.assert_allclose(ours.errors.sum(axis=2), 1.0)
+    np.testing.assert_allclose(ours.confusion.sum(axis=2), 1.0)
 
 
 @pytest.mark.parametrize("name", ["act_SP_amt", "act_CF_amt"])
@@ -94,7 +94,7 @@ def test_ebcc_with_one_subtype_is_ibcc():
     a = ebcc(d, n_groups=1, empirical_prior=False, alpha=1.0)
     b = ibcc(d)
     np.testing.assert_allclose(a.probas, b.probas, atol=1e-4)     # they stop at slightly different steps
-    np.testing.assert_allclose(a.errors, b.errors, atol=1e-4)
+    np.testing.assert_allclose(a.confusion, b.confusion, atol=1e-4)
 
 
 def test_ibcc_with_a_vanishing_prior_is_dawid_skene():
@@ -131,8 +131,8 @@ def test_cbds_beats_dawid_skene_where_workers_are_sparse():
     d = _sparse_toy()
     c, ds = cbds(d), aggregate(d, "ds", use_gold=False)
     assert _acc(d, c.labels) >= _acc(d, ds.labels) + 0.02
-    assert np.allclose(c.probas.sum(axis=1), 1.0) and np.allclose(c.errors.sum(axis=2), 1.0)
-    assert c.errors.shape == (d.n_workers, d.n_classes, d.n_classes)
+    assert np.allclose(c.probas.sum(axis=1), 1.0) and np.allclose(c.confusion.sum(axis=2), 1.0)
+    assert c.confusion.shape == (d.n_workers, d.n_classes, d.n_classes)
     # a warm start from its own fit is already converged
     again = cbds(d, init=c.probas)
     assert again.params["iterations"] <= 10 and (again.labels == c.labels).mean() >= 0.99
@@ -153,8 +153,8 @@ def test_every_model_returns_a_valid_consensus_and_warm_starts(method):
     c = aggregate(d, method)
     assert c.method == method and c.probas.shape == (d.n_tasks, d.n_classes)
     assert np.allclose(c.probas.sum(axis=1), 1.0) and (c.labels == c.probas.argmax(axis=1)).mean() > 0.99
-    if c.errors is not None:
-        assert np.allclose(c.errors.sum(axis=2), 1.0)
+    if c.confusion is not None:
+        assert np.allclose(c.confusion.sum(axis=2), 1.0)
     if method in ("cbds", "ibcc", "ebcc", "glad", "mace", "onecoin"):
         warm = aggregate(d.subset(d.worker != 0), method, init=c)
         assert (warm.labels == c.labels).mean() > 0.9

@@ -62,7 +62,7 @@ def test_multilabel_results_are_per_item_and_per_option(ml_ws):
 def test_the_ticker_is_named_with_a_plain_reason(ml_ws):
     ws, run = ml_ws
     tick = options.tick_signal(ws.con, run, TICKER)
-    assert tick["fired"] and tick["reason"].startswith("ticks almost every option: 16.0 of 19 options")
+    assert tick["significant"] and tick["reason"].startswith("ticks almost every option: 16.0 of 19 options")
     w = results.workers_table(ws.con, run, ws.project_id("relations"), results.WorkerFilter(search=TICKER))
     assert w.iloc[0]["verdict"] == "suspect" and "ticks almost every option" in w.iloc[0]["reasons"]
     assert w.iloc[0]["n_labels"] == 48                                     # answers, not option judgements

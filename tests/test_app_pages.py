@@ -19,7 +19,7 @@ from auth_support import PASSWORDS, add_accounts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app" / "streamlit_app.py")
-PAGES = ["overview", "workers", "items", "collusion", "agreement", "data", "settings"]
+PAGES = ["overview", "workers", "items", "collusion", "agreement", "data", "settings", "monitoring", "incidents"]
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,28 @@ def test_pages_render_on_demo_project_without_timestamps(demo_ws):
     at.selectbox(key="worker_pick").set_value(worker).run()
     assert_clean(at)
     assert "No timestamps in this project" in texts(at)
+
+
+def test_demo_weekly_project_shows_its_alert_incident_and_report(demo_ws):
+    """`make run`'s demo: the weekly project's poisoned batch raised alerts, and its incident
+    was opened, contained and repaired, so Monitoring and Incidents have something to show."""
+    from analytics.demo import WEEKLY_PROJECT
+    from analytics.incidents.records import get_incident
+    from analytics.monitor.alerts import list_alerts
+    from analytics.store import open_workspace
+
+    with open_workspace(demo_ws, read_only=True) as ws:
+        pid = ws.project_id(WEEKLY_PROJECT)
+        alerts = list_alerts(ws.con, pid)
+        inc = get_incident(ws.con, pid, 1)
+    assert len(alerts) and set(alerts["period_name"]) == {alerts["period_name"].iloc[0]}      # one week only
+    assert inc["status"] == "repaired" and inc["corrected_exports"] and inc["alerts"]
+    at = app(demo_ws, "incidents", WEEKLY_PROJECT)
+    assert_clean(at)
+    assert "Incident 1" in texts(at) and "repaired" in texts(at)
+    at.switch_page("views/monitoring.py").run()
+    assert_clean(at)
+    assert "week of" in texts(at)
 
 
 def _every_page(ws: Path, project: str | None = None) -> list[AppTest]:
@@ -258,15 +280,17 @@ def test_settings_save_and_analyse(tmp_path, fixture_ws):
     assert_clean(at)
     assert any("none yet" in m.value for m in at.markdown)
     at.radio(key="s_method").set_value("mv")
+    at.selectbox(key="s_evidence_method").set_value("mv")
     at.button(key="FormSubmitter:settings_form-Save and re-analyse").click().run()
     assert_clean(at)
     assert not at.error, [e.value for e in at.error]
     from analytics.store import open_workspace
 
     with open_workspace(ws, read_only=True) as w:
-        rows = w.con.execute("SELECT r.method, r.status, p.settings->'trust'->>'method' FROM runs r JOIN projects p "
+        rows = w.con.execute("SELECT r.method, r.status, p.settings->'trust'->>'method', "
+                             "p.settings->'trust'->>'evidence_method' FROM runs r JOIN projects p "
                              "USING (project_id) WHERE p.name = 'untimed'").fetchall()
-    assert rows == [("mv", "complete", "mv")]
+    assert rows == [("mv", "complete", "mv", "mv")]
     at.run()
     assert "run" in at.sidebar.caption[0].value.lower()
 

@@ -16,6 +16,7 @@ import app_fixture  # noqa: E402
 
 from analytics import audit, results  # noqa: E402
 from analytics.errors import UserError  # noqa: E402
+from analytics.ingest.columns import file_columns  # noqa: E402
 
 PID, RUN, PREV = 1, 2, 1
 
@@ -83,6 +84,24 @@ def test_workers_table_filters_sort_and_columns(con):
     assert row["agreement"].iloc[0] == pytest.approx((bot["label"] == bot["cons"]).mean())
     with pytest.raises(UserError):
         results.workers_table(con, RUN, PID, sort="salary")
+
+
+def test_significant_signals_are_named_so(con):
+    """run_signals.fired stores the verdict's ``significant``: the read API calls it that, and
+    the old names (sort key "signals fired", fired_signal_names) still work."""
+    stored = con.execute("""SELECT worker, string_agg(signal, ', ' ORDER BY signal) FROM run_signals
+                            WHERE run_id = ? AND fired AND signal <> 'verdict' GROUP BY worker""", [RUN]).fetchall()
+    t = results.workers_table(con, RUN, PID, limit=1000).set_index("worker")
+    assert "n_fired" not in t.columns and "fired_signals" not in t.columns
+    assert stored and all(t.loc[w, "significant_signals"] == s for w, s in stored)
+    assert (t["n_significant"] > 0).sum() == len(stored)
+    sig = results.worker_signals(con, RUN, "w_bot")
+    assert "fired" not in sig.columns and sig["significant"].iloc[0]
+    names = results.significant_signal_names(con, RUN)
+    assert names == results.fired_signal_names(con, RUN) and names
+    new = results.workers_table(con, RUN, PID, sort="significant signals", descending=True, limit=5)
+    old = results.workers_table(con, RUN, PID, sort="signals fired", descending=True, limit=5)
+    assert new["worker"].tolist() == old["worker"].tolist() and new["n_significant"].iloc[0] >= 1
 
 
 def test_worker_overlap_kappa_matches_sklearn(con):
@@ -185,16 +204,17 @@ def test_ingest_history_quarantine_and_files(con, tmp_path):
     f = tmp_path / "batch.csv"
     f.write_text("HITId,AssignmentId,WorkerId,AcceptTime,SubmitTime,Input.text,Answer.sentiment,Answer.other\n"
                  "h1,a1,w1,,,x,pos,1\n")
-    info = results.file_columns(f)
+    info = file_columns(f)
     assert info["format"] == "mturk" and info["answer_columns"] == ["Answer.sentiment", "Answer.other"]
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(UserError):
-        results.file_columns(empty)
+        file_columns(empty)
 
 
 def test_attribute_docs_reads_settings_documentation():
     from analytics.trust import TrustSettings
+    from app.docs import attribute_docs
 
-    docs = results.attribute_docs(TrustSettings)
+    docs = attribute_docs(TrustSettings)
     assert "fdr_q" in docs and "Benjamini" in docs["fdr_q"]

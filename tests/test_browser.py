@@ -51,7 +51,7 @@ def page(server):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
         ctx = browser.new_context(viewport={"width": 1500, "height": 2200})
         pg = ctx.new_page()
-        pg.set_default_timeout(30_000)
+        pg.set_default_timeout(90_000)
         url, demo = server
         pg.goto(url)
         pg.get_by_label("Account", exact=True).wait_for(timeout=90_000)

@@ -54,7 +54,7 @@ def test_ban_from_the_queue_and_download_exports(server):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
         ctx = browser.new_context(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
         pg = ctx.new_page()
-        pg.set_default_timeout(30_000)
+        pg.set_default_timeout(90_000)
         try:
             pg.goto(f"{url}/actions")
             settle(pg)

@@ -99,6 +99,7 @@ def _drive(url, root, private_tmp, bad) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 2200})
+        pg.set_default_timeout(90_000)          # a loaded CI machine renders the upload box slowly
         _open_data(pg, url)
 
         # 1. a rejected upload: an error naming the picker, no button, nothing written, no temp folder

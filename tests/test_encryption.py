@@ -6,6 +6,7 @@ rotate-key re-encrypts (and encrypts a plain workspace)."""
 from __future__ import annotations
 
 import io
+import json
 import secrets
 import sys
 from pathlib import Path
@@ -204,6 +205,7 @@ def test_dashboard_reads_an_encrypted_workspace(tmp_path, keys, monkeypatch):
     with open_workspace(tmp_path / "demo", key=key) as handle:
         add_accounts(handle)                                              # (admin exists already)
         assert handle.encrypted and me("admin")
+        weekly = json.loads(handle.read_private("weekly_key.json"))      # the weekly project's planted workers
     monkeypatch.setenv("CROWDTRUST_KEY", k1.read_text().strip())
     at = AppTest.from_file(str(ROOT / "app" / "streamlit_app.py"), default_timeout=90)
     at.session_state["workspace_path"] = str(tmp_path / "demo")
@@ -218,3 +220,6 @@ def test_dashboard_reads_an_encrypted_workspace(tmp_path, keys, monkeypatch):
         assert not at.exception, (page, at.exception)
         assert not [e.value for e in at.error], page
     assert _plaintext_hits(tmp_path / "demo", [b"A1X2U32G8UXG1T", b"reviews-simulated"]) == {}
+    # the weekly incident's archived, delivered and corrected exports are sealed; the pager file names no worker
+    assert (tmp_path / "demo" / "alerts.jsonl").exists() and (tmp_path / "demo" / "exports").is_dir()
+    assert _plaintext_hits(tmp_path / "demo", [w.encode() for w in weekly["workers"][:3]]) == {}

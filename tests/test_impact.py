@@ -44,7 +44,7 @@ def test_ds_one_step_is_one_e_step_with_other_matrices_fixed(data):
         return p / p.sum(axis=1, keepdims=True)
 
     full = e_step(np.ones(data.n, bool))
-    cons = Consensus("ds", full, argmax_lowest(full), prior, errors=A)
+    cons = Consensus("ds", full, argmax_lowest(full), prior, confusion=A)
     removed = np.isin(data.worker_ids[data.worker], FLIPPERS)
     prev = preview_ban(data, cons, FLIPPERS, warm=False)
     assert prev.mode == "one-step"

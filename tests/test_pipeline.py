@@ -169,7 +169,7 @@ def test_defended_consensus_leaves_suspects_out():
     covered = np.bincount(data.task[~suspect[data.worker]], minlength=data.n_tasks) > 0
     assert np.array_equal(d.labels[covered], honest_only.labels[covered])
     assert np.allclose(d.probas[~covered], first.probas[~covered])
-    assert np.allclose(d.errors[suspect], 0.5)
+    assert np.allclose(d.confusion[suspect], 0.5)
     # excluded votes do not move anybody's leave-one-out reference
     loo = leave_one_out_posteriors(data, d, exclude=suspect)
     h = ~suspect[data.worker]

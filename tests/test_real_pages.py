@@ -89,12 +89,12 @@ def test_trusted_is_never_below_watch_without_a_reason(real_ws):
             trusted = w.loc[w["verdict"] == "trusted", "trust"]
             watch = w[w["verdict"] == "watch"]
             assert (watch["reasons"].fillna("").str.len() > 0).all()           # every watch has its reason
-            low = watch[watch["n_fired"] == 0]                                 # on watch for low trust only
+            low = watch[watch["n_significant"] == 0]                                 # on watch for low trust only
             if len(low) and len(trusted):
                 assert low["trust"].max() < trusted.min()
             # watch workers above some trusted worker are there for a detector that is named
             above = watch[watch["trust"] > (trusted.min() if len(trusted) else 1)]
-            assert (above["n_fired"] > 0).all()
+            assert (above["n_significant"] > 0).all()
             # a signal firing on most of the crowd would describe the crowd
             assert (w["verdict"] == "watch").mean() < 0.5
     finally:

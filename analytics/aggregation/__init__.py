@@ -129,7 +129,7 @@ def _single_class(data: LabelArrays, method: str) -> Consensus:
     ones = np.ones((data.n_tasks, 1))
     skills = np.where(np.bincount(data.worker, minlength=data.n_workers) > 0, 1.0, np.nan)
     errors = np.ones((data.n_workers, 1, 1)) if method not in ("mv", "wawa", "zbs", "glad", "bwa", "kos", "mmsr") else None
-    return Consensus(method, ones, argmax_lowest(ones), np.ones(1), errors=errors, skills=skills,
+    return Consensus(method, ones, argmax_lowest(ones), np.ones(1), confusion=errors, skills=skills,
                      difficulty=np.ones(data.n_tasks) if method == "glad" else None)
 
 
@@ -156,7 +156,7 @@ def aggregate(
     """Fit aggregation model ``method`` (a key of :data:`MODELS`) and return its Consensus.
 
     ``probas`` is (n_tasks, K) in code order, ``labels`` the argmax with ties to the lowest
-    class code, ``errors`` (W, K, K) with A_w[c, k] = P(y = k | z = c) for models with
+    class code, ``confusion`` (W, K, K) with A_w[c, k] = P(y = k | z = c) for models with
     confusion matrices (cbds, ds, onecoin, mace, ibcc, ebcc), ``skills`` the model's scalar worker
     skill (confusion models: diagonal mass sum_c prior_c A_w[c, c]; mv/wawa: agreement with the
     aggregate; zbs: its skill; glad: ability alpha; mace: competence; bwa: relative precision),

@@ -33,10 +33,10 @@ and q_i(c) proportional to exp(E[log pi_c] + sum_w E[log A_w[c, y_wi]]), until n
 moves by more than ``tol`` (or the mean move falls below ``tol`` / 100, so a few slowly
 drifting tasks do not hold up a large project); two sparse products per step, O(labels * K).
 
-Outputs: ``errors`` the posterior-mean confusion matrices (N_w + s Abar) / row sums and
+Outputs: ``confusion`` the posterior-mean confusion matrices (N_w + s Abar) / row sums and
 ``priors`` the posterior-mean class prior at convergence; ``probas`` one E-step with them,
 pi_c prod_w A_w[c, y_wi] normalised, so that the posteriors the detectors and the one-step impact
-preview recompute from ``errors`` are exactly ``probas`` (the same labels as the VB posteriors
+preview recompute from ``confusion`` are exactly ``probas`` (the same labels as the VB posteriors
 on the benchmark files, to within a task); ``skills`` sum_c pi_c A_w[c, c]; ``params`` the
 strength and the crowd matrix.
 """
@@ -86,5 +86,5 @@ def cbds(data: LabelArrays, strength: float = STRENGTH, max_iter: int = 300, tol
         q = softmax_rows(LM.log_lik(np.log(errors)) + np.log(priors)[None, :])
     n_w = np.bincount(data.worker, minlength=W)
     skills = np.where(n_w > 0, np.einsum("c,wcc->w", priors, errors), np.nan)
-    return Consensus("cbds", q, argmax_lowest(q), priors, errors=errors, skills=skills,
+    return Consensus("cbds", q, argmax_lowest(q), priors, confusion=errors, skills=skills,
                      params={"strength": float(strength), "crowd_matrix": abar, "iterations": it})

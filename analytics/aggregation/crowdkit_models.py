@@ -104,4 +104,4 @@ def run_crowdkit(data: LabelArrays, method: str, *, n_iter: int = 100, tol: floa
         d = difficulty.reindex(range(len(t_old))).to_numpy(float)
         difficulty = np.ones(T)
         difficulty[t_old] = d
-    return Consensus(method, probas, labels, priors, errors=errors, skills=skills, difficulty=difficulty)
+    return Consensus(method, probas, labels, priors, confusion=errors, skills=skills, difficulty=difficulty)

@@ -104,7 +104,7 @@ def dawid_skene(data: LabelArrays, n_iter: int = 100, tol: float = 1e-5, gold: n
     errors = np.ascontiguousarray(E.transpose(0, 2, 1))                    # A_w[c, k]
     n_w = np.bincount(data.worker, minlength=W)
     skills = np.where(n_w > 0, np.einsum("c,wcc->w", priors, errors), np.nan)
-    return Consensus("ds", p, argmax_lowest(p), priors, errors=errors, skills=skills, params={"iterations": it})
+    return Consensus("ds", p, argmax_lowest(p), priors, confusion=errors, skills=skills, params={"iterations": it})
 
 
 def one_coin(data: LabelArrays, n_iter: int = 100, tol: float = 1e-5, init: np.ndarray | None = None) -> Consensus:
@@ -134,5 +134,5 @@ def one_coin(data: LabelArrays, n_iter: int = 100, tol: float = 1e-5, init: np.n
     errors[:, idx, idx] = np.clip(s, EPS, 1 - EPS)[:, None]
     errors /= errors.sum(axis=2, keepdims=True)
     skills = np.where(n_w > 0, s, np.nan)
-    return Consensus("onecoin", p, argmax_lowest(p), priors, errors=errors, skills=skills,
+    return Consensus("onecoin", p, argmax_lowest(p), priors, confusion=errors, skills=skills,
                      params={"iterations": it})

@@ -12,7 +12,7 @@ moves by more than ``tol``. With ``n_restarts`` > 1 the run with the highest evi
 is kept (the authors ran 40 seeds).
 
 One VB step is two sparse products of the task x (worker, label) matrix with a
-(T x K*n_groups) matrix. ``errors`` are the subtype-averaged posterior-mean confusion matrices
+(T x K*n_groups) matrix. ``confusion`` are the subtype-averaged posterior-mean confusion matrices
 A_w[c, k] = sum_m E[pi_c,m] E[V_w[c, m, k]]; ``params`` keeps the subtype posteriors for a
 warm start.
 """
@@ -85,5 +85,5 @@ def ebcc(data: LabelArrays, n_groups: int = 10, a_pi: float = 0.1, alpha: float 
     priors = z.mean(axis=0)
     n_w = np.bincount(data.worker, minlength=W)
     skills = np.where(n_w > 0, np.einsum("c,wcc->w", priors, errors), np.nan)
-    return Consensus("ebcc", z, argmax_lowest(z), priors, errors=errors, skills=skills,
+    return Consensus("ebcc", z, argmax_lowest(z), priors, confusion=errors, skills=skills,
                      params={"subtypes": zg, "elbo": elbo})

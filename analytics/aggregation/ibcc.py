@@ -10,7 +10,7 @@ posteriors of A_w (prior + soft counts) and pi, from majority-vote shares, until
 moves by more than ``tol``. The prior is what Dawid-Skene lacks: a worker with three labels no
 longer gets an extreme confusion matrix.
 
-``errors`` are the posterior-mean confusion matrices; ``params`` keeps (a, b, alpha).
+``confusion`` are the posterior-mean confusion matrices; ``params`` keeps (a, b, alpha).
 """
 
 from __future__ import annotations
@@ -48,5 +48,5 @@ def ibcc(data: LabelArrays, a: float = 4.0, b: float = 1.0, alpha: float = 1.0, 
     priors = (q.sum(axis=0) + alpha) / (T + K * alpha)
     n_w = np.bincount(data.worker, minlength=W)
     skills = np.where(n_w > 0, np.einsum("c,wcc->w", priors, errors), np.nan)
-    return Consensus("ibcc", q, argmax_lowest(q), priors, errors=errors, skills=skills,
+    return Consensus("ibcc", q, argmax_lowest(q), priors, confusion=errors, skills=skills,
                      params={"a": a, "b": b, "alpha": alpha, "iterations": done})

@@ -14,7 +14,7 @@ the parameters to exp(digamma(counts + prior)) / exp(digamma(sum)) (crowd-kit's
 crowd-kit runs 10 restarts but re-seeds each with the same ``random_state``, so its restarts are
 one run repeated: we run it once (same result, a tenth of the time). It multiplies per-label
 factors (which underflows on tasks with hundreds of labels); we add logs. ``skills`` = c_w (the
-competence), ``errors`` the implied confusion matrices A_w[c, k] = (1 - c_w) theta_w[k] + c_w [k = c].
+competence), ``confusion`` the implied confusion matrices A_w[c, k] = (1 - c_w) theta_w[k] + c_w [k = c].
 """
 
 from __future__ import annotations
@@ -77,5 +77,5 @@ def mace(data: LabelArrays, n_iter: int = 50, alpha: float = 0.5, beta: float = 
     has_t = np.bincount(t, minlength=T) > 0
     q[~has_t] = 1.0 / K
     priors = q[has_t].mean(axis=0) if has_t.any() else np.full(K, 1.0 / K)
-    return Consensus("mace", q, argmax_lowest(q), priors, errors=errors, skills=np.where(has_w, comp, np.nan),
+    return Consensus("mace", q, argmax_lowest(q), priors, confusion=errors, skills=np.where(has_w, comp, np.nan),
                      params={"spamming": spam, "thetas": theta})

@@ -28,9 +28,12 @@ Example
 -------
 >>> from analytics.aggregate import aggregate
 >>> from analytics.dataset import from_frame
->>> data = from_frame(df)          # task, worker, label, submitted_at, duration_s  # doctest: +SKIP
->>> scores, signals = run_behaviour(data, aggregate(data, "ds"))  # doctest: +SKIP
->>> signals.query("fired")[["worker", "signal", "reason"]]  # doctest: +SKIP
+>>> from analytics.examples import tiny_crowd_frame
+>>> data = from_frame(tiny_crowd_frame())   # task, worker, label, submitted_at, duration_s, n_edits
+>>> scores, signals = run_behaviour(data, aggregate(data, "ds"))
+>>> fired = signals.query("fired")
+>>> sorted(zip(data.worker_ids[fired["worker"]], fired["signal"]))
+[('bot', 'burst'), ('bot', 'fast'), ('constant', 'skew'), ('constant', 'straightline'), ('cycler', 'pattern'), ('drifter', 'drift')]
 """
 
 from __future__ import annotations

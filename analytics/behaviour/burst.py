@@ -51,8 +51,12 @@ everyone burst, experts are fast).
 
 Example
 -------
->>> det = BurstDetector(windows_s=(60, 300)).fit(data, consensus)   # doctest: +SKIP
->>> det.signals_.query("fired")[["worker", "reason"]]                 # doctest: +SKIP
+>>> from analytics.aggregate import aggregate
+>>> from analytics.examples import names, tiny_crowd
+>>> data = tiny_crowd()          # 60 items, 24 honest workers and 8 planted ones (analytics.examples)
+>>> det = BurstDetector(windows_s=(60, 300)).fit(data, aggregate(data, "ds"))
+>>> names(data, det.signals_.query("fired"))
+['bot']
 """
 
 from __future__ import annotations
@@ -97,8 +101,12 @@ class BurstDetector:
 
     Example
     -------
-    >>> det = BurstDetector().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
-    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+    >>> from analytics.aggregate import aggregate
+    >>> from analytics.examples import names, tiny_crowd
+    >>> data = tiny_crowd()          # 60 items, 24 honest workers and 8 planted ones (analytics.examples)
+    >>> det = BurstDetector().fit(data, aggregate(data, "ds"))
+    >>> names(data, det.signals_.query("fired"))
+    ['bot']
 
     Attributes
     ----------

@@ -148,8 +148,12 @@ class DriftDetector:
 
     Example
     -------
-    >>> det = DriftDetector().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
-    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+    >>> from analytics.aggregate import aggregate
+    >>> from analytics.examples import names, tiny_crowd
+    >>> data = tiny_crowd()          # 60 items, 24 honest workers and 8 planted ones (analytics.examples)
+    >>> det = DriftDetector().fit(data, aggregate(data, "ds"))
+    >>> names(data, det.signals_.query("fired"))
+    ['drifter']
 
     Attributes
     ----------

@@ -92,8 +92,12 @@ class StraightLining:
 
     Example
     -------
-    >>> det = StraightLining().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
-    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+    >>> from analytics.aggregate import aggregate
+    >>> from analytics.examples import names, tiny_crowd
+    >>> data = tiny_crowd()          # 60 items, 24 honest workers and 8 planted ones (analytics.examples)
+    >>> det = StraightLining().fit(data, aggregate(data, "ds"))
+    >>> names(data, det.signals_.query("fired"))
+    ['constant']
 
     Attributes
     ----------
@@ -213,8 +217,12 @@ class RepeatingPattern:
 
     Example
     -------
-    >>> det = RepeatingPattern().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
-    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+    >>> from analytics.aggregate import aggregate
+    >>> from analytics.examples import names, tiny_crowd
+    >>> data = tiny_crowd()          # 60 items, 24 honest workers and 8 planted ones (analytics.examples)
+    >>> det = RepeatingPattern().fit(data, aggregate(data, "ds"))
+    >>> names(data, det.signals_.query("fired"))
+    ['cycler']
 
     Attributes
     ----------

@@ -88,8 +88,12 @@ class TooFastDetector:
 
     Example
     -------
-    >>> det = TooFastDetector().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
-    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+    >>> from analytics.aggregate import aggregate
+    >>> from analytics.examples import names, tiny_crowd
+    >>> data = tiny_crowd()          # 60 items, 24 honest workers and 8 planted ones (analytics.examples)
+    >>> det = TooFastDetector().fit(data, aggregate(data, "ds"))
+    >>> names(data, det.signals_.query("fired"))
+    ['bot']
 
     Attributes
     ----------
@@ -218,8 +222,13 @@ class FastSubmitRule:
 
     Example
     -------
-    >>> det = FastSubmitRule().fit(data, aggregate(data, "ds"))          # doctest: +SKIP
-    >>> det.signals_.query("fired")[["worker", "score", "p_value", "reason"]]  # doctest: +SKIP
+    >>> from analytics.aggregate import aggregate
+    >>> from analytics.examples import names, tiny_crowd
+    >>> data = tiny_crowd()          # 60 items, 24 honest workers and 8 planted ones (analytics.examples)
+    >>> # the rule fires only with a threshold the manager chose: here 5 s
+    >>> det = FastSubmitRule(fast_submit_threshold_s=5).fit(data, aggregate(data, "ds"))
+    >>> names(data, det.signals_.query("fired"))
+    ['bot']
 
     Attributes
     ----------

@@ -17,7 +17,7 @@ from analytics.errors import UserError
 # Order is the order of `--help`. Modules that do not exist yet are skipped.
 COMMANDS = [
     "run", "ingest", "projects", "analyze", "report", "export",
-    "actions", "impact", "audit", "project", "redteam", "demo", "users", "keys",
+    "actions", "impact", "audit", "project", "redteam", "monitor", "alerts", "incident", "demo", "users", "keys",
 ]
 
 

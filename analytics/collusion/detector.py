@@ -77,10 +77,16 @@ class CollusionDetector:
 
     Example
     -------
-    >>> from analytics.aggregate import aggregate                       # doctest: +SKIP
-    >>> det = CollusionDetector(seed=0).fit(data, aggregate(data, "ds"))  # doctest: +SKIP
-    >>> det.communities_.query("suspect")[["members", "reasons"]]        # doctest: +SKIP
-    >>> det.signals_.query("signal == 'coerror'").nsmallest(5, "p_value")  # doctest: +SKIP
+    >>> from analytics.aggregate import aggregate
+    >>> from analytics.examples import names, tiny_crowd
+    >>> data = tiny_crowd()          # 60 items, 24 honest workers and 8 planted ones (analytics.examples)
+    >>> det = CollusionDetector(seed=0).fit(data, aggregate(data, "ds"))
+    >>> names(data, det.signals_.query("fired"))
+    ['ring_1', 'ring_2', 'ring_3']
+    >>> det.signals_.query("fired")["signal"].unique().tolist()
+    ['community']
+    >>> print(det.communities_.query("suspect")["reasons"].iloc[0])      # doctest: +ELLIPSIS
+    4 accounts answer alike against the rest of the crowd: ...
 
     Attributes (fitted)
     -------------------

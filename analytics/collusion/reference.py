@@ -91,8 +91,8 @@ def build_reference(data, consensus: Consensus, reference_prior_labels: float,
     post = np.asarray(consensus.probas, dtype=np.float64)[t]          # (n, K)
     N = crowd.stat("collusion.soft_counts", identity, (_soft_counts(w, y, post, W, K),), "sum")  # (W, K_true, K_obs)
     n_wc = N.sum(axis=2, keepdims=True)                                # (W, K, 1)
-    if consensus.errors is not None:
-        A_fit = np.asarray(consensus.errors, dtype=np.float64)
+    if consensus.confusion is not None:
+        A_fit = np.asarray(consensus.confusion, dtype=np.float64)
     else:
         A_fit = N / np.maximum(n_wc, _EPS)
     u = crowd.stat("collusion.label_totals", identity, (np.bincount(y, minlength=K).astype(np.float64),), "sum")

@@ -58,6 +58,7 @@ class IngestSummary:
     answer_kind: str = "single"
     project_kind: str = "single"
     gold_source: str | None = None
+    alerts: list[dict] = field(default_factory=list)   # raised by the alert rules after this ingest
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +80,8 @@ class IngestSummary:
             lines.append(f"  quarantine: {shown}{more}")
         for w in self.warnings:
             lines.append(f"  warning: {w}")
+        for a in self.alerts:
+            lines.append(f"  ALERT {a['alert_id']} ({a['severity']}): {a['message']}")
         return "\n".join(lines)
 
 
@@ -213,101 +216,153 @@ def _ingest_file(
         fmt = detect_format(path, shown)
     if gold_path is not None:
         sniff(gold_path, gold_file_name)
-    # Large files are hashed and copied in a background thread while DuckDB reads them
-    # (hashlib and file I/O release the GIL); small ones first, as the errors come in that order.
-    background = os.path.getsize(path) >= BACKGROUND_HASH_MIN_BYTES
-    pool = ThreadPoolExecutor(max_workers=1) if background else None
-    if pool is not None:
-        stored_future = pool.submit(store_file, path, ws.files_dir, shown, s.kind != "parquet", ws.sealer)
-    else:
-        stored_now = store_file(path, ws.files_dir, shown, check_utf8=s.kind != "parquet", sealer=ws.sealer)
-    gold_info = None
-    if gold_path is not None:
-        gname = gold_file_name or Path(gold_path).name
-        gsha, gsize, gstored = store_file(gold_path, ws.files_dir, gname, check_utf8=sniff(gold_path).kind != "parquet",
-                                          sealer=ws.sealer)
-        gold_info = {"file": gname, "sha256": gsha, "size_bytes": gsize, "stored_path": gstored}
+    kept = _KeptFile(ws, path, shown, text=s.kind != "parquet")
     opts = ReadOptions(label_field=label_field, mapping=dict(mapping or {}), delimiter=delimiter)
     con = ws.con
-
-    def provenance(project_id: int) -> tuple[str, int, str]:
-        """The stored file's (sha256, size, name); refuses a file already loaded into the project."""
-        sha_, size_, stored_ = stored_future.result() if pool is not None else stored_now
-        prev = previous_ingest(con, project_id, sha_)
-        if prev and not force:
-            raise UserError(f"{shown} is already loaded into project {project!r} as ingest {prev[0]} on {prev[1]}; "
-                            f"use --force to load it again")
-        return sha_, size_, stored_
-
     try:
+        gold_info = _keep_gold(ws, gold_path, gold_file_name)
         with session_utc(con), bulk_write_settings(con, os.path.getsize(path)), ws.transaction():
             project_id = ws.project_id(project, create=True)
-            if pool is None:
-                sha, size, stored = provenance(project_id)
+            if not kept.background:
+                sha, size, stored = kept.check_new(con, project_id, project, force)
             try:
                 declared = _check_label_set(con, project_id, label_set, shown)
-                source: Source = READERS[fmt](con, path, s, shown, opts)
-                if label_rules:
-                    source = apply_rules(source, label_rules, label_rules_name or "label mapping")
-                had_rows = bool(con.execute("SELECT count(*) FROM (SELECT 1 FROM annotations WHERE project_id = ? "
-                                            "LIMIT 1)", [project_id]).fetchall()[0][0])
-                ingest_id = int(con.execute("SELECT nextval('ingest_seq')").fetchone()[0])
-                try:
-                    res = load(con, source, project_id, ingest_id, declared)
-                except duckdb.Error as exc:
-                    raise duckdb_read_error(exc, shown) from None
+                source, res, ingest_id, had_rows = _read_and_validate(
+                    con, path, s, shown, fmt, opts, project_id, declared, label_rules, label_rules_name)
             except BaseException:
-                if pool is not None:       # a not-UTF-8 file or a repeated file is the better message
-                    provenance(project_id)
+                if kept.background:       # a not-UTF-8 file or a repeated file is the better message
+                    kept.check_new(con, project_id, project, force)
                 raise
-            if pool is not None:
-                sha, size, stored = provenance(project_id)
-            if res.rows_read == 0:
-                what = "annotations" if fmt == "labelstudio" else "data rows"
-                raise UserError(f"file {shown} has no {what} (only a header or an empty list); "
-                                f"export the results again and check that they contain answers")
-            if res.rows_valid == 0:
-                top = ", ".join(f"{r} ({n})" for r, n in list(res.reasons.items())[:3])
-                raise UserError(f"no row of {shown} could be loaded: all {res.rows_read} rows fail validation "
-                                f"({top}); check --format, --label-field and --map, nothing was changed")
+            if kept.background:
+                sha, size, stored = kept.check_new(con, project_id, project, force)
+            _refuse_empty(res, fmt, shown)
             file_kind, project_kind, kind_notes = settle_kind(
                 con, project_id, ingest_id, shown=shown, label_field=source.label_field, forced=kind,
                 had_rows=had_rows, suggest=source.suggest)
-            reasons = res.reasons
-            quarantined = sum(reasons.values())
-            loaded, updates = res.rows_loaded, res.rows_updates
-            rows_read = res.rows_read
-            warnings = list(source.warnings) + kind_notes
-            gold_rows, gold_conflicts = res.gold, res.gold_conflicts
-            if gold_conflicts:
-                warnings.append(f"{gold_conflicts} tasks have different golden answers in different rows; "
-                                f"the most frequent one was kept")
-            if declared and gold_rows:
-                inside = [g for g in gold_rows if g[1] in set(declared)]
-                if len(inside) < len(gold_rows):
-                    warnings.append(f"{len(gold_rows) - len(inside)} golden answers are outside the label set "
-                                    f"and were not stored as gold")
-                gold_rows = inside
+            warnings, gold_rows = _ingest_warnings(source, res, declared, kind_notes)
             gold_n = _store_gold(con, gold_rows, project_id, ingest_id, source.gold_source or "platform golden column")
             if gold_info is not None:
                 rows = _read_gold_file(con, gold_path, gold_info["file"], declared)
                 gold_n += _store_gold(con, rows, project_id, ingest_id, gold_info["file"])
-            counts = {
-                "rows_read": rows_read, "rows_loaded": loaded, "rows_quarantined": quarantined,
-                "rows_duplicate": rows_read - loaded - quarantined, "rows_updates": updates, "gold_loaded": gold_n,
-            }
+            counts = _counts(res, gold_n)
             options = {"format": fmt, "label_field": source.label_field, "mapping": opts.mapping or None,
                        "delimiter": delimiter, "label_set": declared, "force": force, "gold_file": gold_info,
                        "answer_kind": file_kind, **source.options}
             _finish(con, project_id=project_id, ingest_id=ingest_id, shown=shown, size=size, sha=sha, fmt=fmt,
                     counts=counts, actor=actor.name, stored=stored, options=options)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+        kept.close()
+    alerts = _evaluate_alerts(ws, project, actor, ingest_id, warnings)
     return IngestSummary(ingest_id=ingest_id, project=project, file_name=shown, format=fmt, sha256=sha,
-                         size_bytes=size, quarantine_reasons=reasons, warnings=warnings, project_id=project_id,
+                         size_bytes=size, quarantine_reasons=res.reasons, warnings=warnings, project_id=project_id,
                          label_field=source.label_field, answer_kind=file_kind, project_kind=project_kind,
-                         gold_source=source.gold_source, **counts)
+                         gold_source=source.gold_source, alerts=alerts, **counts)
+
+
+def _evaluate_alerts(ws: Workspace, project: str, actor: Identity, ingest_id: int, warnings: list[str]) -> list[dict]:
+    """The alert rules after a committed ingest (analytics.monitor); a failure becomes a warning."""
+    from analytics.monitor.alerts import evaluate_quietly
+
+    alerts, problem = evaluate_quietly(ws, project, actor, f"ingest {ingest_id}")
+    if problem:
+        warnings.append(problem)
+    return alerts
+
+
+class _KeptFile:
+    """The source bytes kept as ``<workspace>/files/<sha256>`` (:func:`store_file`).
+
+    Large files are hashed and copied in a background thread while DuckDB reads them
+    (hashlib and file I/O release the GIL); small ones first, as the errors come in that order.
+    """
+
+    def __init__(self, ws: Workspace, path, shown: str, text: bool) -> None:
+        self.shown = shown
+        self.background = os.path.getsize(path) >= BACKGROUND_HASH_MIN_BYTES
+        self._pool = ThreadPoolExecutor(max_workers=1) if self.background else None
+        if self._pool is not None:
+            self._future = self._pool.submit(store_file, path, ws.files_dir, shown, text, ws.sealer)
+        else:
+            self._now = store_file(path, ws.files_dir, shown, check_utf8=text, sealer=ws.sealer)
+
+    def check_new(self, con, project_id: int, project: str, force: bool) -> tuple[str, int, str]:
+        """The stored file's (sha256, size, name); refuses a file already loaded into the project."""
+        sha, size, stored = self._future.result() if self._pool is not None else self._now
+        prev = previous_ingest(con, project_id, sha)
+        if prev and not force:
+            raise UserError(f"{self.shown} is already loaded into project {project!r} as ingest {prev[0]} on "
+                            f"{prev[1]}; use --force to load it again")
+        return sha, size, stored
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+def _keep_gold(ws: Workspace, gold_path, gold_file_name: str | None) -> dict | None:
+    """Keep a gold file given with the annotations; its provenance for the ``ingests`` row."""
+    if gold_path is None:
+        return None
+    gname = gold_file_name or Path(gold_path).name
+    gsha, gsize, gstored = store_file(gold_path, ws.files_dir, gname, check_utf8=sniff(gold_path).kind != "parquet",
+                                      sealer=ws.sealer)
+    return {"file": gname, "sha256": gsha, "size_bytes": gsize, "stored_path": gstored}
+
+
+def _read_and_validate(con, path, s, shown: str, fmt: str, opts: ReadOptions, project_id: int,
+                       declared: list[str] | None, label_rules: list | None, label_rules_name: str | None):
+    """Read the file with its format's reader, map labels, validate and load the rows
+    (:func:`analytics.ingest.validate.load`). Returns (source, load result, ingest id, whether
+    the project had rows before)."""
+    source: Source = READERS[fmt](con, path, s, shown, opts)
+    if label_rules:
+        source = apply_rules(source, label_rules, label_rules_name or "label mapping")
+    had_rows = bool(con.execute("SELECT count(*) FROM (SELECT 1 FROM annotations WHERE project_id = ? "
+                                "LIMIT 1)", [project_id]).fetchall()[0][0])
+    ingest_id = int(con.execute("SELECT nextval('ingest_seq')").fetchone()[0])
+    try:
+        res = load(con, source, project_id, ingest_id, declared)
+    except duckdb.Error as exc:
+        raise duckdb_read_error(exc, shown) from None
+    return source, res, ingest_id, had_rows
+
+
+def _refuse_empty(res, fmt: str, shown: str) -> None:
+    """One sentence when nothing of the file could be loaded (the transaction then rolls back)."""
+    if res.rows_read == 0:
+        what = "annotations" if fmt == "labelstudio" else "data rows"
+        raise UserError(f"file {shown} has no {what} (only a header or an empty list); "
+                        f"export the results again and check that they contain answers")
+    if res.rows_valid == 0:
+        top = ", ".join(f"{r} ({n})" for r, n in list(res.reasons.items())[:3])
+        raise UserError(f"no row of {shown} could be loaded: all {res.rows_read} rows fail validation "
+                        f"({top}); check --format, --label-field and --map, nothing was changed")
+
+
+def _ingest_warnings(source: Source, res, declared: list[str] | None,
+                     kind_notes: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The warnings worth telling the user, and the platform's golden answers to store (those
+    inside the declared label set)."""
+    warnings = list(source.warnings) + kind_notes
+    gold_rows = res.gold
+    if res.gold_conflicts:
+        warnings.append(f"{res.gold_conflicts} tasks have different golden answers in different rows; "
+                        f"the most frequent one was kept")
+    if declared and gold_rows:
+        inside = [g for g in gold_rows if g[1] in set(declared)]
+        if len(inside) < len(gold_rows):
+            warnings.append(f"{len(gold_rows) - len(inside)} golden answers are outside the label set "
+                            f"and were not stored as gold")
+        gold_rows = inside
+    return warnings, gold_rows
+
+
+def _counts(res, gold_n: int) -> dict:
+    """Row counts of the ``ingests`` row: ``rows_read = loaded + quarantined + duplicate``."""
+    quarantined = sum(res.reasons.values())
+    return {"rows_read": res.rows_read, "rows_loaded": res.rows_loaded, "rows_quarantined": quarantined,
+            "rows_duplicate": res.rows_read - res.rows_loaded - quarantined, "rows_updates": res.rows_updates,
+            "gold_loaded": gold_n}
 
 
 @requires("ingest")

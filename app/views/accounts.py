@@ -16,7 +16,7 @@ if not c.can("accounts"):
 
 st.caption("viewer: reads every page · analyst: + loads files, analyses, red team · manager: + bans, trust, "
            "re-queue, exports · admin: + accounts, settings, deleting projects. Every change is an audit entry.")
-accounts = state.q("access:list_accounts")
+accounts = state.read(access.list_accounts)
 st.dataframe(accounts, hide_index=True, width="stretch", column_config={
     "password": st.column_config.CheckboxColumn("password"),
     "oidc_subject": st.column_config.TextColumn("single sign-on identity"),
@@ -79,7 +79,7 @@ if go and who:
                f"{who} {what.lower()}d.")
 
 st.subheader("Sign-ins and account changes")
-events = state.q("access:account_events", 200)
+events = state.read(access.account_events, 200)
 if events.empty:
     st.caption("None yet.")
 else:

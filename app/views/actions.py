@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from analytics import actions
+from analytics import actions, audit
 from analytics.audit import ANCHOR_NAME
 from analytics.errors import UserError
 from app import state
@@ -15,7 +15,7 @@ st.title(f"Actions · {c.project}")
 state.flash()
 
 # -- audit chain status ------------------------------------------------------------------------
-chain = state.q("audit:verify", str(c.ws / ANCHOR_NAME))
+chain = state.read(audit.verify, str(c.ws / ANCHOR_NAME))
 if chain.ok and chain.warning:
     st.warning(f"Audit log chain intact ({chain.n_entries:,} entries), but {chain.warning}.",
                icon=":material/warning:")
@@ -27,7 +27,7 @@ else:
 
 # -- the queue ---------------------------------------------------------------------------------
 st.subheader("Review queue")
-queue = state.q("actions:review_queue", c.project_id, c.run_id)
+queue = state.read(actions.review_queue, c.project_id, c.run_id)
 if c.run_id is None:
     st.info("No analysis yet, so there are no suspects to review: analyse the project first. "
             "You can still ban or trust a worker by id below.")
@@ -48,7 +48,7 @@ if len(suspects):
 def history() -> None:
     """The decisions of this project, newest first (everyone may read them)."""
     st.subheader("History")
-    hist = state.q("actions:history", c.project_id, limit=200)
+    hist = state.read(actions.history, c.project_id, limit=200)
     if hist.empty:
         st.caption("No decisions yet.")
     else:
@@ -201,7 +201,7 @@ with st.expander("Mark as trusted, or re-queue items by id"):
 # -- history and undo --------------------------------------------------------------------------
 history()
 
-banned = state.q("actions:banned_workers", c.project_id)
+banned = state.read(actions.banned_workers, c.project_id)
 if banned:
     with st.form("act_undo"):
         st.markdown(f"**Undo a ban** ({len(banned)} banned now). The workers' labels count again, exactly as before.")

@@ -2,25 +2,27 @@
 
 import streamlit as st
 
+from analytics import results
+from analytics.ingest import kinds
 from app import charts, state
 
 #: The graph draws at most this many of the strongest evidence edges (a readable picture, a fast page).
 GRAPH_EDGES = 300
 
 c = state.require_run("Collusion")
-kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
+kind, _ = state.read(kinds.project_kind, c.project_id)
 shared_name = "shared option judgements" if kind == "multilabel" else "shared items"
 st.caption("Workers are joined when they share unusually many identical answers, identical wrong answers "
            "or near-simultaneous submissions. Groups of tightly joined workers form communities.")
 
-comms = state.q("communities", c.run_id)
-edges = state.q("pairs", c.run_id, c.project_id, "collusion", GRAPH_EDGES)
+comms = state.read(results.communities, c.run_id)
+edges = state.read(results.pairs, c.run_id, c.project_id, "collusion", GRAPH_EDGES)
 if edges.empty and comms.empty:
     st.success("No collusion evidence in this run: no pair of workers shares suspiciously many identical answers.")
     st.stop()
 
 workers = sorted(set(edges["worker_a"]) | set(edges["worker_b"]))
-nodes = state.q("worker_verdicts", c.run_id, c.project_id, workers)
+nodes = state.read(results.worker_verdicts, c.run_id, c.project_id, workers)
 
 
 @st.cache_data(show_spinner=False, max_entries=50)
@@ -65,7 +67,7 @@ st.divider()
 st.subheader(f"Community {chosen}" + ("  :red-badge[suspect]" if row["suspect"] else ""))
 if row["reasons"]:
     st.markdown(f"**Why:** {row['reasons']}")
-summ = state.q("community_summary", c.run_id, c.project_id, members)
+summ = state.read(results.community_summary, c.run_id, c.project_id, members)
 k = st.columns(4)
 k[0].metric("Members", len(members))
 k[1].metric("Items shared by 2+ members", f"{summ['shared_items']:,}")
@@ -76,7 +78,7 @@ k[3].metric("Co-errors", f"{summ['co_errors']:,}",
 left, right = st.columns([2, 3])
 with left:
     st.markdown("**Members**")
-    mem = state.q("worker_verdicts", c.run_id, c.project_id, members)
+    mem = state.read(results.worker_verdicts, c.run_id, c.project_id, members)
     st.dataframe(mem, hide_index=True, width="stretch", column_config={
         "trust": st.column_config.ProgressColumn("trust", min_value=0.0, max_value=1.0, format="%.2f"),
         "n_labels": st.column_config.NumberColumn("labels", format="%d"),
@@ -87,7 +89,7 @@ with left:
         st.session_state["worker_pick"] = who
         st.switch_page("views/workers.py", query_params={"worker": who, "project": c.project})
 with right:
-    shared = state.q("community_items", c.run_id, c.project_id, members, 500)
+    shared = state.read(results.community_items, c.run_id, c.project_id, members, 500)
     if shared["time_spread_s"].notna().any():
         st.plotly_chart(charts.community_timing(shared), key="comm_timing")
     else:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from analytics import catalog, lifecycle, results
 from analytics.errors import UserError
+from analytics.ingest import preview
+from analytics.ingest.columns import CANONICAL_COLUMNS, file_columns
 from analytics.ingest.kinds import KIND_NAMES
 from analytics.ingest.messages import PICKERS, for_form
-from analytics.results import CANONICAL_COLUMNS, file_columns
 from app import state
 
 c = state.ctx()
@@ -113,7 +115,7 @@ def _describe(p: dict) -> str:
 
 def _target(uploads) -> tuple[str | None, bool]:
     """The project chosen for the upload, and whether it is new."""
-    projects = state.q("projects")["name"].tolist() if c.exists else []
+    projects = state.read(results.projects)["name"].tolist() if c.exists else []
     where = st.radio(PICKERS["project"], [NEW, EXISTING], key="up_where", horizontal=True,
                      disabled=not projects, help="Files never go into a project you did not choose.")
     if where == NEW or not projects:
@@ -197,8 +199,8 @@ def _upload_form(uploads, tmp: Path) -> None:
         return
     differences = []
     if not is_new:
-        pid = int(state.q("project_id", target))
-        loaded = state.q("ingest_history", pid, 10_000)
+        pid = int(state.read(results.project_id, target))
+        loaded = state.read(results.ingest_history, pid, 10_000)
         again = [u.name for u in uploads if hashlib.sha256(u.getbuffer()).hexdigest() in set(loaded["sha256"])]
         if again and not st.session_state.get("up_force"):
             st.error(f"{', '.join(again)} {'is' if len(again) == 1 else 'are'} already loaded into {target}; remove "
@@ -206,7 +208,7 @@ def _upload_form(uploads, tmp: Path) -> None:
             st.checkbox(PICKERS["force"], key="up_force")
             return
         for p in previews:
-            differences += state.q("ingest.preview:compare_with_project", pid, p)
+            differences += state.read(preview.compare_with_project, pid, p)
     if differences:
         st.warning(f"These files differ from project **{target}**: " + "; ".join(differences) + ". "
                    "Adding them mixes different data; a new project keeps them apart.", icon=":material/warning:")
@@ -281,7 +283,7 @@ def _show_last_summary() -> None:
             reasons = s.get("quarantine_reasons") or {}
             st.markdown("**Quarantined rows** (kept with their reason; nothing is dropped silently): "
                         + "; ".join(f"{why}: {n:,}" for why, n in reasons.items()))
-            st.dataframe(state.q("catalog:quarantine_rows", s["project_id"], s["ingest_id"], 500), hide_index=True,
+            st.dataframe(state.read(catalog.quarantine_rows, s["project_id"], s["ingest_id"], 500), hide_index=True,
                          width="stretch", column_order=["source_row", "reason", "raw"])
 
 
@@ -289,7 +291,7 @@ def history_tab() -> None:
     if not c.exists:
         st.info("Nothing ingested yet.")
         return
-    hist = state.q("ingest_history", None, 200)
+    hist = state.read(results.ingest_history, None, 200)
     if hist.empty:
         st.info("Nothing ingested yet.")
     else:
@@ -307,8 +309,8 @@ def history_tab() -> None:
                                 format_func=lambda i: f"{i}: {with_q.loc[i, 'file_name']} ({with_q.loc[i, 'project']}, "
                                                       f"{with_q.loc[i, 'rows_quarantined']:,} rows)")
             pid = int(with_q.loc[pick, "project_id"])
-            st.dataframe(state.q("catalog:quarantine_reasons", pid, pick), hide_index=True)
-            st.dataframe(state.q("catalog:quarantine_rows", pid, pick, 500), hide_index=True, width="stretch",
+            st.dataframe(state.read(catalog.quarantine_reasons, pid, pick), hide_index=True)
+            st.dataframe(state.read(catalog.quarantine_rows, pid, pick, 500), hide_index=True, width="stretch",
                          column_order=["source_row", "reason", "raw"])
 
 
@@ -330,8 +332,6 @@ def _undo_form(hist) -> None:
 
 
 def _lifecycle(fn: str, target, *args, done: str) -> None:
-    from analytics import lifecycle
-
     try:
         with state.write_workspace(c.ws, create=False) as ws:
             getattr(lifecycle, fn)(ws, target, c.actor, *args)
@@ -343,7 +343,7 @@ def _lifecycle(fn: str, target, *args, done: str) -> None:
 
 
 def _pending() -> None:
-    pend = state.q("lifecycle:pending")
+    pend = state.read(lifecycle.pending)
     ing, proj = pend["ingests"], pend["projects"]
     if ing.empty and proj.empty or not c.can("ingest"):
         return
@@ -380,7 +380,7 @@ def projects_tab() -> None:
     if not c.exists or c.project is None:
         st.info("No projects yet.")
         return
-    projects = state.q("projects")
+    projects = state.read(results.projects)
     st.dataframe(projects[["name", "kind", "labels", "workers", "tasks", "gold", "latest_run", "created_at"]],
                  hide_index=True, width="stretch", column_config={
                      "name": "project", "kind": st.column_config.TextColumn("answers", help="single choice, "
@@ -406,7 +406,7 @@ def gold_tab() -> None:
         st.info("Load an annotation file first; gold answers belong to a project.")
         return
     st.markdown(f"Gold (control) answers of **{c.project}**: used to score workers' accuracy.")
-    g = state.q("gold_summary", c.project_id)
+    g = state.read(results.gold_summary, c.project_id)
     if g.empty:
         st.caption("No gold answers in this project yet.")
     else:
@@ -435,7 +435,7 @@ def labels_tab() -> None:
     if c.project is None:
         st.info("Load an annotation file first.")
         return
-    ls = state.q("label_set", c.project_id)
+    ls = state.read(results.label_set, c.project_id)
     declared = bool(ls["declared"].any()) if not ls.empty else False
     st.markdown(f"Labels of **{c.project}** "
                 + ("(declared label set: answers outside it are quarantined)" if declared

@@ -36,7 +36,7 @@ if kind == "requeue":
 
 try:
     with st.spinner("Building the preview…"):
-        exp = state.q("export:preview_export", str(c.ws), c.project_id, kind, fmt, form)
+        exp = state.read(export.preview_export, str(c.ws), c.project_id, kind, fmt, form)
 except UserError as exc:
     st.info(str(exc))
     st.stop()

@@ -2,13 +2,15 @@
 
 import streamlit as st
 
+from analytics import results
+from analytics.ingest import kinds
 from analytics.results import ITEM_SORTS, ItemFilter
 from app import act, charts, state
 
 c = state.require_run("Items")
-kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
+kind, _ = state.read(kinds.project_kind, c.project_id)
 
-labels = state.q("consensus_labels", c.run_id)
+labels = state.read(results.consensus_labels, c.run_id)
 with st.container(border=True):
     f = st.columns([1.6, 1.5, 1.7, 1.2, 1.3, 1.2])
     only_suspect = f[0].toggle("Only at-risk items", value=True, key="i_suspect",
@@ -23,7 +25,7 @@ with st.container(border=True):
 
 flt = ItemFilter(only_suspect=only_suspect, max_confidence=float(max_conf), min_suspect_share=float(min_share),
                  search=search.strip(), label=None if label == "any" else label)
-table = state.q("items_table", c.run_id, c.project_id, flt, sort, 500)
+table = state.read(results.items_table, c.run_id, c.project_id, flt, sort, 500)
 st.session_state["_item_rows"] = table["task"].tolist()
 
 
@@ -69,7 +71,7 @@ if task is None:
     st.stop()
 
 st.divider()
-d = state.q("item_detail", c.run_id, task)
+d = state.read(results.item_detail, c.run_id, task)
 st.subheader(f"Item {task}" + ("  :red-badge[at risk]" if d.get("suspect") else ""))
 act.requeue_bar(c, [task], key="id_rq")
 k = st.columns(3)
@@ -85,7 +87,7 @@ k[2].metric("Labels", d["n_labels"])
 if d.get("reasons"):
     st.markdown(f"**Why at risk:** {d['reasons']}")
 
-answers = state.q("item_answers", c.run_id, c.project_id, task).fillna({"reasons": ""})
+answers = state.read(results.item_answers, c.run_id, c.project_id, task).fillna({"reasons": ""})
 left, right = st.columns([3, 2])
 with left:
     st.markdown("**Every answer** (click a row to open the worker)")
@@ -106,7 +108,7 @@ with left:
         st.session_state["worker_pick"] = target
         st.switch_page("views/workers.py", query_params={"worker": target, "project": c.project})
 with right:
-    st.plotly_chart(charts.probabilities_bar(state.q("item_probs", c.run_id, task), task,
+    st.plotly_chart(charts.probabilities_bar(state.read(results.item_probs, c.run_id, task), task,
                                              multilabel=kind == "multilabel"), key="i_probs")
     if d.get("scores"):
         st.markdown("**Item scores**")

@@ -4,17 +4,19 @@ and the workspace's projects and ingest history."""
 import pandas as pd
 import streamlit as st
 
+from analytics import results
 from analytics.results import fmt_interval
-from app import charts, state
+from app import charts, monitor_ui, state
 
 c = state.require_workspace("Overview")
+monitor_ui.open_alerts_box(c)
 
-stats = state.q("project_stats", c.project_id)
+stats = state.read(results.project_stats, c.project_id)
 
 
 def workspace_section() -> None:
     st.subheader("Workspace")
-    projects = state.q("projects").copy()
+    projects = state.read(results.projects).copy()
     projects["latest_run"] = [("—" if pd.isna(r) else f"{int(r)}") for r in projects["latest_run"]]
     st.dataframe(
         projects.drop(columns=["project_id"]), hide_index=True, width="stretch",
@@ -28,7 +30,7 @@ def workspace_section() -> None:
                                                 "or item-specific (answers worded per item)"),
             "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
         })
-    hist = state.q("ingest_history", None, 20)
+    hist = state.read(results.ingest_history, None, 20)
     st.markdown("**Ingest history** (newest first; details and quarantined rows on the Data page)")
     if hist.empty:
         st.caption("Nothing ingested yet.")
@@ -48,7 +50,7 @@ if c.run_id is None:
     m[1].metric("Workers", f"{stats['workers']:,}")
     m[2].metric("Items", f"{stats['tasks']:,}")
     m[3].metric("Gold items", f"{stats['gold']:,}")
-    running = state.q("running_run", c.project_id)
+    running = state.read(results.running_run, c.project_id)
     if running:
         st.info(f"An analysis of **{c.project}** is running (started {running['started_at']:%H:%M} UTC). "
                 "Reload when it finishes.")
@@ -58,11 +60,11 @@ if c.run_id is None:
     workspace_section()
     st.stop()
 
-run = state.q("run_summary", c.run_id)
-head = state.q("headline", c.run_id, c.project_id)
+run = state.read(results.run_summary, c.run_id)
+head = state.read(results.headline, c.run_id, c.project_id)
 verdicts = head["workers_by_verdict"]
 kind = run["summary"].get("answer_kind", "single")
-aud = state.q("audit_status", str(c.ws), c.project_id)
+aud = state.read(results.audit_status, str(c.ws), c.project_id)
 last = aud["last"]
 line = (f"{aud['entries']:,} entries" + (f"; last: {last[0]} {last[1] or ''} by {last[2]} "
                                           f"{last[3]:%Y-%m-%d %H:%M} UTC" if last else "")
@@ -115,14 +117,14 @@ if run["alpha_lo"] is not None:
 left, right = st.columns([3, 2])
 with left:
     if stats["has_time"]:
-        st.plotly_chart(charts.labels_over_time(state.q("labels_over_time", c.run_id, c.project_id)),
+        st.plotly_chart(charts.labels_over_time(state.read(results.labels_over_time, c.run_id, c.project_id)),
                         key="labels_time")
     else:
         st.info("No timestamps in this project: the labels-over-time chart and the timing detectors "
                 "(bursts, co-timing) are off; drift is followed in the order of the file instead of in time. "
                 "Ingest a file with submit times to switch them on.")
 with right:
-    st.plotly_chart(charts.trust_histogram(state.q("trust_histogram", c.run_id, c.project_id)), key="trust_hist")
+    st.plotly_chart(charts.trust_histogram(state.read(results.trust_histogram, c.run_id, c.project_id)), key="trust_hist")
 
 left, right = st.columns([2, 3])
 with left:
@@ -138,11 +140,11 @@ with left:
     st.page_link("views/items.py", label="Review items at risk", icon=":material/list_alt:")
 with right:
     st.subheader("What changed since the previous run")
-    prev = state.q("previous_run", c.project_id, c.run_id)
+    prev = state.read(results.previous_run, c.project_id, c.run_id)
     if prev is None:
         st.caption("This is the project's first analysis run.")
     else:
-        diff = state.q("run_diff", prev, c.run_id, c.project_id)
+        diff = state.read(results.run_diff, prev, c.run_id, c.project_id)
         d = st.columns(3)
         d[0].metric("Newly suspect workers", diff["newly_suspect"])
         d[1].metric("Workers cleared", diff["cleared"])

@@ -7,22 +7,17 @@ import inspect
 import pandas as pd
 import streamlit as st
 
+from analytics.dataset import load_project
 from analytics.errors import UserError
+from analytics.pipeline import project_settings
+from analytics.redteam.attacks import ATTACKS, PARAMS
+from analytics.redteam.grid import parse_value, sweep
+from analytics.redteam.scorecard import evaluate, format_table, pipeline_analyzer, summarize
+from analytics.redteam.workspace import key_path, load_key
 from app import charts, state
 
 c = state.require_workspace()
 st.title(f"Red team · {c.project}")
-
-if not state.has_module("pipeline"):
-    st.warning("The analysis engine is not installed in this build (analytics.pipeline is missing).")
-    st.stop()
-
-from analytics.dataset import load_project  # noqa: E402
-from analytics.pipeline import project_settings  # noqa: E402
-from analytics.redteam.attacks import ATTACKS, PARAMS  # noqa: E402
-from analytics.redteam.grid import parse_value, sweep  # noqa: E402
-from analytics.redteam.scorecard import evaluate, format_table, pipeline_analyzer, summarize  # noqa: E402
-from analytics.redteam.workspace import key_path, load_key  # noqa: E402
 
 st.caption(
     "Plants attackers into copies of this project's labels (the project itself is never changed), runs the full "

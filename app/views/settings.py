@@ -2,28 +2,25 @@
 
 import streamlit as st
 
+from analytics import pipeline, results
+from analytics.aggregate import MODELS
+from analytics.behaviour import DETECTORS
 from analytics.errors import UserError
+from analytics.ingest import kinds
 from analytics.results import fmt_interval
-from app import state
+from analytics.settings import AnalysisSettings
+from app import monitor_ui, state
+from app.settings_form import field_docs, field_inputs
 
 c = state.require_workspace("Settings")
-
-if not state.has_module("pipeline") or not state.has_module("trust"):
-    st.warning("The analysis engine is not installed in this build (analytics.pipeline / analytics.trust missing).")
-    st.stop()
-
-from analytics.aggregate import MODELS  # noqa: E402
-from analytics.behaviour import DETECTORS  # noqa: E402
-from analytics.settings import AnalysisSettings  # noqa: E402
-from app.settings_form import field_docs, field_inputs  # noqa: E402
 
 # The current results stay on screen while a new analysis runs below them.
 with st.container(border=True):
     if c.run_id is None:
         st.markdown("**Current results:** none yet. Save settings and analyse below.")
     else:
-        run = state.q("run_summary", c.run_id)
-        head = state.q("headline", c.run_id, c.project_id)
+        run = state.read(results.run_summary, c.run_id)
+        head = state.read(results.headline, c.run_id, c.project_id)
         v = head["workers_by_verdict"]
         st.markdown(
             f"**Current results:** run {c.run_id} · model **{run['method']}** · finished "
@@ -32,7 +29,7 @@ with st.container(border=True):
             f"{v['suspect'] + v['banned']} suspect workers · {head['items_at_risk']:,} items at risk")
         st.caption("These results stay the ones every page shows until a new run completes.")
 
-current: AnalysisSettings = state.q("pipeline:project_settings", c.project_id)
+current: AnalysisSettings = state.read(pipeline.project_settings, c.project_id)
 trust = current.trust
 st.caption("Every setting of the analysis, in four groups. The same settings can be given to the command "
            "line as a TOML or JSON file (`--settings FILE`, groups `[trust]`, `[reliability]`, "
@@ -57,7 +54,7 @@ if admin:
             key="s_evidence_method",
             help="Dawid-Skene by default: its per-worker matrices are not shrunk towards the crowd, so a swarm "
                  "of low-volume accounts cannot hide behind the crowd's average.")
-        kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
+        kind, _ = state.read(kinds.project_kind, c.project_id)
         if kind == "item-specific":
             st.caption("This project's answers are worded per item: it is always analysed with the one-coin model "
                        "on per-item options (models with shared classes have nothing to estimate here).")
@@ -119,7 +116,10 @@ with left:
     state.analyze_button(c, label="Re-analyse now", key="settings_analyze", force=force)
 with right:
     st.markdown("**Analysis runs of this project**")
-    st.dataframe(state.q("runs", c.project_id, 20), hide_index=True, width="stretch", column_config={
+    st.dataframe(state.read(results.runs, c.project_id, 20), hide_index=True, width="stretch", column_config={
         "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "finished_at": st.column_config.DatetimeColumn("finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "duration_s": st.column_config.NumberColumn("seconds", format="%.1f")})
+
+st.divider()
+monitor_ui.alert_rules_form(c)

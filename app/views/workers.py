@@ -3,12 +3,14 @@
 import pandas as pd
 import streamlit as st
 
+from analytics import options, results
 from analytics.answers import order_blind
+from analytics.ingest import kinds
 from analytics.results import LOW_TRUST, VERDICTS, WORKER_SORTS, WorkerFilter, fmt_interval, worker_bursts
 from app import act, charts, state
 
 c = state.require_run("Workers")
-kind, _ = state.q("ingest.kinds:project_kind", c.project_id)
+kind, _ = state.read(kinds.project_kind, c.project_id)
 
 # A worker named in the URL (a link from another page) opens their detail.
 linked = st.query_params.get("worker")
@@ -16,8 +18,8 @@ if linked and st.session_state.get("_worker_linked") != linked:
     st.session_state["_worker_linked"] = linked
     st.session_state["worker_pick"] = linked
 
-stats = state.q("project_stats", c.project_id)
-signals = state.q("fired_signal_names", c.run_id)
+stats = state.read(results.project_stats, c.project_id)
+signals = state.read(results.significant_signal_names, c.run_id)
 
 with st.container(border=True):
     f = st.columns([2.2, 1.6, 1, 1.4, 1.4, 1.1])
@@ -34,15 +36,15 @@ with st.container(border=True):
 
 flt = WorkerFilter(verdicts=verdicts, search=search.strip(), min_labels=int(min_labels),
                    signal=None if signal == "any" else signal)
-table = state.q("workers_table", c.run_id, c.project_id, flt, sort, desc, 500)
-total = state.q("worker_count", c.run_id)
+table = state.read(results.workers_table, c.run_id, c.project_id, flt, sort, desc, 500)
+total = state.read(results.worker_count, c.run_id)
 
 view = table[["worker", "verdict", "trust", "n_labels", "agreement", "gold_accuracy", "median_seconds",
-              "last_active", "fired_signals", "reasons"]].copy()
+              "last_active", "significant_signals", "reasons"]].copy()
 view["gold"] = [fmt_interval(v, lo, hi, 2) for v, lo, hi in
                 zip(table["gold_accuracy"], table["gold_lo"], table["gold_hi"], strict=True)]
 view = view.drop(columns=["gold_accuracy"])
-view[["fired_signals", "reasons"]] = view[["fired_signals", "reasons"]].fillna("")
+view[["significant_signals", "reasons"]] = view[["significant_signals", "reasons"]].fillna("")
 st.session_state["_worker_rows"] = view["worker"].tolist()
 
 
@@ -65,7 +67,7 @@ st.dataframe(
     view, key="workers_table", on_select=_on_select, selection_mode="multi-row", hide_index=True, width="stretch",
     height=min(420, 36 * (len(view) + 1) + 4),
     column_order=["worker", "verdict", "trust", "n_labels", "agreement", "gold", "median_seconds", "last_active",
-                  "fired_signals", "reasons"],
+                  "significant_signals", "reasons"],
     column_config={
         "verdict": st.column_config.TextColumn("verdict", width="small"),
         "trust": st.column_config.ProgressColumn("trust", min_value=0.0, max_value=1.0, format="%.2f", width="small"),
@@ -77,7 +79,7 @@ st.dataframe(
                                             help="Accuracy on gold items with its interval; — without gold."),
         "median_seconds": st.column_config.NumberColumn("median s / label", format="%.1f"),
         "last_active": st.column_config.DatetimeColumn("last active (UTC)", format="YYYY-MM-DD HH:mm"),
-        "fired_signals": "detectors fired",
+        "significant_signals": "significant signals",
         "reasons": st.column_config.TextColumn("reasons", width="large"),
     })
 if view.empty:
@@ -88,7 +90,7 @@ if selected:
              for r in view[view["worker"].isin(selected)].itertuples(index=False)}
     act.worker_bar(c, selected, key="wt_act", shown=shown)
 
-scatter = state.q("reliability_scatter", c.run_id, c.project_id)
+scatter = state.read(results.reliability_scatter, c.run_id, c.project_id)
 pick_opts = view["worker"].tolist()
 if "worker_pick" not in st.session_state and st.session_state.get("_worker_keep"):
     st.session_state["worker_pick"] = st.session_state["_worker_keep"]
@@ -111,7 +113,7 @@ if st.query_params.get("worker") != worker:
     st.query_params["worker"] = worker
     st.session_state["_worker_linked"] = worker
 
-d = state.q("worker_detail", c.run_id, c.project_id, worker)
+d = state.read(results.worker_detail, c.run_id, c.project_id, worker)
 badge = {"banned": "gray", "suspect": "red", "watch": "orange", "trusted": "green"}[d["verdict"]]
 st.subheader(f"Worker {worker}  :{badge}-badge[{d['verdict']}]")
 if d.get("reasons"):
@@ -137,17 +139,17 @@ k[5].metric("Last active (UTC)", "—" if d["last_active"] is None else f"{pd.Ti
 act.worker_bar(c, [worker], key="wd_act", shown={worker: {"verdict": d["verdict"], "trust": d["trust"],
                                                              "reasons": d.get("reasons")}})
 
-sig = state.q("worker_signals", c.run_id, worker)
+sig = state.read(results.worker_signals, c.run_id, worker)
 if kind == "multilabel":
-    tick = state.q("options:tick_signal", c.run_id, worker)
+    tick = state.read(options.tick_signal, c.run_id, worker)
     if tick is not None:
-        (st.error if tick["fired"] else st.caption)(("**Ticking:** " if tick["fired"] else "Ticking: ")
+        (st.error if tick["significant"] else st.caption)(("**Ticking:** " if tick["significant"] else "Ticking: ")
                                                      + str(tick["reason"]))
-    st.plotly_chart(charts.option_profile(state.q("options:option_stats", c.run_id, c.project_id, worker), worker),
+    st.plotly_chart(charts.option_profile(state.read(options.option_stats, c.run_id, c.project_id, worker), worker),
                     key="w_options")
 left, right = st.columns(2)
 with left:
-    conf = state.q("worker_confusion", c.run_id, worker)
+    conf = state.read(results.worker_confusion, c.run_id, worker)
     if kind == "item-specific":
         st.info("Answers are worded per item, so there are no shared classes and no confusion matrix: this "
                 "worker is scored by the one-coin model (one accuracy) and by agreement with each item's "
@@ -160,13 +162,13 @@ with left:
         st.plotly_chart(charts.confusion_heatmap(conf, "p", worker, f"Confusion matrix of {worker} (model estimate)",
                                                  "P(answer | true)"), key="w_conf")
     else:
-        counts = state.q("worker_confusion_counts", c.run_id, c.project_id, worker).rename(columns={"n": "count"})
+        counts = state.read(results.worker_confusion_counts, c.run_id, c.project_id, worker).rename(columns={"n": "count"})
         st.plotly_chart(charts.confusion_heatmap(counts, "count", worker,
                                                  f"Answers of {worker} against the consensus label", "answers"),
                         key="w_conf")
 with right:
     if stats["has_time"]:
-        st.plotly_chart(charts.worker_timeline(state.q("worker_timeline", c.project_id, worker), worker_bursts(sig),
+        st.plotly_chart(charts.worker_timeline(state.read(results.worker_timeline, c.project_id, worker), worker_bursts(sig),
                                                worker), key="w_time")
     else:
         st.info("No timestamps in this project: the activity timeline and timing detectors are off.")
@@ -174,22 +176,22 @@ with right:
 left, right = st.columns(2)
 with left:
     if stats["has_duration"]:
-        st.plotly_chart(charts.speed_vs_peers(state.q("worker_speed", c.project_id), worker), key="w_speed")
+        st.plotly_chart(charts.speed_vs_peers(state.read(results.worker_speed, c.project_id), worker), key="w_speed")
     else:
         st.info("No durations or start/submit times in this project: speed against peers is not available.")
 with right:
-    st.plotly_chart(charts.overlap_bar(state.q("worker_overlap", c.run_id, c.project_id, worker, 20), worker),
+    st.plotly_chart(charts.overlap_bar(state.read(results.worker_overlap, c.run_id, c.project_id, worker, 20), worker),
                     key="w_overlap")
 
-st.markdown("**Detectors tested on this worker** (fired first)")
+st.markdown("**Detectors tested on this worker** (significant first)")
 if sig.empty:
     st.caption("No detector produced a result for this worker.")
 else:
     for r in sig.itertuples(index=False):
-        icon = ":material/warning:" if r.fired else ":material/check_circle:"
-        title = f"{r.signal} — {'fired' if r.fired else 'not fired'}" + (
+        icon = ":material/warning:" if r.significant else ":material/check_circle:"
+        title = f"{r.signal} — {'significant' if r.significant else 'not significant'}" + (
             f" · p = {r.p_value:.2g}" if r.p_value == r.p_value and r.p_value is not None else "")
-        with st.expander(title, expanded=bool(r.fired), icon=icon):
+        with st.expander(title, expanded=bool(r.significant), icon=icon):
             st.write(r.reason or "")
             if r.signal in order_blind(kind):
                 st.caption("Not counted in the verdict for this kind of answers: its input (the order or the "
@@ -199,7 +201,7 @@ else:
 
 st.markdown("**Items this worker labelled** (newest first)")
 only_dis = st.toggle("Only items where they disagree with the consensus", key="w_only_dis")
-items = state.q("worker_items", c.run_id, c.project_id, worker, only_dis, 200)
+items = state.read(results.worker_items, c.run_id, c.project_id, worker, only_dis, 200)
 st.dataframe(items.fillna({"answer": "", "consensus": ""}), hide_index=True, width="stretch", height=300, column_config={
     "task": "item", "answer": "their answer", "agrees": st.column_config.CheckboxColumn("agrees"),
     "confidence": st.column_config.NumberColumn("consensus confidence", format="%.2f"),

@@ -1,0 +1,1 @@
+"""Monitoring: quality over time, alert rules, stored alerts (see the modules)."""

@@ -408,7 +408,7 @@ def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None 
         from analytics.engine.workspace import analyze_partitioned_run
 
         return analyze_partitioned_run(ws, pid, settings, banned, trusted, actor, progress, force,
-                                       engine_options or {})
+                                       engine_options or {}, project=project)
     progress(0.0, "reading labels")
     data, encoding = answers.load(con, pid, exclude_workers=banned)
     if encoding.method(settings.method) != settings.method:

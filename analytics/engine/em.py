@@ -51,7 +51,7 @@ class PartConsensus:
         """The in-memory :class:`Consensus` of one partition (its tasks' posteriors)."""
         from analytics.consensus import argmax_lowest
 
-        return Consensus(self.method, probas, argmax_lowest(probas), self.priors, errors=self.errors,
+        return Consensus(self.method, probas, argmax_lowest(probas), self.priors, confusion=self.errors,
                          skills=self.skills)
 
     def shell(self) -> Consensus:

@@ -40,7 +40,7 @@ def fingerprint(con, project_id: int, banned: list[str]) -> str:
 
 
 def analyze_partitioned_run(ws, pid: int, settings, banned: list[str], trusted: list[str], actor, progress,
-                            force: bool, options: dict) -> int:
+                            force: bool, options: dict, project: str | None = None) -> int:
     """The partitioned twin of :func:`analytics.pipeline.analyze` (called from it, after its
     access check): ``actor`` is the signed-in identity the run's audit entry names."""
     from analytics import audit
@@ -102,5 +102,10 @@ def analyze_partitioned_run(ws, pid: int, settings, banned: list[str], trusted: 
                         [f"{type(exc).__name__}: {exc}"[:2000], run_id])
         raise
     audit.write_anchor(ws.path, ws.con)
+    if project is not None:                  # the project's alert rules, as after an in-memory run
+        from analytics.monitor.alerts import evaluate_quietly
+
+        progress(0.97, "evaluating alert rules")
+        evaluate_quietly(ws, project, actor, f"run {run_id}")
     progress(1.0, f"run {run_id} complete")
     return run_id

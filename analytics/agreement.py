@@ -214,7 +214,13 @@ def worker_pair_kappa(data: LabelArrays, top_n: int = TOP_N, min_shared: int = M
     top_n, never by W^2.
     """
     t, pid, ya, yb, a, b = _pairs_for(data, top_n)
-    K = data.n_classes
+    return pair_kappa_table(pid, ya, yb, a, b, data.n_classes, min_shared, n_boot, seed, level)
+
+
+def pair_kappa_table(pid, ya, yb, a, b, K: int, min_shared: int = MIN_SHARED, n_boot: int = N_BOOT, seed: int = 0,
+                     level: float = CI_LEVEL) -> pd.DataFrame:
+    """:func:`worker_pair_kappa` from the enumerated pair instances (pair index, labels) and the
+    pairs' worker codes; the partitioned engine enumerates the instances per partition of items."""
     n, agree, ma, mb = _pair_stats(pid, ya, yb, K, len(a))
     ok = n >= max(int(min_shared), 1)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -383,14 +383,17 @@ def save_project_settings(ws, project: str, settings: AnalysisSettings | TrustSe
 
 @requires("analyze")
 def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None = None, method: str | None = None,
-            actor: Identity | None = None, progress: Progress | None = None, force: bool = False) -> int:
+            actor: Identity | None = None, progress: Progress | None = None, force: bool = False,
+            engine: str = "memory", engine_options: dict | None = None) -> int:
     """Analyse one project of a workspace and store the results; return the run id.
 
     Banned workers (analytics.actions) are left out of the input. A complete run with the
     same input fingerprint, settings and analysis code (:func:`analytics.code_version`, a
     digest of the package's source) is returned as it is unless ``force``.
     The workspace is given up while the numbers are computed (:meth:`Workspace.released`),
-    so other people and processes can read and act meanwhile.
+    so other people and processes can read and act meanwhile. ``engine="dask"`` runs the
+    analysis partitioned on a Dask cluster (:mod:`analytics.engine`; ``engine_options``:
+    cluster, n_workers, memory_limit), with the same access check and run record.
     """
     from analytics import audit
 
@@ -401,6 +404,11 @@ def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None 
     if method and method != settings.method:
         settings = settings.replace(method=method)
     banned, trusted = _overrides(con, pid)
+    if engine == "dask":
+        from analytics.engine.workspace import analyze_partitioned_run
+
+        return analyze_partitioned_run(ws, pid, settings, banned, trusted, actor, progress, force,
+                                       engine_options or {}, project=project)
     progress(0.0, "reading labels")
     data, encoding = answers.load(con, pid, exclude_workers=banned)
     if encoding.method(settings.method) != settings.method:

@@ -250,7 +250,7 @@ class WorkerVerdict:
     def fit(self, data: LabelArrays, scores: pd.DataFrame, signals: pd.DataFrame) -> WorkerVerdict:
         s = self.settings
         W, K = data.n_workers, data.n_classes
-        n_labels = np.bincount(data.worker, minlength=W)
+        n_labels = data.worker_counts() if hasattr(data, "worker_counts") else np.bincount(data.worker, minlength=W)
         quality = _quality(scores, K, W, s.quality_prior_labels, s.negative_kappa_labels, s.use_gold)
         sig = adjust_signals(signals)
         if not s.use_gold:           # gold given for evaluation only never changes a verdict

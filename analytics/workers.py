@@ -45,16 +45,18 @@ import pandas as pd
 from scipy import stats
 
 from analytics.consensus import Consensus, argmax_lowest, leave_one_out_posteriors
+from analytics.crowdstats import Crowd, identity
 from analytics.dataset import LabelArrays
 from analytics.evidence import empty_signals, make_signals
 
 
-def shrunk_confusion(data: LabelArrays, post: np.ndarray, weight: np.ndarray, lam: float
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shrunk_confusion(data: LabelArrays, post: np.ndarray, weight: np.ndarray, lam: float,
+                     crowd: Crowd | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Soft counts N (W, K, K), pooled matrix A_bar (K, K) and shrunk matrices A~ (W, K, K).
 
     ``post`` is the (n_labels, K) posterior used as the soft truth of each label's task and
-    ``weight`` (n_labels,) a 0/1 mask of labels that count.
+    ``weight`` (n_labels,) a 0/1 mask of labels that count; the pooled matrix is the crowd's
+    (``crowd``, :mod:`analytics.crowdstats`) when the workers are partitioned.
     """
     W, K = data.n_workers, data.n_classes
     N = np.zeros((W * K, K))
@@ -62,7 +64,7 @@ def shrunk_confusion(data: LabelArrays, post: np.ndarray, weight: np.ndarray, la
     for c in range(K):          # loop over classes only
         N[:, c] = np.bincount(key, weights=post[:, c] * weight, minlength=W * K)
     N = N.reshape(W, K, K).transpose(0, 2, 1)               # N[w, c_true, k_obs]
-    pooled = N.sum(axis=0)
+    pooled = (crowd or Crowd()).stat("reliability.pooled", identity, (N.sum(axis=0),), "sum")
     rs = pooled.sum(axis=1, keepdims=True)
     A_bar = np.divide(pooled, rs, out=np.full((K, K), 1.0 / K), where=rs > 0)
     Nc = N.sum(axis=2, keepdims=True)
@@ -98,11 +100,11 @@ def ipw_quality(A: np.ndarray, priors: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - exp_cost / cost_pi, 0.0, 1.0)
 
 
-def _betabinom_fit(k: np.ndarray, n: np.ndarray, min_n: int) -> tuple[float, float, float]:
+def _betabinom_fit(k: np.ndarray, n: np.ndarray, min_n) -> tuple[float, float, float]:
     """Robust moment fit of the between-worker Beta(a, b) of agreement rates (§1.6):
     centre = median rate, between-worker variance = (1.4826 MAD)^2 minus the mean binomial
     variance, over workers with at least ``min_n`` checkable labels. Returns (m, a, b)."""
-    ok = n >= max(min_n, 1)
+    ok = n >= max(int(min_n), 1)
     if ok.sum() < 3:
         ok = n > 0
     if not ok.any():
@@ -207,18 +209,28 @@ class WorkerReliability:
     seed: int = 0
     """Seed of MACE."""
 
-    def fit(self, data: LabelArrays, consensus: Consensus, exclude: np.ndarray | None = None) -> WorkerReliability:
+    def fit(self, data: LabelArrays, consensus: Consensus, exclude: np.ndarray | None = None,
+            inputs: dict | None = None, crowd: Crowd | None = None) -> WorkerReliability:
         """Score every worker against ``consensus``; ``exclude`` (boolean per worker) leaves
-        those workers' votes out of the reference everyone is compared with."""
+        those workers' votes out of the reference everyone is compared with.
+
+        The partitioned engine (:mod:`analytics.engine`) fits one partition of workers at a time:
+        ``inputs`` then gives each label's leave-one-out posterior (``loo``) and whether somebody
+        else labelled its task (``checkable``), computed on partitions of items, and ``crowd``
+        the crowd-level statistics (:mod:`analytics.crowdstats`)."""
         W, K, T = data.n_workers, data.n_classes, data.n_tasks
+        crowd = crowd or Crowd()
         n_labels = np.bincount(data.worker, minlength=W).astype(np.int64)
-        # labels on tasks someone else labelled
-        per_task = np.bincount(data.task, minlength=T)
-        own_on_task = _own_counts(data)
-        checkable = (per_task[data.task] - own_on_task) > 0
+        if inputs is not None:
+            checkable, loo = inputs["checkable"], inputs["loo"]
+        else:
+            # labels on tasks someone else labelled
+            per_task = np.bincount(data.task, minlength=T)
+            own_on_task = _own_counts(data)
+            checkable = (per_task[data.task] - own_on_task) > 0
+            loo = leave_one_out_posteriors(data, consensus, exclude)
         wt = checkable.astype(float)
 
-        loo = leave_one_out_posteriors(data, consensus, exclude)
         loo_label = argmax_lowest(loo)
         hit = (loo_label == data.label) & checkable
         loo_n = np.bincount(data.worker, weights=wt, minlength=W)
@@ -234,13 +246,13 @@ class WorkerReliability:
         with np.errstate(invalid="ignore", divide="ignore"):
             chance = np.where(loo_n > 0, (q * r).sum(axis=1) / (loo_n ** 2), np.nan)
 
-        N, A_bar, A = shrunk_confusion(data, loo, wt, self.shrinkage)
+        N, A_bar, A = shrunk_confusion(data, loo, wt, self.shrinkage, crowd)
         priors = np.asarray(consensus.priors, float)
         D = np.einsum("c,wcc->w", priors, A)
         S = spammer_score(A)
         Q = ipw_quality(A, priors)
 
-        mace = self._mace(data, consensus)
+        mace = self._mace(data, consensus) if inputs is None else np.full(W, np.nan)
         gold = self._gold(data)
 
         adv_p = stats.binom.cdf(loo_k, np.maximum(loo_n, 1).astype(np.int64), np.clip(np.nan_to_num(chance), 0, 1))
@@ -265,8 +277,8 @@ class WorkerReliability:
         self.shrunk_errors_ = A
         self.pooled_errors_ = A_bar
         self.soft_counts_ = N
-        self.signals_ = self._signals(data, scores, loo_k, tested, adv_p)
-        flips = self._class_flips(data, loo_label, checkable, tested)
+        self.signals_ = self._signals(data, scores, loo_k, tested, adv_p, crowd)
+        flips = self._class_flips(data, loo_label, checkable, tested, crowd)
         if len(flips):
             self.signals_ = pd.concat([self.signals_, flips], ignore_index=True)
         return self
@@ -312,17 +324,19 @@ class WorkerReliability:
         }
 
     def _class_flips(self, data: LabelArrays, loo_label: np.ndarray, checkable: np.ndarray,
-                     tested: np.ndarray) -> pd.DataFrame:
+                     tested: np.ndarray, crowd: Crowd) -> pd.DataFrame:
         """The ``class_flip`` signal (see the class docstring), one row per tested worker."""
         W, K = data.n_workers, data.n_classes
-        if K < 2 or K > self.class_flip_max_classes or not tested.any():
+        if K < 2 or K > self.class_flip_max_classes:
             return empty_signals()
         m = checkable
         counts = np.zeros((W, K, K))
         np.add.at(counts, (data.worker[m], loo_label[m], data.label[m]), 1.0)
-        pooled = counts.sum(axis=0)
+        pooled = crowd.stat("reliability.flip_counts", identity, (counts.sum(axis=0),), "sum")
         crowd = pooled / np.maximum(pooled.sum(axis=1, keepdims=True), 1.0)        # A_pop[c, k]
         n_c = counts.sum(axis=2)                                                  # (W, K)
+        if not tested.any():
+            return empty_signals()
         x_c = counts[:, np.arange(K), np.arange(K)]                               # (W, K)
         best_p = np.ones(W)
         best = np.zeros((W, 2), np.int64)
@@ -355,12 +369,13 @@ class WorkerReliability:
                "crowd_rate": round(float(crowd[a, b]), 4)} for i, a, b in zip(w, c, k, strict=True)]
         return make_signals(w, "class_flip", share_k, p_adj[w], fired, reason, ev)
 
-    def _signals(self, data, sc: pd.DataFrame, loo_k, tested, adv_p) -> pd.DataFrame:
+    def _signals(self, data, sc: pd.DataFrame, loo_k, tested, adv_p, crowd: Crowd) -> pd.DataFrame:
         K = data.n_classes
         frames = []
         n = sc["loo_n"].to_numpy(float)
         rate = sc["loo_agreement"].to_numpy(float)
-        m, a, b = _betabinom_fit(loo_k, n, self.min_labels)
+        m, a, b = crowd.stat("reliability.betabinom", _betabinom_fit, (loo_k, n, self.min_labels),
+                             ("concat", "concat", "max"))
         if tested.any() and np.isfinite(m):
             w = np.flatnonzero(tested)
             p = stats.betabinom.cdf(loo_k[w], n[w].astype(np.int64), a, b)

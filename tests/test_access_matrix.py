@@ -56,6 +56,13 @@ EXEMPT = {
     "analytics.ingest.kinds.recompute_kind": "re-derives the answer kind inside a guarded undo or restore",
     "analytics.ingest.provenance.files_kept_on_success": "removes a failed guarded ingest's own new files",
     "analytics.store.sealer_for": "reads the key salt; only creating a workspace (not this) writes it",
+    "analytics.engine.workspace.analyze_partitioned_run": "the body of the guarded analyze(engine='dask'), "
+                                                          "called only from it after its check",
+    "analytics.engine.output.write_run_tables": "writes a run's rows for the guarded analyze(engine='dask')",
+    "analytics.engine.output.write_csvs": "writes `run --engine dask`'s CSV files to its --out folder, no workspace",
+    "analytics.engine.layout.from_workspace": "writes the engine's temporary Parquet layout for the guarded analyze()",
+    "analytics.engine.layout.from_parquet": "writes the engine's temporary Parquet layout of a file, no workspace",
+    "analytics.engine.layout.Layout.save": "writes the metadata of the engine's temporary Parquet layout",
     "analytics.demo.build_weekly_incident": "builds the demo's weekly project through the guarded ingest, analyze, "
                                             "export and incident functions as the given account; writes its key",
     "analytics.export.archive": "file primitive of the guarded record_export",

@@ -78,6 +78,7 @@ from analytics.behaviour.context import (
     robust_z,
 )
 from analytics.consensus import Consensus
+from analytics.crowdstats import Crowd, fit_length, median_or
 from analytics.dataset import LabelArrays
 from analytics.errors import UserError
 from analytics.evidence import empty_signals, make_signals
@@ -170,30 +171,38 @@ class BurstDetector:
         t = ctx.time_sorted[valid]
         g = ctx.worker_sorted[valid].astype(np.int64)
         tested = np.bincount(g, minlength=W) >= self.min_labels
-        if not tested.any():
+        crowd = ctx.crowd
+        # whether anybody is tested, and the crowd's first and last timed labels (they anchor the
+        # time bins), are the crowd's: a partition of workers sees only its own
+        anyone = crowd.stat("burst.any_tested", _any, (np.array([tested.any()]),), "max")
+        if not anyone:
             return self
-        pace = _Pace.build(t, g, W, self.session_gap_s, self.baseline_quantile, self.baseline_prior_days, tested)
-        per_tau = [self._window(t, g, W, float(tau), pace) for tau in self.windows_s]
+        span = crowd.stat("burst.span", _span, (np.array([t.min() if t.size else np.inf]),
+                                                np.array([t.max() if t.size else -np.inf])), ("min", "max"))
+        pace = _Pace.build(t, g, W, self.session_gap_s, self.baseline_quantile, self.baseline_prior_days, tested,
+                           crowd)
+        per_tau = [self._window(t, g, W, float(tau), pace, span, crowd) for tau in self.windows_s]
         self.dispersion_ = {float(tau): r["phi"] for tau, r in zip(self.windows_s, per_tau, strict=True)}
         best = self._combine(per_tau, W)
         self._score(best, tested)
-        self._explain(data, ctx, pos, t, best, tested, pace.days)
+        if not crowd.provisional:                    # reasons only once the crowd's numbers are final
+            self._explain(data, ctx, pos, t, best, tested, pace.days)
         return self
 
-    def _window(self, t, g, W, tau, pace: _Pace) -> dict:
+    def _window(self, t, g, W, tau, pace: _Pace, span: tuple[float, float], crowd: Crowd) -> dict:
         """Busiest window of length ``tau`` per worker relative to its expectation, and its p-value."""
-        t0 = t.min()
+        t0 = span[0]
         b = np.floor((t - t0) / tau).astype(np.int64)
-        nb = int(b.max()) + 1
+        nb = int(np.floor((span[1] - t0) / tau)) + 1
         uniq, bcount = np.unique(g * nb + b, return_counts=True)
         bw, bbin = (uniq // nb).astype(np.int64), (uniq % nb).astype(np.int64)
         cell = pace.crowd_level(bw, bbin, bcount.astype(float), tau, nb, self.concurrency_prior_workers,
-                                self.concurrency_cap)
+                                self.concurrency_cap, crowd)
         level = _cell_lookup(uniq, cell, g * nb + b)
         n_active = np.bincount(bw, minlength=W)
         # sliding windows [t_j, t_j + tau) inside each worker's block (key keeps workers apart)
-        span = (t.max() - t0) + tau + 1.0
-        key = (t - t0) + g * span
+        width = ((t.max() - t0) + tau + 1.0) if t.size else 1.0
+        key = (t - t0) + g * width
         end = np.searchsorted(key, key + tau, side="left")
         cnt = (end - np.arange(key.shape[0])).astype(float)
         b_end = np.floor((t[end - 1] - t0) / tau).astype(np.int64)
@@ -205,11 +214,11 @@ class BurstDetector:
         peak = np.where(at >= 0, cnt[hit], 0.0)
         exp_at = np.where(at >= 0, expected[hit], 1.0)
         usual = np.where(at >= 0, pace.clump + tau * pace.rate_other[hit], 1.0)
-        phi = self._dispersion(bcount.astype(float), bw, W)
+        phi = self._dispersion(bcount.astype(float), bw, W, crowd, f"burst.phi.{tau:g}")
         p1 = self._tail(peak, exp_at, phi)
         m = np.maximum(2.0 * n_active, 1.0)
         p_scan = np.clip(-np.expm1(m * np.log1p(-np.minimum(p1, 1 - 1e-16))), 0, 1)
-        z = robust_z(np.log1p(peak), mask=pace.tested)
+        z = robust_z(np.log1p(peak), mask=pace.tested, crowd=crowd, key=f"burst.z.{tau:g}")
         return {"peak": peak, "at": at, "expected": exp_at, "usual": usual, "p": p_scan, "z": z,
                 "active": n_active, "phi": phi, "level": exp_at / usual}
 
@@ -264,7 +273,7 @@ class BurstDetector:
                                      reasons, evidence)
 
     # ------------------------------------------------------------------ internals
-    def _dispersion(self, hcount: np.ndarray, hw: np.ndarray, W: int) -> float:
+    def _dispersion(self, hcount: np.ndarray, hw: np.ndarray, W: int, crowd: Crowd, key: str) -> float:
         if self.dispersion == "poisson":
             return 0.0
         if not isinstance(self.dispersion, str):
@@ -273,12 +282,10 @@ class BurstDetector:
         s1 = np.bincount(hw, weights=hcount, minlength=W)
         s2 = np.bincount(hw, weights=hcount ** 2, minlength=W)
         ok = n >= 3
-        if not ok.any():
-            return 0.0
         m = s1[ok] / n[ok]
         v = (s2[ok] - n[ok] * m ** 2) / (n[ok] - 1)
         phi = np.maximum((v - m) / m ** 2, 0.0)
-        return float(np.median(phi))
+        return crowd.stat(key, median_or, (phi, 0.0), ("concat", "max"))
 
     @staticmethod
     def _tail(count: np.ndarray, mu: np.ndarray, phi: float) -> np.ndarray:
@@ -302,7 +309,7 @@ class _Pace:
     tested: np.ndarray         # (W,) bool
 
     @classmethod
-    def build(cls, t, g, W, session_gap_s, quantile, prior_days, tested) -> _Pace:
+    def build(cls, t, g, W, session_gap_s, quantile, prior_days, tested, crowd: Crowd | None = None) -> _Pace:
         gap = np.r_[np.inf, np.diff(t)]
         same_w = np.r_[False, g[1:] == g[:-1]]
         within = same_w & (gap < session_gap_s)
@@ -321,8 +328,9 @@ class _Pace:
         distinct = np.bincount(g, weights=(~same_w | (gap > 0)).astype(float), minlength=W)
         clump = np.bincount(g, minlength=W) / np.maximum(distinct, 1.0)
         established = tested & (days >= 3) & np.isfinite(rate)
-        ref = established if established.sum() >= 5 else tested & np.isfinite(rate)
-        rate_fast = float(np.quantile(rate[ref], quantile)) if ref.any() else 1.0 / 60.0
+        rate_fast = (crowd or Crowd()).stat("burst.rate_fast", _rate_fast,
+                                            (rate[established], rate[tested & np.isfinite(rate)], quantile),
+                                            ("concat", "concat", "max"))
         # leave-day-out pace: labels per second of sitting time on the worker's other days
         other_s = S[w_of] - s_wd
         other_n = N[w_of] - n_wd
@@ -334,17 +342,41 @@ class _Pace:
                    tested=tested)
 
     def crowd_level(self, bw: np.ndarray, bbin: np.ndarray, bcount: np.ndarray, tau: float, nb: int,
-                    prior_workers: float, cap: float) -> np.ndarray:
+                    prior_workers: float, cap: float, crowd: Crowd | None = None) -> np.ndarray:
         """L per (worker, bin) cell: the geometric mean over the *other* workers active in the
         bin of count / (tau x own rate), each capped at ``cap`` x, normalised by the median
         cell, shrunk towards 1 with ``prior_workers`` pseudo-workers."""
+        crowd = crowd or Crowd()
         rel = bcount / np.maximum(tau * self.rate[bw], 1e-9)
-        x = np.log(np.clip(rel / max(float(np.median(rel)), 1e-9), 1.0 / cap, cap))
-        S = np.bincount(bbin, weights=x, minlength=nb)
-        n_b = np.bincount(bbin, minlength=nb)
+        med = crowd.stat(f"burst.cell_median.{tau:g}", median_or, (rel, np.nan), ("values", "max"))
+        x = np.log(np.clip(rel / max(float(med), 1e-9), 1.0 / cap, cap))
+        # the crowd's totals per bin (bins are global: they start at the crowd's first label)
+        S, n_b = crowd.stat(f"burst.bins.{tau:g}", _pad_sums,
+                            (np.bincount(bbin, weights=x, minlength=nb), np.bincount(bbin, minlength=nb).astype(float)),
+                            "sum")
+        S, n_b = fit_length(S, nb), fit_length(n_b, nb)
         others = n_b[bbin] - 1
         loo = (S[bbin] - x) / np.maximum(others, 1)
         return np.exp(others * loo / (others + prior_workers))
+
+
+def _any(flags: np.ndarray) -> bool:
+    return bool(np.asarray(flags).any())
+
+
+def _span(first: np.ndarray, last: np.ndarray) -> tuple[float, float]:
+    return float(np.min(first)), float(np.max(last))
+
+
+def _rate_fast(established: np.ndarray, usable: np.ndarray, quantile: float) -> float:
+    """The pace of a fast honest worker: ``quantile`` of the established workers' paces (or of
+    every tested worker's when fewer than five are established)."""
+    ref = established if established.size >= 5 else usable
+    return float(np.quantile(ref, quantile)) if ref.size else 1.0 / 60.0
+
+
+def _pad_sums(S: np.ndarray, n_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return S, n_b
 
 
 def _cell_lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from scipy import stats
 
 from analytics.behaviour.context import BehaviourContext, check_fraction, fmt_p
 from analytics.consensus import Consensus
+from analytics.crowdstats import Crowd
 from analytics.dataset import LabelArrays
 from analytics.evidence import empty_signals, make_signals
 
@@ -44,6 +45,24 @@ def fit_beta_binomial(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
     else:
         s = max(m * (1 - m) / v - 1.0, 1e-3)
     return float(m * s), float((1 - m) * s)
+
+
+def _any(flags: np.ndarray) -> bool:
+    return bool(np.asarray(flags).any())
+
+
+def _trimmed_prior(k: np.ndarray, n: np.ndarray, alpha: float, refit_rounds: int) -> tuple[float, float]:
+    """Beta-binomial prior of the tested workers' edit counts, refitted up to ``refit_rounds``
+    times without the workers whose p-value falls below ``alpha``."""
+    keep = np.ones(k.shape[0], bool)
+    for _ in range(int(refit_rounds) + 1):
+        a, b = fit_beta_binomial(k[keep], n[keep])
+        p = stats.betabinom.sf(k - 1, n.astype(np.int64), a, b)
+        new_keep = p >= alpha
+        if (new_keep == keep).all() or new_keep.sum() < 3:
+            break
+        keep = new_keep
+    return a, b
 
 
 @dataclass
@@ -85,7 +104,9 @@ class EditChurnDetector:
         cols = ["churn_edited", "churn_rate", "churn_ratio", "churn_p"]
         self.scores_ = pd.DataFrame(np.nan, index=pd.RangeIndex(W, name="worker"), columns=cols)
         self.signals_ = empty_signals()
-        if data.n_edits is None or not (data.n_edits > 0).any():
+        crowd = context.crowd if context is not None else Crowd()
+        edits_here = data.n_edits is not None and bool((data.n_edits > 0).any())
+        if not crowd.stat("churn.any_edits", _any, (np.array([edits_here]),), "max"):
             return self
         edited = data.n_edits > 0
         n = np.bincount(data.worker, minlength=W).astype(float)
@@ -94,15 +115,11 @@ class EditChurnDetector:
         tested = n >= self.min_labels
         if not tested.any():
             return self
-        keep = tested.copy()
+        # the crowd's prior, refitted without the high churners (over every partition's workers)
+        a, b = crowd.stat("churn.prior", _trimmed_prior, (k[tested], n[tested], self.alpha, self.refit_rounds),
+                              ("concat", "concat", "max", "max"))
         p = np.ones(W)
-        for _ in range(self.refit_rounds + 1):
-            a, b = fit_beta_binomial(k[keep], n[keep])
-            p[tested] = stats.betabinom.sf(k[tested] - 1, n[tested].astype(np.int64), a, b)
-            new_keep = tested & (p >= self.alpha)
-            if (new_keep == keep).all() or new_keep.sum() < 3:
-                break
-            keep = new_keep
+        p[tested] = stats.betabinom.sf(k[tested] - 1, n[tested].astype(np.int64), a, b)
         self.prior_ = (a, b)
         pooled = a / (a + b)
         rate = k / np.maximum(n, 1)

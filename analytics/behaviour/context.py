@@ -14,7 +14,10 @@ per run, vectorised:
   sum_i p_ic 1[y = k], Laplace-smoothed, rows normalised), i.e. how a typical worker of this
   crowd answers an item of true class c (detection-methods.md §2.3-§2.4);
 - ``expected``: q_t = loo_t @ A_pop, the label distribution a typical worker would give on
-  that item; the null model of the straight-lining, pattern and skew tests.
+  that item; the null model of the straight-lining, pattern and skew tests;
+- ``crowd``: where the detectors' crowd-level statistics come from (:mod:`analytics.crowdstats`):
+  computed from these arrays, or given by the partitioned engine when the arrays hold only
+  some of the crowd's workers (:meth:`from_parts`).
 
 The helpers at the bottom (robust z, grouped medians, per-group argmax, ISO times) are the
 small vectorised building blocks the detectors share.
@@ -22,12 +25,13 @@ small vectorised building blocks the detectors share.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 
 from analytics.consensus import Consensus, leave_one_out_posteriors
+from analytics.crowdstats import Crowd, center_scale
 from analytics.dataset import LabelArrays
 
 #: consistency constant of the MAD for a normal distribution (Iglewicz & Hoaglin 1993)
@@ -47,11 +51,23 @@ class BehaviourContext:
     pop_confusion: np.ndarray    # (K, K) pooled confusion A_pop[c, k]
     expected: np.ndarray         # (n, K) typical-worker label distribution, original row order
     time_ordered: bool           # True when ``order`` follows timestamps
+    crowd: Crowd = field(default_factory=Crowd)   # crowd-level statistics (computed here by default)
 
     @classmethod
     def build(cls, data: LabelArrays, consensus: Consensus, smoothing: float = 1.0) -> BehaviourContext:
         if consensus.probas.shape != (data.n_tasks, data.n_classes):
             raise ValueError("consensus.probas does not match the data's tasks and classes")
+        loo = leave_one_out_posteriors(data, consensus)
+        K = data.n_classes
+        soft = np.stack([np.bincount(data.label, weights=loo[:, c], minlength=K) for c in range(K)])
+        return cls.from_parts(data, loo, soft, smoothing=smoothing)
+
+    @classmethod
+    def from_parts(cls, data: LabelArrays, loo: np.ndarray, soft: np.ndarray, smoothing: float = 1.0,
+                   crowd: Crowd | None = None) -> BehaviourContext:
+        """The context from leave-worker-out posteriors ``loo`` (n, K) and the crowd's soft
+        counts ``soft[c, k] = sum_i p_ic 1[y = k]`` over *all* labels (the partitioned engine
+        computes both on partitions of items and hands a partition of workers its rows)."""
         t = data.timestamps()
         has_time = t is not None and bool(np.isfinite(t).any())
         rows = np.arange(data.n)
@@ -62,10 +78,7 @@ class BehaviourContext:
             order = np.lexsort((rows, data.worker))
         counts = np.bincount(data.worker, minlength=data.n_workers).astype(np.int64)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        loo = leave_one_out_posteriors(data, consensus)
-        K = data.n_classes
-        soft = np.stack([np.bincount(data.label, weights=loo[:, c], minlength=K) for c in range(K)])
-        soft += smoothing                           # soft[c, k] = sum_i p_ic 1[y = k] + smoothing
+        soft = np.asarray(soft, float) + smoothing  # soft[c, k] = sum_i p_ic 1[y = k] + smoothing
         a_pop = soft / soft.sum(axis=1, keepdims=True)
         return cls(
             order=order,
@@ -77,6 +90,7 @@ class BehaviourContext:
             pop_confusion=a_pop,
             expected=loo @ a_pop,
             time_ordered=has_time,
+            crowd=crowd if crowd is not None else Crowd(),
         )
 
     @property
@@ -90,19 +104,19 @@ class BehaviourContext:
 
 # ----------------------------------------------------------------------------- helpers
 
-def robust_z(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def robust_z(x: np.ndarray, mask: np.ndarray | None = None, crowd: Crowd | None = None,
+             key: str = "robust_z") -> np.ndarray:
     """Iglewicz-Hoaglin modified z-score 0.6745 (x - median) / MAD over the finite entries
     (restricted to ``mask`` for the reference); NaN stays NaN. A zero MAD falls back to
-    1.253314 * mean absolute deviation (the usual MeanAD rule), then to 1."""
+    1.253314 * mean absolute deviation (the usual MeanAD rule), then to 1. The median and
+    MAD are the crowd's (``crowd``, statistic ``key``) when the workers are partitioned."""
     x = np.asarray(x, dtype=float)
     ref = np.isfinite(x) if mask is None else (np.isfinite(x) & mask)
-    if not ref.any():
+    med, mad, mean_ad = (crowd or Crowd()).stat(key, center_scale, (x[ref],))
+    if not np.isfinite(med):
         return np.full_like(x, np.nan)
-    med = np.median(x[ref])
-    mad = np.median(np.abs(x[ref] - med))
     if mad > 0:
         return MAD_TO_SIGMA * (x - med) / mad
-    mean_ad = np.mean(np.abs(x[ref] - med))
     return (x - med) / (1.253314 * mean_ad) if mean_ad > 0 else (x - med)
 
 

@@ -52,9 +52,14 @@ from analytics.behaviour.context import (
     iso,
 )
 from analytics.consensus import Consensus, argmax_lowest
+from analytics.crowdstats import Crowd
 from analytics.dataset import LabelArrays
 from analytics.errors import UserError
 from analytics.evidence import empty_signals, make_signals
+
+
+def _max_or_zero(x: np.ndarray) -> float:
+    return float(np.max(x)) if np.size(x) else 0.0
 
 
 def _logit(v):
@@ -107,7 +112,8 @@ def _calibrate(p0_pool: np.ndarray, delta: float, p1_max: float, arl0: float, n_
     Returns (levels, hazard[s], h, s_ref): per-label hazard of max S crossing each level,
     the alarm level reaching ARL0, and the highest level with >= 20 simulated crossings.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(int(seed))
+    n_sim, sim_length = int(n_sim), int(sim_length)
     S = np.zeros(n_sim)
     top = np.zeros(n_sim)
     for _ in range(sim_length):
@@ -211,7 +217,7 @@ class DriftDetector:
             raise UserError("setting sim_length must be at least half of arl0 for a stable calibration")
 
     def _streams(self, x: np.ndarray, e: np.ndarray, grp: np.ndarray, n_groups: int,
-                 beta_prior: np.ndarray) -> dict:
+                 beta_prior: np.ndarray, crowd: Crowd | None = None, name: str = "all", per_worker: int = 1) -> dict:
         """Risk-adjusted CUSUM on contiguous groups (positions sorted by group, then time).
 
         The group's offset β comes from its first ``baseline_fraction`` of labels, shrunk
@@ -234,9 +240,14 @@ class DriftDetector:
         # S = C - min(0, running min of C) within each group, all groups at once
         C = np.cumsum(inc)
         C_local = C - np.concatenate([[0.0], C])[starts][grp]
-        big = 2.0 * (float(np.abs(C_local).max()) if C_local.size else 0.0) + 1.0
-        D = C_local - grp * big
-        S = D - np.minimum(np.minimum.accumulate(D), -grp * big)
+        # groups are kept apart by offsets of the crowd's size (the same numbers on a partition of
+        # workers: the crowd's largest |C| and the partition's first worker code)
+        crowd = crowd or Crowd()
+        big = 2.0 * crowd.stat(f"drift.cusum_scale.{name}", _max_or_zero,
+                               (np.array([np.abs(C_local).max() if C_local.size else 0.0]),), "max") + 1.0
+        gg = grp + crowd.value("worker_offset", lambda: 0) * per_worker
+        D = C_local - gg * big
+        S = D - np.minimum(np.minimum.accumulate(D), -gg * big)
         S_max, argmax_pos = group_argmax(S, grp, n_groups)
         S_max = np.where(np.isfinite(S_max), S_max, 0.0)
         # onset: the label after the last zero of S before its maximum (the strongest excursion)
@@ -269,10 +280,13 @@ class DriftDetector:
         lo, hi = self.p0_bounds
         # item-level in-control disagreement of a typical worker
         e = np.clip(1.0 - ctx.expected[np.arange(data.n), cons], lo, hi)[ctx.order]
-        allw = self._streams(x, e, g, W, np.zeros(W))
-        levels, hazard, h, s_ref = _calibrate(
-            allw["p0"][tested[g]], float(self.delta), float(self.p1_max), float(self.arl0),
-            int(self.n_sim), int(self.sim_length), int(self.seed))
+        allw = self._streams(x, e, g, W, np.zeros(W), ctx.crowd)
+        # the simulation draws from every tested worker's p0 values (in the crowd's worker order)
+        levels, hazard, h, s_ref = ctx.crowd.stat(
+            "drift.calibration", _calibrate,
+            (allw["p0"][tested[g]], float(self.delta), float(self.p1_max), float(self.arl0),
+             int(self.n_sim), int(self.sim_length), int(self.seed)),
+            ("concat",) + ("max",) * 6)
         self.threshold_ = h
 
         def pvalue(st):
@@ -291,6 +305,8 @@ class DriftDetector:
         n = ctx.order.shape[0]
         v["onset_time"] = t_s[np.minimum(v["onset_pos"], n - 1)] if t_s is not None else np.full(W, np.nan)
         self._score(v, allw, tested, h, ctx.starts)
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         self._explain(data, ctx, v, allw, cls, tested, h, x, g)
         return self
 
@@ -304,7 +320,7 @@ class DriftDetector:
         K, W = data.n_classes, data.n_workers
         key = g * K + cons[ctx.order].astype(np.int64)
         so = np.argsort(key, kind="stable")
-        cls = self._streams(x[so], e[so], key[so], W * K, np.repeat(allw["beta"], K))
+        cls = self._streams(x[so], e[so], key[so], W * K, np.repeat(allw["beta"], K), ctx.crowd, "class", K)
         cls["so"] = so
         return cls
 

@@ -44,6 +44,7 @@ from scipy import stats
 
 from analytics.behaviour.context import BehaviourContext, check_fraction, fmt_p, iso
 from analytics.consensus import Consensus, argmax_lowest
+from analytics.crowdstats import ratio_of_sums
 from analytics.dataset import LabelArrays
 from analytics.errors import UserError
 from analytics.evidence import empty_signals, make_signals
@@ -57,6 +58,10 @@ def _entropy(counts: np.ndarray) -> np.ndarray:
         return 0.0 - np.where(f > 0, f * np.log(f), 0.0).sum(axis=1) + 0.0   # no '-0.00' in reasons
 
 
+def _any(flags: np.ndarray) -> bool:
+    return bool(np.asarray(flags).any())
+
+
 def personal_null(data: LabelArrays, ctx: BehaviourContext, shrinkage: float, max_accuracy: float,
                   max_tilt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """q_t in the workers' time order: an honest worker as accurate as this one, tilted by
@@ -68,7 +73,9 @@ def personal_null(data: LabelArrays, ctx: BehaviourContext, shrinkage: float, ma
     loo = ctx.loo[ctx.order]
     agree = (y == argmax_lowest(loo)).astype(float)
     n_w = np.maximum(ctx.counts, 1)
-    acc = (np.bincount(g, weights=agree, minlength=W) + shrinkage * agree.mean()) / (n_w + shrinkage)
+    crowd_acc = ctx.crowd.stat("personal_null.agreement", ratio_of_sums,
+                               (np.array(agree.sum()), np.array(float(agree.size))), "sum")
+    acc = (np.bincount(g, weights=agree, minlength=W) + shrinkage * crowd_acc) / (n_w + shrinkage)
     acc = np.clip(acc, 1.0 / K, max_accuracy)[g][:, None]
     q = acc * loo + (1.0 - acc) * (1.0 - loo) / max(K - 1, 1)
     obs = np.zeros((W, K))
@@ -123,7 +130,7 @@ class StraightLining:
         self.scores_ = pd.DataFrame(np.nan, index=pd.RangeIndex(W, name="worker"), columns=cols)
         self.signals_ = empty_signals()
         tested = ctx.counts >= self.min_labels
-        if not tested.any():
+        if not ctx.crowd.stat("straightline.any_tested", _any, (np.array([tested.any()]),), "max"):
             return self
         n = ctx.order.shape[0]
         y = data.label[ctx.order]
@@ -172,6 +179,8 @@ class StraightLining:
         sc.loc[tested, "straightline_expected_entropy"] = exp_ent[tested]
         sc.loc[tested, "straightline_p"] = p[tested]
 
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         workers = np.flatnonzero(tested)
         t_s = ctx.time_sorted
         reasons, evidence = [], []
@@ -250,7 +259,7 @@ class RepeatingPattern:
         self.scores_ = pd.DataFrame(np.nan, index=pd.RangeIndex(W, name="worker"), columns=cols)
         self.signals_ = empty_signals()
         tested = ctx.counts >= self.min_labels
-        if not tested.any() or data.n_classes < 2:
+        if data.n_classes < 2 or not ctx.crowd.stat("pattern.any_tested", _any, (np.array([tested.any()]),), "max"):
             return self
         y = data.label[ctx.order]
         g = ctx.worker_sorted
@@ -295,6 +304,8 @@ class RepeatingPattern:
         sc.loc[tested, "pattern_expected_share"] = exp_share[tested]
         sc.loc[tested, "pattern_z"] = z[tested]
         sc.loc[tested, "pattern_p"] = p[tested]
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         workers = np.flatnonzero(tested)
         reasons, evidence = [], []
         for w in workers:

@@ -44,8 +44,13 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return 0.5 * (kl_p + kl_q)
 
 
+def _any(flags: np.ndarray) -> bool:
+    return bool(np.asarray(flags).any())
+
+
 def _dm_rho(G: np.ndarray, n: np.ndarray, df: int, n_iter: int = 60) -> float:
     """Intra-worker correlation ρ >= 0 such that median(G / (1 + (n-1) ρ)) = median χ²_df."""
+    df = int(df)
     target = stats.chi2.ppf(0.5, df)
     if G.size == 0 or np.median(G) <= target:
         return 0.0
@@ -104,7 +109,7 @@ class LabelSkewDetector:
         self.scores_ = pd.DataFrame(np.nan, index=pd.RangeIndex(W, name="worker"), columns=cols)
         self.signals_ = empty_signals()
         tested = ctx.counts >= self.min_labels
-        if not tested.any() or K < 2:
+        if K < 2 or not ctx.crowd.stat("skew.any_tested", _any, (np.array([tested.any()]),), "max"):
             return self
         pred = ctx.expected if self.through_confusion else ctx.loo
         obs_c = np.zeros((W, K))
@@ -117,7 +122,8 @@ class LabelSkewDetector:
         with np.errstate(divide="ignore", invalid="ignore"):
             G = 2.0 * np.where(obs_c > 0, obs_c * np.log(obs_c / Ec), 0.0).sum(axis=1)
         G = np.maximum(G, 0.0) / (1.0 + (K + 1) / (6.0 * np.maximum(n, 1)))
-        self.rho_ = _dm_rho(G[tested], n[tested], K - 1) if self.overdispersion else 0.0
+        self.rho_ = (ctx.crowd.stat("skew.rho", _dm_rho, (G[tested], n[tested], K - 1), ("concat", "concat", "max"))
+                     if self.overdispersion else 0.0)
         p = stats.chi2.sf(G / (1.0 + (n - 1) * self.rho_), K - 1)
         P = (obs_c + self.smoothing) / (n[:, None] + K * self.smoothing)
         Q = (E + self.smoothing) / (n[:, None] + K * self.smoothing)
@@ -135,6 +141,8 @@ class LabelSkewDetector:
         sc.loc[tested, "skew_p"] = p[tested]
         sc.loc[tested, "skew_top_observed"] = obs_share[tested]
         sc.loc[tested, "skew_top_expected"] = exp_share[tested]
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         workers = np.flatnonzero(tested)
         reasons, evidence = [], []
         for w in workers:

@@ -48,6 +48,7 @@ from analytics.behaviour.context import (
     robust_z,
 )
 from analytics.consensus import Consensus, argmax_lowest
+from analytics.crowdstats import median_or
 from analytics.dataset import LabelArrays
 from analytics.errors import UserError
 from analytics.evidence import empty_signals, make_signals
@@ -75,6 +76,10 @@ def median_polish(y: np.ndarray, row: np.ndarray, col: np.ndarray, n_rows: int, 
         a -= shift
         mu += shift
     return mu, a, b
+
+
+def _any(flags: np.ndarray) -> bool:
+    return bool(np.asarray(flags).any())
 
 
 @dataclass
@@ -133,14 +138,16 @@ class TooFastDetector:
         ok = np.isfinite(d) & (d >= 0)
         y = np.log(np.maximum(d[ok], self.min_duration_s))
         wk, tk = data.worker[ok], data.task[ok]
-        mu, a, b = median_polish(y, wk, tk, W, data.n_tasks, self.n_iter)
+        # the two-way fit needs every label of an item and of a worker at once; the partitioned
+        # engine fits it over partitions of items and of workers and gives it here
+        mu, a, b = ctx.crowd.value("fast.polish", lambda: median_polish(y, wk, tk, W, data.n_tasks, self.n_iter))
         typical = np.exp(mu + b)                        # per task
         self.item_typical_s_ = typical
         n_timed = np.bincount(wk, minlength=W)
         tested = n_timed >= self.min_labels
-        if not tested.any():
+        if not ctx.crowd.stat("fast.any_tested", _any, (np.array([tested.any()]),), "max"):
             return self
-        z = robust_z(a, mask=tested)
+        z = robust_z(a, mask=tested, crowd=ctx.crowd, key="fast.speed_z")
         fast = d[ok] < self.fast_ratio * typical[tk]
         cons = argmax_lowest(ctx.loo[ok])
         agree = (data.label[ok] == cons).astype(float)
@@ -167,6 +174,8 @@ class TooFastDetector:
         sc.loc[tested, "fast_expected_agreement"] = exp_acc[tested]
         sc.loc[tested, "fast_p"] = p[tested]
 
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         workers = np.flatnonzero(tested)
         rows_ok = np.flatnonzero(ok)
         fast_rows = rows_ok[fast]
@@ -257,7 +266,8 @@ class FastSubmitRule:
         ctx = context or BehaviourContext.build(data, consensus)
         T = self.fast_submit_threshold_s
         if T is None:
-            T = self.auto_fraction * float(np.nanmedian(d))
+            T = self.auto_fraction * ctx.crowd.stat("toloka_fast.median_duration", median_or,
+                                                    (d[np.isfinite(d)], np.nan), ("values", "max"))
         check_positive("fast_submit_threshold_s", T)
         self.threshold_s_ = T
         ds = d[ctx.order]
@@ -277,6 +287,8 @@ class FastSubmitRule:
         sc["toloka_fast_max"] = np.where(tested, best, np.nan)
         sc["toloka_fast_total"] = np.where(tested, total, np.nan)
         sc["toloka_fast_threshold_s"] = np.where(tested, T, np.nan)
+        if ctx.crowd.provisional:                    # reasons only once the crowd's numbers are final
+            return self
         workers = np.flatnonzero(tested)
         t_s = ctx.time_sorted
         reasons, evidence = [], []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from analytics.cli import add_workspace_args
+from analytics.cli.cmd_run import add_engine_args, engine_kw
 from analytics.cli.common import add_auth_args, open_ws, resolve_project, sign_in
 from analytics.cli.progress import progress_printer
 
@@ -16,6 +17,7 @@ def add_parser(sub) -> None:
                         "saved as the project's settings")
     p.add_argument("--force", action="store_true", help="recompute even if an identical run exists")
     add_auth_args(p)
+    add_engine_args(p)
     p.set_defaults(func=run)
 
 
@@ -24,6 +26,7 @@ def run(args) -> int:
     from analytics.settings import load_settings_file
 
     settings = load_settings_file(args.settings) if args.settings else None
+    kw = engine_kw(args)
     ws = open_ws(args)
     try:
         actor = sign_in(args, ws)
@@ -31,7 +34,7 @@ def run(args) -> int:
         if settings is not None:
             save_project_settings(ws, name, settings, actor)      # an admin's change
         run_id = analyze(ws, name, method=args.method, actor=actor, force=args.force,
-                         progress=progress_printer())
+                         progress=progress_printer(), engine=args.engine, engine_options=kw)
         row = ws.con.execute("SELECT duration_s, summary->>'n_suspect_workers', summary->>'n_suspect_items',"
                              " summary->>'crowd_wide_note' FROM runs WHERE run_id = ?", [run_id]).fetchone()
         print(f"project {name}: run {run_id} complete in {row[0]:.1f} s; "

@@ -38,6 +38,11 @@ from __future__ import annotations
 import numpy as np
 
 from analytics.collusion.tails import quasi_poisson_tail
+from analytics.crowdstats import Crowd, fit_length, identity
+
+
+def _span(first: np.ndarray, last: np.ndarray) -> tuple[float, float]:
+    return float(np.min(first)), float(np.max(last))
 
 
 def cotiming(times: np.ndarray, task: np.ndarray, worker: np.ndarray, la: np.ndarray, lb: np.ndarray,
@@ -49,10 +54,20 @@ def cotiming(times: np.ndarray, task: np.ndarray, worker: np.ndarray, la: np.nda
     worker_mean, worker_var, worker_p`` (length n_workers) and the calibration ``scale``;
     p = 1 where nothing was observed above the null.
     """
+    tight, q, obs, E, V = cotiming_sums(times, task, worker, la, lb, n_workers, window_s, period_s, prior_pairs)
+    PO = np.bincount(pair_index, weights=tight, minlength=n_pairs)
+    PE = np.bincount(pair_index, weights=q, minlength=n_pairs)
+    return cotiming_tests(obs, E, V, PO, PE, min_expected_for_calibration)
+
+
+def cotiming_sums(times, task, worker, la, lb, n_workers: int, window_s: float, period_s: float, prior_pairs: float,
+                  crowd: Crowd | None = None):
+    """Per pair row: tight (0/1) and its null probability q; per worker: observed, expected and
+    variance bound of co-timed answers (additive over partitions of items)."""
     ta, tb = times[la], times[lb]
     timed = np.isfinite(ta) & np.isfinite(tb)
     tight_b = (np.abs(ta - tb) < window_s) & timed
-    q = _null_rate(times, task, la, lb, tight_b, timed, window_s, period_s, prior_pairs)
+    q = _null_rate(times, task, la, lb, tight_b, timed, window_s, period_s, prior_pairs, crowd or Crowd())
     q = np.where(timed, q, 0.0)
     tight = tight_b.astype(float)
     timed = timed.astype(float)
@@ -67,6 +82,11 @@ def cotiming(times: np.ndarray, task: np.ndarray, worker: np.ndarray, la: np.nda
     E = np.bincount(wa, weights=q, minlength=n_workers) + np.bincount(wb, weights=q, minlength=n_workers)
     V = (np.bincount(wa, weights=deg[la] * bern, minlength=n_workers)
          + np.bincount(wb, weights=deg[lb] * bern, minlength=n_workers))
+    return tight, q, obs, E, V
+
+
+def cotiming_tests(obs, E, V, PO, PE, min_expected_for_calibration: float = 1.0) -> dict[str, np.ndarray]:
+    """The empirical-null scale and the per-worker and per-pair p-values (see :func:`cotiming`)."""
     # empirical null (conservative direction only), estimated when most of the crowd carries
     # enough expectation: a handful of workers with tight items (a bot farm) must not set it
     enough = E >= min_expected_for_calibration
@@ -74,8 +94,6 @@ def cotiming(times: np.ndarray, task: np.ndarray, worker: np.ndarray, la: np.nda
         enough = np.zeros_like(enough)
     scale = float(max(1.0, np.median(obs[enough] / E[enough]))) if enough.any() else 1.0
     worker_p = quasi_poisson_tail(obs, scale * E, scale * np.maximum(V, E))
-    PO = np.bincount(pair_index, weights=tight, minlength=n_pairs)
-    PE = np.bincount(pair_index, weights=q, minlength=n_pairs)
     # one row per shared item: independent Bernoulli trials, Poisson tail (conservative)
     pair_p = np.where(PO > 0, quasi_poisson_tail(PO, scale * PE, scale * PE), 1.0)
     return {"pair_obs": PO, "pair_mean": scale * PE, "pair_p": pair_p,
@@ -83,7 +101,7 @@ def cotiming(times: np.ndarray, task: np.ndarray, worker: np.ndarray, la: np.nda
             "scale": scale}
 
 
-def _null_rate(times, task, la, lb, tight, timed, window_s, period_s, prior_pairs) -> np.ndarray:
+def _null_rate(times, task, la, lb, tight, timed, window_s, period_s, prior_pairs, crowd: Crowd) -> np.ndarray:
     """q per pair row: the leave-pair-out tight rate of the item, shrunk to its period's rate."""
     n = times.shape[0]
     item = task[la]
@@ -101,12 +119,22 @@ def _null_rate(times, task, la, lb, tight, timed, window_s, period_s, prior_pair
     fin = np.isfinite(times)
     first = np.full(n_items, np.inf)
     np.minimum.at(first, task[fin], times[fin])
-    t0 = float(first[np.isfinite(first)].min()) if np.isfinite(first).any() else 0.0
+    fin_first = first[np.isfinite(first)]
+    # the periods are the crowd's: from its first item to its last (partitions of items see a part)
+    lo, hi = crowd.stat("cotiming.span", _span, (np.array([fin_first.min() if fin_first.size else np.inf]),
+                                                  np.array([fin_first.max() if fin_first.size else -np.inf])),
+                        ("min", "max"))
+    t0 = lo if np.isfinite(lo) else 0.0
     period = np.floor((np.where(np.isfinite(first), first, t0) - t0) / period_s).astype(np.int64)
-    n_periods = int(period.max()) + 1 if period.size else 1
-    per_pairs = np.bincount(period, weights=item_pairs, minlength=n_periods)
-    per_tight = np.bincount(period, weights=item_tight, minlength=n_periods)
-    overall = (item_tight.sum() + 0.5) / (item_pairs.sum() + 1.0)
+    n_periods = int(np.floor((hi - t0) / period_s)) + 1 if np.isfinite(hi) else 1
+    per_pairs, per_tight = crowd.stat(
+        "cotiming.periods", identity,
+        (np.bincount(period, weights=item_pairs, minlength=n_periods), np.bincount(period, weights=item_tight,
+                                                                                  minlength=n_periods)), "sum")
+    per_pairs, per_tight = fit_length(per_pairs, n_periods), fit_length(per_tight, n_periods)
+    tot_tight, tot_pairs = crowd.stat("cotiming.totals", identity, (np.array(item_tight.sum()),
+                                                                    np.array(item_pairs.sum())), "sum")
+    overall = (tot_tight + 0.5) / (tot_pairs + 1.0)
     # a period's rate, shrunk to the whole log's with as many pseudo-pairs as an item gets
     Q = (per_tight + prior_pairs * overall) / (per_pairs + prior_pairs)
     return (np.maximum(rest_tight, 0.0) + prior_pairs * Q[period[item]]) / (np.maximum(rest_pairs, 0.0) + prior_pairs)

@@ -194,44 +194,14 @@ class CollusionDetector:
 
     def fit(self, data, consensus: Consensus) -> CollusionDetector:
         self._validate(data, consensus)
-        W, K = data.n_workers, data.n_classes
+        W = data.n_workers
         ref = build_reference(data, consensus, self.reference_prior_labels, self.null_prior_labels)
         self.reference_ = ref
-
-        # ---- per-worker conditional tests (every label, no enumeration) ----------------------
-        t, w, y = data.task, data.worker, data.label
-        others = ref.counts[t].copy()
-        others[np.arange(data.n), y] -= 1.0
-        has_others = others.sum(axis=1) > 0
-        pi = predictive(ref.A_null, w, ref.loo, self.chunk_rows)
-        c_hat = np.argmax(ref.loo >= ref.loo.max(axis=1, keepdims=True) - 1e-12, axis=1)
-        wrong = np.ones((data.n, K))
-        wrong[np.arange(data.n), c_hat] = 0.0
-        g_co = others * wrong
-        o_co, m_co, v_co = conditional_moments(pi, g_co, y)
-        o_ag, m_ag, v_ag = conditional_moments(pi, others, y)
-        items_co = (o_co > 0).astype(np.float64)
-        e_items_co = (pi * (g_co > 0)).sum(axis=1)
-
-        def per_w(x):
-            return np.bincount(w, weights=x * has_others, minlength=W)
-
-        CO, ECO, VCO = per_w(o_co), per_w(m_co), per_w(v_co)
-        ICO, EICO = per_w(items_co), per_w(e_items_co)
-        AG, EAG, VAG = per_w(o_ag), per_w(m_ag), per_w(v_ag)
-        tested = per_w(np.ones(data.n)) > 0
-        # empirical null (Efron 2004), only ever in the conservative direction: item difficulty
-        # makes honest errors cluster on the same items, which the model's null ignores.
-        enough = tested & (ECO >= self.min_expected_for_calibration)
-        kappa_co = float(max(1.0, np.median(CO[enough] / ECO[enough]))) if enough.any() else 1.0
-        p_co = quasi_poisson_tail(CO, kappa_co * ECO, kappa_co ** 2 * VCO)
-        z_ag = (AG - EAG) / np.sqrt(np.maximum(VAG, 1e-9))
-        zt = z_ag[tested]
-        mu0 = float(max(0.0, np.median(zt))) if zt.size else 0.0
-        sd0 = float(max(1.0, 1.4826 * np.median(np.abs(zt - np.median(zt))))) if zt.size else 1.0
-        self.calibration_ = {"coerror_kappa": kappa_co, "agreement_null_mean": mu0, "agreement_null_sd": sd0}
+        sums = worker_sums(data, ref, self.chunk_rows)
+        tests = self.worker_tests(sums)
 
         # ---- pairs ---------------------------------------------------------------------------
+        t, w = data.task, data.worker
         rows = enumerate_pairs(t, w, self.max_workers_per_item, self.seed)
         stats = pair_row_stats(rows, data, ref, self.chunk_rows)
         pairs, inv = aggregate_pairs(rows, data, stats, self.min_expected_for_calibration)
@@ -246,13 +216,7 @@ class CollusionDetector:
             ct = None
             pairs["cotimed"] = np.zeros(len(pairs), np.int32)
             pairs["cotiming_p"] = 1.0
-        weight = np.zeros(len(pairs))
-        for col in ("coerror_p", "agree_p", "cotiming_p"):
-            p = np.maximum(pairs[col].to_numpy(), 1e-300)   # a p-value of 0 (underflow) is not an infinite weight
-            weight += np.where(p < self.edge_alpha, -np.log(p), 0.0)
-        pairs["weight"] = weight
-        pairs = pairs[pairs["weight"] > 0].reset_index(drop=True)
-        self.pairs_ = pairs[PAIR_COLUMNS].copy()
+        pairs = self.edges(pairs)
 
         # ---- graph and communities ----------------------------------------------------------
         comms = louvain(evidence_graph(pairs), self.seed, self.louvain_resolution)
@@ -260,6 +224,42 @@ class CollusionDetector:
             data, ref, pairs, comms, self.min_community_size, self.community_alpha, self.edge_alpha,
             self.min_outsider_disagreement, self.max_community_share, self.prune_alpha,
             prune_above=self.prune_above, swarm=(self.swarm_member_disagreement, self.swarm_min_items))
+        return self.finish(W, sums, tests, pairs, ct, member)
+
+    def worker_tests(self, sums: dict) -> dict:
+        """The per-worker co-error p-values and excess-agreement z from the summed statistics,
+        with their empirical-null calibration (``calibration_``)."""
+        CO, ECO, VCO, AG, EAG, VAG, tested = (sums[k] for k in ("CO", "ECO", "VCO", "AG", "EAG", "VAG", "tested"))
+        tested = tested > 0
+        # empirical null (Efron 2004), only ever in the conservative direction: item difficulty
+        # makes honest errors cluster on the same items, which the model's null ignores.
+        enough = tested & (ECO >= self.min_expected_for_calibration)
+        kappa_co = float(max(1.0, np.median(CO[enough] / ECO[enough]))) if enough.any() else 1.0
+        p_co = quasi_poisson_tail(CO, kappa_co * ECO, kappa_co ** 2 * VCO)
+        z_ag = (AG - EAG) / np.sqrt(np.maximum(VAG, 1e-9))
+        zt = z_ag[tested]
+        mu0 = float(max(0.0, np.median(zt))) if zt.size else 0.0
+        sd0 = float(max(1.0, 1.4826 * np.median(np.abs(zt - np.median(zt))))) if zt.size else 1.0
+        self.calibration_ = {"coerror_kappa": kappa_co, "agreement_null_mean": mu0, "agreement_null_sd": sd0}
+        return {"p_co": p_co, "z_ag": z_ag, "mu0": mu0, "sd0": sd0, "tested": tested}
+
+    def edges(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        """``weight`` = sum of -ln p over the pair tests below ``edge_alpha``; pairs with evidence only."""
+        weight = np.zeros(len(pairs))
+        for col in ("coerror_p", "agree_p", "cotiming_p"):
+            p = np.maximum(pairs[col].to_numpy(), 1e-300)   # a p-value of 0 (underflow) is not an infinite weight
+            weight += np.where(p < self.edge_alpha, -np.log(p), 0.0)
+        pairs["weight"] = weight
+        pairs = pairs[pairs["weight"] > 0].reset_index(drop=True)
+        self.pairs_ = pairs[PAIR_COLUMNS].copy()
+        return pairs
+
+    def finish(self, W: int, sums: dict, tests: dict, pairs: pd.DataFrame, ct: dict | None,
+               member: dict) -> CollusionDetector:
+        """Per-worker scores and signals from the worker statistics, the evidence pairs, the
+        co-timing tests and the communities' member results."""
+        CO, ECO, ICO, EICO, AG, EAG = (sums[k] for k in ("CO", "ECO", "ICO", "EICO", "AG", "EAG"))
+        p_co, z_ag, mu0, sd0, tested = (tests[k] for k in ("p_co", "z_ag", "mu0", "sd0", "tested"))
 
         # ---- per-worker scores ---------------------------------------------------------------
         sig_co = pairs["coerror_p"].to_numpy() < self.edge_alpha
@@ -385,3 +385,30 @@ class CollusionDetector:
                                       (in_suspect | (comm_p[midx] < self.signal_alpha)) & enough, reasons, ev))
         self.signals_ = pd.concat(parts, ignore_index=True) if parts else empty_signals()
         return self
+
+
+def worker_sums(data, ref, chunk_rows: int = 250_000) -> dict:
+    """Per worker, summed over their labels (every label, no enumeration): observed, expected
+    and variance of co-errors and of agreements given everyone else's labels, co-error items,
+    and whether the worker has a label on an item somebody else answered (``tested``)."""
+    W, K = data.n_workers, data.n_classes
+    t, w, y = data.task, data.worker, data.label
+    others = ref.counts[t].copy()
+    others[np.arange(data.n), y] -= 1.0
+    has_others = others.sum(axis=1) > 0
+    pi = predictive(ref.A_null, w, ref.loo, chunk_rows)
+    c_hat = np.argmax(ref.loo >= ref.loo.max(axis=1, keepdims=True) - 1e-12, axis=1)
+    wrong = np.ones((data.n, K))
+    wrong[np.arange(data.n), c_hat] = 0.0
+    g_co = others * wrong
+    o_co, m_co, v_co = conditional_moments(pi, g_co, y)
+    o_ag, m_ag, v_ag = conditional_moments(pi, others, y)
+    items_co = (o_co > 0).astype(np.float64)
+    e_items_co = (pi * (g_co > 0)).sum(axis=1)
+
+    def per_w(x):
+        return np.bincount(w, weights=x * has_others, minlength=W)
+
+    return {"CO": per_w(o_co), "ECO": per_w(m_co), "VCO": per_w(v_co), "ICO": per_w(items_co),
+            "EICO": per_w(e_items_co), "AG": per_w(o_ag), "EAG": per_w(m_ag), "VAG": per_w(v_ag),
+            "tested": per_w(np.ones(data.n))}

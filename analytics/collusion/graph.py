@@ -68,7 +68,14 @@ def community_member_tests(data, ref: Reference, members: np.ndarray):
     majority-versus-outsiders disagreement share (items with >= 2 members and >= 1 outsider)
     with the number of such items.
     """
+    return combine_member_parts([member_test_parts(data, ref, members)])
+
+
+def member_test_parts(data, ref: Reference, members: np.ndarray) -> tuple:
+    """The additive parts of :func:`community_member_tests` on the items of ``data`` (every
+    statistic is a sum over items, so partitions of items add theirs up)."""
     K = data.n_classes
+    members = np.asarray(members, dtype=np.int64)
     mrows = np.concatenate([ref.rows_of(int(m)) for m in members]) if len(members) else np.empty(0, np.int64)
     t = data.task
     tasks, loc = np.unique(t[mrows], return_inverse=True)       # local task index of each member label
@@ -99,15 +106,24 @@ def community_member_tests(data, ref: Reference, members: np.ndarray):
     n_shared = np.bincount(wi, weights=shared, minlength=W)[members]
     n_items = np.stack([n_items, n_shared])
     both = (mem_counts.sum(axis=1) >= 2) & (n_out > 0)
-    disagree = float(np.mean(argmax_rows(mem_counts[both]) != c_out[both])) if both.any() else 0.0
+    disagree = int((argmax_rows(mem_counts[both]) != c_out[both]).sum()) if both.any() else 0
     return np.stack(stats), n_items, disagree, int(both.sum())
+
+
+def combine_member_parts(parts: list[tuple]):
+    """Add up :func:`member_test_parts` of partitions of items."""
+    st = sum(p[0] for p in parts)
+    n_items = sum(p[1] for p in parts)
+    dis = sum(p[2] for p in parts)
+    both = sum(p[3] for p in parts)
+    return st, n_items, (dis / both if both else 0.0), int(both)
 
 
 def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[list[int]],
                       min_size: int, alpha: float, edge_alpha: float,
                       min_disagreement: float, max_share: float = 0.5, prune_alpha: float = 0.2,
                       prune_rounds: int = 5, prune_above: int = 10,
-                      swarm: tuple[float, int] = (0.8, 5)) -> tuple[pd.DataFrame, dict]:
+                      swarm: tuple[float, int] = (0.8, 5), member_tests=None) -> tuple[pd.DataFrame, dict]:
     """One row per community of at least ``min_size`` members, plus per-member test results.
 
     A community holding ``max_share`` of all workers or more is the crowd itself: its
@@ -133,7 +149,13 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
     the two statistics. ``suspect`` = a core of at least ``min_size`` members, not a cohort, and
     that p-value below ``alpha`` / (number of such ring candidates tested; cohorts and the crowd
     are not tested and do not count).
+
+    ``member_tests(members)`` replaces :func:`community_member_tests` (the partitioned engine adds
+    up its parts over partitions of items); ``data`` then needs only ``n_workers``.
     """
+    if member_tests is None:
+        def member_tests(members):
+            return community_member_tests(data, ref, members)
     cols = ["community", "members", "core", "size", "density", "mean_weight", "coerror_strength",
             "majority_vs_outsiders_disagreement", "cotiming", "p_value", "score", "suspect", "reasons"]
     kept = [c for c in comms if len(c) >= min_size]
@@ -148,7 +170,7 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
     ip = pairs[internal]
     ic = ca[internal]
     nlogco = np.where(ip["coerror_p"] < edge_alpha, -np.log(ip["coerror_p"]), 0.0)
-    tests = [community_member_tests(data, ref, np.asarray(c)) for c in kept]
+    tests = [member_tests(np.asarray(c)) for c in kept]
     n_max = max_share * data.n_workers
 
     def calibrate(groups, group_tests, floor=None):
@@ -204,7 +226,7 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
                 if keep.all() or keep.sum() < min_size:
                     break
                 core, protected = core[keep], protected[keep]
-                st = community_member_tests(data, ref, core)
+                st = member_tests(core)
                 keep = (member_p(st[0], kappa) < prune_alpha) | protected
             rest = ~np.isin(np.asarray(c), core)
             if cohort and (core.size == len(c) or st[2] < min_disagreement):

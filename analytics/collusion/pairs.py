@@ -39,10 +39,17 @@ class PairRows:
     lb: np.ndarray
 
 
-def enumerate_pairs(task: np.ndarray, worker: np.ndarray, cap: int, seed: int) -> PairRows:
-    """All label pairs that share an item, at most ``cap`` labels per item (seeded subset)."""
+def enumerate_pairs(task: np.ndarray, worker: np.ndarray, cap: int, seed: int, row_offset: int = 0) -> PairRows:
+    """All label pairs that share an item, at most ``cap`` labels per item (seeded subset).
+
+    One uniform draw per label row, from the seeded stream; ``row_offset`` starts the stream at
+    that row (a partition of items whose first label is row ``row_offset`` of the whole data
+    draws exactly the numbers the whole data would give its rows)."""
     n = task.shape[0]
-    rng = np.random.default_rng(seed)
+    bits = np.random.PCG64(seed)
+    if row_offset:
+        bits.advance(int(row_offset))
+    rng = np.random.Generator(bits)
     order = np.lexsort((rng.random(n), task))
     ts = task[order]
     starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
@@ -102,6 +109,16 @@ def aggregate_pairs(rows: PairRows, data, stats: dict[str, np.ndarray],
     The co-error null mean is multiplied by kappa = max(1, median observed/expected over pairs
     with at least ``min_expected`` expected co-errors) and tested with the quasi-Poisson tail.
     """
+    uniq, inv, sums = pair_sums(rows, data, stats)
+    return pair_frame(uniq, sums, data.n_workers, coerror_kappa(sums, min_expected)), inv
+
+
+SUM_COLUMNS = ("n_shared", "co", "eco", "ag", "eag", "vag")
+
+
+def pair_sums(rows: PairRows, data, stats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Pair keys (worker_a * W + worker_b, sorted), each row's pair index, and the per-pair sums
+    :data:`SUM_COLUMNS` of the row statistics (additive: partitions of items add them up)."""
     W = np.int64(data.n_workers)
     key = data.worker[rows.la].astype(np.int64) * W + data.worker[rows.lb]
     uniq, inv = np.unique(key, return_inverse=True)
@@ -110,17 +127,26 @@ def aggregate_pairs(rows: PairRows, data, stats: dict[str, np.ndarray],
     def s(x):
         return np.bincount(inv, weights=x, minlength=npairs)
 
-    n_shared = np.bincount(inv, minlength=npairs)
-    co = s(stats["coerr"].astype(np.float64))
-    eco = s(stats["q_co"])
-    ag = s(stats["agree"].astype(np.float64))
-    eag = s(stats["q_agree"])
-    vag = s(stats["q_agree"] * (1.0 - stats["q_agree"]))
-    z = (ag - eag) / np.sqrt(np.maximum(vag, 1e-9))
-    # empirical null (Efron 2004), conservative direction only: honest errors cluster on hard
-    # items, so the pairs' typical observed/expected co-error ratio scales the null
+    sums = {"n_shared": np.bincount(inv, minlength=npairs).astype(np.float64),
+            "co": s(stats["coerr"].astype(np.float64)), "eco": s(stats["q_co"]),
+            "ag": s(stats["agree"].astype(np.float64)), "eag": s(stats["q_agree"]),
+            "vag": s(stats["q_agree"] * (1.0 - stats["q_agree"]))}
+    return uniq, inv, sums
+
+
+def coerror_kappa(sums: dict, min_expected: float = 1.0) -> float:
+    """Empirical null (Efron 2004), conservative direction only: honest errors cluster on hard
+    items, so the pairs' typical observed/expected co-error ratio scales the null."""
+    co, eco = sums["co"], sums["eco"]
     enough = eco >= min_expected
-    kappa = float(max(1.0, np.median(co[enough] / eco[enough]))) if enough.any() else 1.0
+    return float(max(1.0, np.median(co[enough] / eco[enough]))) if enough.any() else 1.0
+
+
+def pair_frame(uniq: np.ndarray, sums: dict, n_workers: int, kappa: float) -> pd.DataFrame:
+    """The pair table from the per-pair sums and the co-error null factor ``kappa``."""
+    W = np.int64(n_workers)
+    n_shared, co, eco, ag, eag, vag = (sums[c] for c in SUM_COLUMNS)
+    z = (ag - eag) / np.sqrt(np.maximum(vag, 1e-9))
     frame = pd.DataFrame({
         "worker_a": (uniq // W).astype(np.int32),
         "worker_b": (uniq % W).astype(np.int32),
@@ -133,4 +159,4 @@ def aggregate_pairs(rows: PairRows, data, stats: dict[str, np.ndarray],
         "agree_z": z,
         "agree_p": norm.sf(z),
     })
-    return frame, inv
+    return frame

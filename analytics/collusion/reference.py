@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics.consensus import Consensus, argmax_lowest
+from analytics.crowdstats import Crowd, identity
 
 _EPS = 1e-9
 
@@ -79,18 +80,22 @@ def _soft_counts(worker, label, post, n_workers, K) -> np.ndarray:
 
 
 def build_reference(data, consensus: Consensus, reference_prior_labels: float,
-                    null_prior_labels: float) -> Reference:
-    """Compute the reference posterior and null matrices of :mod:`analytics.collusion.reference`."""
+                    null_prior_labels: float, crowd: Crowd | None = None) -> Reference:
+    """Compute the reference posterior and null matrices of :mod:`analytics.collusion.reference`.
+
+    The per-worker soft counts and the label totals are sums over every label of the crowd
+    (``crowd``, :mod:`analytics.crowdstats`, when the items are partitioned)."""
+    crowd = crowd or Crowd()
     K, W = data.n_classes, data.n_workers
     t, w, y = data.task, data.worker, data.label
     post = np.asarray(consensus.probas, dtype=np.float64)[t]          # (n, K)
-    N = _soft_counts(w, y, post, W, K)                                 # (W, K_true, K_obs)
+    N = crowd.stat("collusion.soft_counts", identity, (_soft_counts(w, y, post, W, K),), "sum")  # (W, K_true, K_obs)
     n_wc = N.sum(axis=2, keepdims=True)                                # (W, K, 1)
     if consensus.confusion is not None:
         A_fit = np.asarray(consensus.confusion, dtype=np.float64)
     else:
         A_fit = N / np.maximum(n_wc, _EPS)
-    u = np.bincount(y, minlength=K).astype(np.float64)
+    u = crowd.stat("collusion.label_totals", identity, (np.bincount(y, minlength=K).astype(np.float64),), "sum")
     u = (u + 1.0) / (u.sum() + K)                                      # pooled label distribution
     A_ref = (n_wc * A_fit + reference_prior_labels * u[None, None, :]) / (n_wc + reference_prior_labels)
     logA_ref = np.log(np.clip(A_ref, _EPS, 1.0))
@@ -100,7 +105,7 @@ def build_reference(data, consensus: Consensus, reference_prior_labels: float,
     np.add.at(logpost, t, own)
     loo = softmax_rows(logpost[t] - own)
     # null matrices: one M-step against the leave-worker-out reference, shrunk to the pooled matrix
-    C = _soft_counts(w, y, loo, W, K)
+    C = crowd.stat("collusion.null_counts", identity, (_soft_counts(w, y, loo, W, K),), "sum")
     c_wc = C.sum(axis=2, keepdims=True)
     Abar = C.sum(axis=0)
     Abar = (Abar + 1.0) / (Abar.sum(axis=1, keepdims=True) + K)

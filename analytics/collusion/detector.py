@@ -257,11 +257,45 @@ class CollusionDetector:
     def finish(self, W: int, sums: dict, tests: dict, pairs: pd.DataFrame, ct: dict | None,
                member: dict) -> CollusionDetector:
         """Per-worker scores and signals from the worker statistics, the evidence pairs, the
-        co-timing tests and the communities' member results."""
-        CO, ECO, ICO, EICO, AG, EAG = (sums[k] for k in ("CO", "ECO", "ICO", "EICO", "AG", "EAG"))
-        p_co, z_ag, mu0, sd0, tested = (tests[k] for k in ("p_co", "z_ag", "mu0", "sd0", "tested"))
+        co-timing tests and the communities' member results (compute, then evidence and wording
+        per test)."""
+        comm = self._community_pvalues(W, member)
+        self.scores_, pair_stats = self._worker_scores(W, sums, tests, pairs, ct, comm)
+        parts = self._coerror_signals(sums, tests, pair_stats) + self._cotiming_signals(ct)
+        parts += self._community_signals(member, comm)
+        self.signals_ = pd.concat(parts, ignore_index=True) if parts else empty_signals()
+        return self
 
-        # ---- per-worker scores ---------------------------------------------------------------
+    def _community_pvalues(self, W: int, member: dict) -> dict:
+        """Each worker's community, its size and the p-value a ring member carries (in place:
+        ``member[w]["swarm"]``).
+
+        Gatekeeping: the community's p-value passes to a member whose own evidence is at least
+        nominally significant, or to a low-volume swarm account (sided with the group against
+        the outsiders on nearly all of enough shared items), provided the member sides with the
+        group against the outsiders at least as often as a ring must (honest workers attached to
+        a ring mostly side with the outsiders); otherwise the member keeps the larger of the two.
+        """
+        comm = {"id": np.full(W, -1), "size": np.zeros(W), "score": np.zeros(W), "p": np.ones(W)}
+        for wk, info in member.items():
+            comm["id"][wk] = info["community"]
+            comm["size"][wk] = info["size"]
+            if not info["ring"]:
+                continue
+            own = info["p"]
+            info["swarm"] = (info["member_disagreement"] >= self.swarm_member_disagreement
+                             and info["n_items"] >= self.swarm_min_items)
+            inherit = ((own < self.member_alpha or info["swarm"])
+                       and info["member_disagreement"] >= self.min_outsider_disagreement)
+            comm["p"][wk] = info["community_p"] if inherit else max(own, info["community_p"])
+            comm["score"][wk] = -np.log10(max(comm["p"][wk], 1e-300))
+        return comm
+
+    def _worker_scores(self, W: int, sums: dict, tests: dict, pairs: pd.DataFrame, ct: dict | None,
+                       comm: dict) -> tuple[pd.DataFrame, dict]:
+        """The per-worker score table and the pair strengths behind it."""
+        CO, ECO, ICO, EICO = (sums[k] for k in ("CO", "ECO", "ICO", "EICO"))
+        p_co, z_ag, tested = (tests[k] for k in ("p_co", "z_ag", "tested"))
         sig_co = pairs["coerror_p"].to_numpy() < self.edge_alpha
         nlog = np.where(sig_co, -np.log(np.maximum(pairs["coerror_p"].to_numpy(), 1e-300)), 0.0)
         a, b = pairs["worker_a"].to_numpy(), pairs["worker_b"].to_numpy()
@@ -270,31 +304,6 @@ class CollusionDetector:
         cot_p = pairs["cotiming_p"].to_numpy()
         nlog_t = np.where(cot_p < self.edge_alpha, -np.log(np.maximum(cot_p, 1e-300)), 0.0)
         cot_strength = np.bincount(a, weights=nlog_t, minlength=W) + np.bincount(b, weights=nlog_t, minlength=W)
-
-        comm_id = np.full(W, -1)
-        comm_size = np.zeros(W)
-        comm_score = np.zeros(W)
-        comm_p = np.ones(W)
-        for wk, info in member.items():
-            comm_id[wk] = info["community"]
-            comm_size[wk] = info["size"]
-            if not info["ring"]:
-                continue
-            # gatekeeping: the community's p-value passes to a member whose own evidence is at
-            # least nominally significant; otherwise the member keeps the larger of the two
-            # and who, on the items shared with other members, sides with them against the outsiders
-            # at least as often as a ring must (honest workers attached to a ring mostly side with
-            # the outsiders)
-            own = info["p"]
-            # a low-volume swarm account cannot carry much evidence of its own; it inherits when it
-            # sided with the group against the outsiders on nearly all of enough shared items
-            info["swarm"] = (info["member_disagreement"] >= self.swarm_member_disagreement
-                             and info["n_items"] >= self.swarm_min_items)
-            inherit = ((own < self.member_alpha or info["swarm"])
-                       and info["member_disagreement"] >= self.min_outsider_disagreement)
-            comm_p[wk] = info["community_p"] if inherit else max(own, info["community_p"])
-            comm_score[wk] = -np.log10(max(comm_p[wk], 1e-300))
-
         scores = pd.DataFrame({
             "coerror_observed": np.where(tested, CO, np.nan),
             "coerror_expected": np.where(tested, ECO, np.nan),
@@ -307,85 +316,93 @@ class CollusionDetector:
             "cotiming_observed": ct["worker_obs"] if ct else np.full(W, np.nan),
             "cotiming_expected": ct["worker_mean"] if ct else np.full(W, np.nan),
             "cotiming_strength": cot_strength if ct else np.full(W, np.nan),
-            "community_id": comm_id,
-            "community_size": comm_size,
-            "community_score": comm_score,
+            "community_id": comm["id"],
+            "community_size": comm["size"],
+            "community_score": comm["score"],
         }, index=pd.RangeIndex(W, name="worker"))
         pmin = np.minimum.reduce([np.where(tested, p_co, 1.0),
-                                  ct["worker_p"] if ct else np.ones(W), comm_p])
+                                  ct["worker_p"] if ct else np.ones(W), comm["p"]])
         # ranking score: the strongest per-worker signal in -log10 p units (pairwise strength is
         # left out: on real data it ranks busy honest workers with many partners too high)
         scores["collusion_score"] = -np.log10(np.maximum(pmin, 1e-300))
-        self.scores_ = scores[SCORE_COLUMNS]
+        return scores[SCORE_COLUMNS], {"strength": strength, "partners": partners,
+                                       "ratio": scores["coerror_ratio"].to_numpy()}
 
-        # ---- signals ---------------------------------------------------------------------------
-        parts = []
+    def _coerror_signals(self, sums: dict, tests: dict, pair_stats: dict) -> list[pd.DataFrame]:
+        """``coerror`` (tested) and ``excess_agreement`` (descriptive) signals with their reasons."""
+        CO, ECO, ICO, EICO, AG, EAG = (sums[k] for k in ("CO", "ECO", "ICO", "EICO", "AG", "EAG"))
+        p_co, z_ag, mu0, sd0, tested = (tests[k] for k in ("p_co", "z_ag", "mu0", "sd0", "tested"))
+        partners, strength = pair_stats["partners"], pair_stats["strength"]
         idx = np.flatnonzero(tested)
-        if idx.size:
-            reasons = [
-                (f"gave the same wrong answer as {int(partners[i])} other accounts: "
-                 if partners[i] > 0 else "gave the same wrong answer as other accounts: ")
-                + f"{int(ICO[i])} items (expected {EICO[i]:.1f}), "
-                  f"{int(CO[i])} matching wrong answers (expected {ECO[i]:.1f})"
-                for i in idx]
-            ev = [{"items": int(ICO[i]), "expected_items": round(float(EICO[i]), 3),
-                   "matching_answers": int(CO[i]), "expected_matching": round(float(ECO[i]), 3),
-                   "partners": int(partners[i]), "strength": round(float(strength[i]), 3)} for i in idx]
-            parts.append(make_signals(idx, "coerror", scores["coerror_ratio"].to_numpy()[idx], p_co[idx],
-                                      p_co[idx] < self.signal_alpha, reasons, ev))
-            reasons = [f"agreed with other workers {int(AG[i])} times where the model expects "
-                       f"{EAG[i]:.1f} (z = {z_ag[i]:.1f})" for i in idx]
-            ev = [{"agreements": int(AG[i]), "expected": round(float(EAG[i]), 3), "z": round(float(z_ag[i]), 3)}
-                  for i in idx]
-            # descriptive only (p = NaN): honest cohorts agree beyond any independence model on
-            # real data (zheng_product: 9% of gold-honest workers above an empirical-null BH cut)
-            parts.append(make_signals(idx, "excess_agreement", z_ag[idx], np.nan,
-                                      (z_ag[idx] - mu0) / sd0 >= self.agreement_z_fired, reasons, ev))
-        if ct is not None:
-            # every worker with timed pair rows is tested (BH needs the whole family); only
-            # workers with at least min_cotimed co-timed answers can fire
-            cidx = np.flatnonzero(ct["worker_mean"] > 0)
-            if cidx.size:
-                o, e = ct["worker_obs"], ct["worker_mean"]
-                reasons = [f"answered {int(o[i])} shared items within {self.cotiming_window_s:g} s of another "
-                           f"account (expected {e[i]:.1f} from how closely these items' other answers "
-                           f"arrived)" for i in cidx]
-                ev = [{"cotimed": int(o[i]), "expected": round(float(e[i]), 3),
-                       "variance": round(float(ct["worker_var"][i]), 3), "window_s": self.cotiming_window_s}
-                      for i in cidx]
-                ratio = (o[cidx] + 0.5) / (e[cidx] + 0.5)
-                parts.append(make_signals(cidx, "cotiming", ratio, ct["worker_p"][cidx],
-                                          (ct["worker_p"][cidx] < self.signal_alpha)
-                                          & (ratio >= self.cotiming_min_ratio)
-                                          & (o[cidx] >= self.min_cotimed), reasons, ev))
-        ring_members = {k: v for k, v in member.items() if v["ring"]}
-        if ring_members:
-            member = ring_members
-            midx = np.asarray(sorted(member), dtype=np.int64)
-            reasons, ev = [], []
-            for wk in midx:
-                info = member[int(wk)]
-                reasons.append(f"belongs to a group of {info['size']} accounts (community {info['community']}) "
-                               f"that answer alike against the rest of the crowd: sided with the group against "
-                               f"the other workers on {info['n_items']} of {info['n_shared']} shared items; "
-                               f"{info['observed']:.0f} matching answers (expected {info['expected']:.1f})")
-                ev.append({"community": info["community"], "size": info["size"], "observed": info["observed"],
-                           "expected": round(info["expected"], 3), "member_p": info["p"],
-                           "community_p": info["community_p"], "items_against_crowd": info["n_items"],
-                           "items_shared": info["n_shared"]})
-            obs = np.array([member[int(wk)]["observed"] for wk in midx], dtype=float)
-            exp = np.array([member[int(wk)]["expected"] for wk in midx], dtype=float)
-            items = np.array([member[int(wk)]["n_items"] for wk in midx], dtype=float)
-            swarm = np.array([member[int(wk)]["swarm"] for wk in midx], dtype=bool)
-            excess = obs >= self.min_excess_ratio * exp
-            enough = (items >= self.min_items_against) | (excess & (obs - exp >= self.min_excess_matches)) | (
-                excess & swarm)
-            in_suspect = np.array([member[int(wk)]["suspect"] for wk in midx], dtype=bool)
-            parts.append(make_signals(midx, "community", comm_score[midx], comm_p[midx],
-                                      (in_suspect | (comm_p[midx] < self.signal_alpha)) & enough, reasons, ev))
-        self.signals_ = pd.concat(parts, ignore_index=True) if parts else empty_signals()
-        return self
+        if not idx.size:
+            return []
+        reasons = [
+            (f"gave the same wrong answer as {int(partners[i])} other accounts: "
+             if partners[i] > 0 else "gave the same wrong answer as other accounts: ")
+            + f"{int(ICO[i])} items (expected {EICO[i]:.1f}), "
+              f"{int(CO[i])} matching wrong answers (expected {ECO[i]:.1f})"
+            for i in idx]
+        ev = [{"items": int(ICO[i]), "expected_items": round(float(EICO[i]), 3),
+               "matching_answers": int(CO[i]), "expected_matching": round(float(ECO[i]), 3),
+               "partners": int(partners[i]), "strength": round(float(strength[i]), 3)} for i in idx]
+        parts = [make_signals(idx, "coerror", pair_stats["ratio"][idx], p_co[idx],
+                              p_co[idx] < self.signal_alpha, reasons, ev)]
+        reasons = [f"agreed with other workers {int(AG[i])} times where the model expects "
+                   f"{EAG[i]:.1f} (z = {z_ag[i]:.1f})" for i in idx]
+        ev = [{"agreements": int(AG[i]), "expected": round(float(EAG[i]), 3), "z": round(float(z_ag[i]), 3)}
+              for i in idx]
+        # descriptive only (p = NaN): honest cohorts agree beyond any independence model on
+        # real data (zheng_product: 9% of gold-honest workers above an empirical-null BH cut)
+        parts.append(make_signals(idx, "excess_agreement", z_ag[idx], np.nan,
+                                  (z_ag[idx] - mu0) / sd0 >= self.agreement_z_fired, reasons, ev))
+        return parts
 
+    def _cotiming_signals(self, ct: dict | None) -> list[pd.DataFrame]:
+        """``cotiming``: every worker with timed pair rows is tested (BH needs the whole family);
+        only workers with at least ``min_cotimed`` co-timed answers can fire."""
+        if ct is None:
+            return []
+        cidx = np.flatnonzero(ct["worker_mean"] > 0)
+        if not cidx.size:
+            return []
+        o, e = ct["worker_obs"], ct["worker_mean"]
+        reasons = [f"answered {int(o[i])} shared items within {self.cotiming_window_s:g} s of another "
+                   f"account (expected {e[i]:.1f} from how closely these items' other answers "
+                   f"arrived)" for i in cidx]
+        ev = [{"cotimed": int(o[i]), "expected": round(float(e[i]), 3),
+               "variance": round(float(ct["worker_var"][i]), 3), "window_s": self.cotiming_window_s}
+              for i in cidx]
+        ratio = (o[cidx] + 0.5) / (e[cidx] + 0.5)
+        return [make_signals(cidx, "cotiming", ratio, ct["worker_p"][cidx],
+                             (ct["worker_p"][cidx] < self.signal_alpha) & (ratio >= self.cotiming_min_ratio)
+                             & (o[cidx] >= self.min_cotimed), reasons, ev)]
+
+    def _community_signals(self, member: dict, comm: dict) -> list[pd.DataFrame]:
+        """``community`` signals of ring members: fired when the community is suspect or the
+        member's p-value passes, and the member's own matches are enough (items against the
+        crowd, or an excess of matches, or a swarm account's excess)."""
+        ring = {k: v for k, v in member.items() if v["ring"]}
+        if not ring:
+            return []
+        midx = np.asarray(sorted(ring), dtype=np.int64)
+        info = [ring[int(wk)] for wk in midx]
+        reasons = [f"belongs to a group of {m['size']} accounts (community {m['community']}) "
+                   f"that answer alike against the rest of the crowd: sided with the group against "
+                   f"the other workers on {m['n_items']} of {m['n_shared']} shared items; "
+                   f"{m['observed']:.0f} matching answers (expected {m['expected']:.1f})" for m in info]
+        ev = [{"community": m["community"], "size": m["size"], "observed": m["observed"],
+               "expected": round(m["expected"], 3), "member_p": m["p"], "community_p": m["community_p"],
+               "items_against_crowd": m["n_items"], "items_shared": m["n_shared"]} for m in info]
+        obs = np.array([m["observed"] for m in info], dtype=float)
+        exp = np.array([m["expected"] for m in info], dtype=float)
+        items = np.array([m["n_items"] for m in info], dtype=float)
+        swarm = np.array([m["swarm"] for m in info], dtype=bool)
+        excess = obs >= self.min_excess_ratio * exp
+        enough = (items >= self.min_items_against) | (excess & (obs - exp >= self.min_excess_matches)) | (
+            excess & swarm)
+        in_suspect = np.array([m["suspect"] for m in info], dtype=bool)
+        return [make_signals(midx, "community", comm["score"][midx], comm["p"][midx],
+                             (in_suspect | (comm["p"][midx] < self.signal_alpha)) & enough, reasons, ev)]
 
 def worker_sums(data, ref, chunk_rows: int = 250_000) -> dict:
     """Per worker, summed over their labels (every label, no enumeration): observed, expected

@@ -173,45 +173,75 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
     tests = [member_tests(np.asarray(c)) for c in kept]
     n_max = max_share * data.n_workers
 
-    def calibrate(groups, group_tests, floor=None):
-        kap = np.ones(2) if floor is None else floor.copy()
-        for k in range(2):
-            tested = [t for c, t in zip(groups, group_tests, strict=True) if 0 < len(c) < n_max]
-            r_all = [t[0][k, 0][t[0][k, 1] >= 1] / t[0][k, 1][t[0][k, 1] >= 1] for t in tested]
-            r_coh = [x for x, t in zip(r_all, tested, strict=True) if t[2] < min_disagreement]
-            for r in (r_all, r_coh):
-                r = np.concatenate(r) if r else np.empty(0)
-                if r.size:
-                    kap[k] = max(kap[k], float(np.median(r)))
-        return kap
+    kappa = _calibrate(kept, tests, n_max, min_disagreement)
+    cores, core_tests, rest_levels = _prune_to_cores(
+        kept, tests, kappa, member_tests, n_max, min_size, min_disagreement, prune_alpha, prune_rounds,
+        prune_above, swarm)
+    kappa_cores = _calibrate(cores, core_tests, n_max, min_disagreement, kappa)
+    core_kappa = [kappa if lv is None else np.maximum(kappa, np.minimum(lv, kappa_cores)) for lv in rest_levels]
+    rings = [cores[j].size >= min_size and core_tests[j][2] >= min_disagreement and len(c) < n_max
+             for j, c in enumerate(kept)]
+    m_alpha = alpha / max(1, sum(rings))       # Bonferroni over the communities actually tested
+    rows, member_info = [], {}
+    for j, c in enumerate(kept):
+        sel = ic == j
+        row, info = _community_result(j, c, cores[j], core_tests[j], core_kappa[j], rings[j], m_alpha,
+                                      ip[sel], nlogco[sel], data.n_workers, n_max)
+        rows.append(row)
+        member_info.update(info)
+    return pd.DataFrame(rows)[cols], member_info
 
-    kappa = calibrate(kept, tests)
 
-    def member_p(st, kap):
-        return np.minimum(1.0, 2.0 * np.minimum.reduce([
-            quasi_poisson_tail(st[k, 0], kap[k] * st[k, 1], kap[k] ** 2 * st[k, 2]) for k in range(2)]))
+def _calibrate(groups, group_tests, n_max: float, min_disagreement: float, floor=None) -> np.ndarray:
+    """Empirical-null factors (one per statistic): max(1, ``floor``, median observed/expected of
+    the tested members, median of the cohort members)."""
+    kap = np.ones(2) if floor is None else floor.copy()
+    for k in range(2):
+        tested = [t for c, t in zip(groups, group_tests, strict=True) if 0 < len(c) < n_max]
+        r_all = [t[0][k, 0][t[0][k, 1] >= 1] / t[0][k, 1][t[0][k, 1] >= 1] for t in tested]
+        r_coh = [x for x, t in zip(r_all, tested, strict=True) if t[2] < min_disagreement]
+        for r in (r_all, r_coh):
+            r = np.concatenate(r) if r else np.empty(0)
+            if r.size:
+                kap[k] = max(kap[k], float(np.median(r)))
+    return kap
 
-    def pooled_p(st, kap):
-        # every agreeing pair is counted by both members: the variance of the sum is about twice
-        # the sum of the members' variances; Bonferroni over the two statistics
-        return float(min(1.0, 2.0 * min(float(quasi_poisson_tail(
-            st[k, 0].sum(), kap[k] * st[k, 1].sum(), 2.0 * kap[k] ** 2 * st[k, 2].sum())) for k in range(2))))
 
-    def ratio(st, k, rest):
-        # pooled over the members pruned away: members with a handful of labels were attached
-        # to the community by a few chance matches, and their own ratios are biased upwards
-        e = float(st[k, 1][rest].sum())
-        return float(st[k, 0][rest].sum()) / e if e > 0 else 1.0
+def _member_p(st, kap) -> np.ndarray:
+    """Each member's p-value: quasi-Poisson tail under the scaled null, Bonferroni over the two statistics."""
+    return np.minimum(1.0, 2.0 * np.minimum.reduce([
+        quasi_poisson_tail(st[k, 0], kap[k] * st[k, 1], kap[k] ** 2 * st[k, 2]) for k in range(2)]))
 
-    # Prune large candidate rings (and cohorts) to their cores. A core is selected for strong
-    # member evidence from its community, so it must stand out from the members pruned away:
-    # its null factor is their pooled observed/expected within the community, capped by the
-    # factor of all cores. Either alone fails: calibrating on all cores let 15 planted rings of
-    # 5 set their own null on zheng_relevance (the large honest communities were pruned to a
-    # few members); the pruned-away members alone hid the one ring of the 1M-label benchmark,
-    # whose busy honest neighbours match it 1.7x the model. A ring with only a few attached
-    # workers keeps the global factor. Cohorts are pruned because Louvain merged a sybil swarm
-    # with a few busy honest workers into one: a cohort by its majority, a swarm in its core.
+
+def _pooled_p(st, kap) -> float:
+    """The community's p-value from the members' pooled statistics: every agreeing pair is
+    counted by both members, so the variance of the sum is about twice the sum of the members'
+    variances; Bonferroni over the two statistics."""
+    return float(min(1.0, 2.0 * min(float(quasi_poisson_tail(
+        st[k, 0].sum(), kap[k] * st[k, 1].sum(), 2.0 * kap[k] ** 2 * st[k, 2].sum())) for k in range(2))))
+
+
+def _rest_ratio(st, k, rest) -> float:
+    """Observed/expected pooled over the members pruned away: members with a handful of labels
+    were attached to the community by a few chance matches, and their own ratios are biased upwards."""
+    e = float(st[k, 1][rest].sum())
+    return float(st[k, 0][rest].sum()) / e if e > 0 else 1.0
+
+
+def _prune_to_cores(kept, tests, kappa, member_tests, n_max, min_size, min_disagreement, prune_alpha,
+                    prune_rounds, prune_above, swarm) -> tuple[list, list, list]:
+    """Prune large candidate rings (and cohorts) to their cores; returns the cores, their tests
+    and, per community, the null level of the members pruned away (None to keep the global one).
+
+    A core is selected for strong member evidence from its community, so it must stand out from
+    the members pruned away: its null factor is their pooled observed/expected within the
+    community, capped by the factor of all cores. Either alone fails: calibrating on all cores let
+    15 planted rings of 5 set their own null on zheng_relevance (the large honest communities were
+    pruned to a few members); the pruned-away members alone hid the one ring of the 1M-label
+    benchmark, whose busy honest neighbours match it 1.7x the model. A ring with only a few
+    attached workers keeps the global factor. Cohorts are pruned because Louvain merged a sybil
+    swarm with a few busy honest workers into one: a cohort by its majority, a swarm in its core.
+    """
     cores, core_tests, rest_levels = [], [], []
     for c, t in zip(kept, tests, strict=True):
         core, st, level = np.asarray(c), t, None
@@ -221,74 +251,65 @@ def score_communities(data, ref: Reference, pairs: pd.DataFrame, comms: list[lis
             # against the outsiders on its items (judged once, on the whole community)
             items = t[1]
             protected = (items[0] >= swarm[0] * np.maximum(items[1], 1.0)) & (items[0] >= swarm[1])
-            keep = (member_p(st[0], kappa) < prune_alpha) | protected
+            keep = (_member_p(st[0], kappa) < prune_alpha) | protected
             for _ in range(prune_rounds):
                 if keep.all() or keep.sum() < min_size:
                     break
                 core, protected = core[keep], protected[keep]
                 st = member_tests(core)
-                keep = (member_p(st[0], kappa) < prune_alpha) | protected
+                keep = (_member_p(st[0], kappa) < prune_alpha) | protected
             rest = ~np.isin(np.asarray(c), core)
             if cohort and (core.size == len(c) or st[2] < min_disagreement):
                 core, st = np.asarray(c), t                  # still a cohort
             elif rest.sum() >= core.size:
-                level = np.array([ratio(t[0], k, rest) for k in range(2)])
+                level = np.array([_rest_ratio(t[0], k, rest) for k in range(2)])
         cores.append(core)
         core_tests.append(st)
         rest_levels.append(level)
-    kappa_cores = calibrate(cores, core_tests, kappa)
-    core_kappa = [kappa if lv is None else np.maximum(kappa, np.minimum(lv, kappa_cores)) for lv in rest_levels]
+    return cores, core_tests, rest_levels
 
-    rows, member_info = [], {}
-    rings = [cores[j].size >= min_size and core_tests[j][2] >= min_disagreement and len(c) < n_max
-             for j, c in enumerate(kept)]
-    m_alpha = alpha / max(1, sum(rings))       # Bonferroni over the communities actually tested
-    for j, c in enumerate(kept):
-        core = cores[j]
-        st, n_items, disagree, n_both = core_tests[j]
-        sel = ic == j
-        s = len(c)
-        w = ip["weight"].to_numpy()[sel]
-        edges = int((w > 0).sum())
-        crowd = s >= n_max
-        ring = rings[j]
-        kap = core_kappa[j]
-        p = member_p(st, kap) if ring else np.ones(core.size)
-        p_c = pooled_p(st, kap) if ring else 1.0
-        obs_w, E = st[0, 0], kap[0] * st[0, 1]
-        if ring:
-            reasons = (f"{core.size} accounts answer alike against the rest of the crowd: their majority "
-                       f"disagreed with the other workers on {disagree:.0%} of {n_both} shared items; "
-                       f"{int(obs_w.sum())} matching answers among them (expected {E.sum():.1f})")
-        elif crowd:
-            reasons = (f"{s} accounts, {s / data.n_workers:.0%} of all workers: the crowd's main body, "
-                       "not tested as a group")
-        else:
-            reasons = (f"{s} accounts often answer alike but agree with the rest of the crowd "
-                       f"({disagree:.0%} disagreement on {n_both} shared items): a cohort, not evidence of collusion")
-        cot = int(ip["cotimed"].to_numpy()[sel].sum()) if "cotimed" in ip else 0
-        if cot:
-            reasons += f"; {cot} pairs of answers within seconds of each other"
-        rows.append({
-            "community": j, "members": [int(x) for x in c], "core": [int(x) for x in core] if ring else [],
-            "size": s, "density": edges / (s * (s - 1) / 2), "mean_weight": float(w.mean()) if w.size else 0.0,
-            "coerror_strength": float(nlogco[sel].sum()),
-            "majority_vs_outsiders_disagreement": disagree, "cotiming": cot,
-            "p_value": p_c, "score": float(-np.log10(max(p_c, 1e-300))), "suspect": bool(ring and p_c < m_alpha),
-            "reasons": reasons,
-        })
-        for wk in c:
-            member_info[int(wk)] = {"community": j, "observed": 0.0, "expected": 0.0, "p": 1.0, "n_items": 0,
-                                    "community_p": 1.0, "size": s, "disagreement": disagree, "ring": False}
-        if ring:
-            for k, wk in enumerate(core):
-                member_info[int(wk)] = {"community": j, "observed": float(obs_w[k]), "expected": float(E[k]),
-                                        "p": float(p[k]), "n_items": int(n_items[0, k]), "community_p": p_c,
-                                        "suspect": bool(p_c < m_alpha),
-                                        "size": int(core.size), "disagreement": disagree, "ring": True,
-                                        "member_disagreement": float(n_items[0, k] / max(n_items[1, k], 1.0)),
-                                        "n_shared": int(n_items[1, k])}
-    return pd.DataFrame(rows)[cols], member_info
+
+def _community_result(j, c, core, core_test, kap, ring, m_alpha, ip, nlogco, n_workers, n_max) -> tuple[dict, dict]:
+    """The community's row (with its reason in words) and its members' results."""
+    st, n_items, disagree, n_both = core_test
+    s = len(c)
+    w = ip["weight"].to_numpy()
+    edges = int((w > 0).sum())
+    p = _member_p(st, kap) if ring else np.ones(core.size)
+    p_c = _pooled_p(st, kap) if ring else 1.0
+    obs_w, E = st[0, 0], kap[0] * st[0, 1]
+    if ring:
+        reasons = (f"{core.size} accounts answer alike against the rest of the crowd: their majority "
+                   f"disagreed with the other workers on {disagree:.0%} of {n_both} shared items; "
+                   f"{int(obs_w.sum())} matching answers among them (expected {E.sum():.1f})")
+    elif s >= n_max:
+        reasons = (f"{s} accounts, {s / n_workers:.0%} of all workers: the crowd's main body, "
+                   "not tested as a group")
+    else:
+        reasons = (f"{s} accounts often answer alike but agree with the rest of the crowd "
+                   f"({disagree:.0%} disagreement on {n_both} shared items): a cohort, not evidence of collusion")
+    cot = int(ip["cotimed"].to_numpy().sum()) if "cotimed" in ip else 0
+    if cot:
+        reasons += f"; {cot} pairs of answers within seconds of each other"
+    row = {
+        "community": j, "members": [int(x) for x in c], "core": [int(x) for x in core] if ring else [],
+        "size": s, "density": edges / (s * (s - 1) / 2), "mean_weight": float(w.mean()) if w.size else 0.0,
+        "coerror_strength": float(nlogco.sum()),
+        "majority_vs_outsiders_disagreement": disagree, "cotiming": cot,
+        "p_value": p_c, "score": float(-np.log10(max(p_c, 1e-300))), "suspect": bool(ring and p_c < m_alpha),
+        "reasons": reasons,
+    }
+    info = {int(wk): {"community": j, "observed": 0.0, "expected": 0.0, "p": 1.0, "n_items": 0,
+                      "community_p": 1.0, "size": s, "disagreement": disagree, "ring": False} for wk in c}
+    if ring:
+        for k, wk in enumerate(core):
+            info[int(wk)] = {"community": j, "observed": float(obs_w[k]), "expected": float(E[k]),
+                             "p": float(p[k]), "n_items": int(n_items[0, k]), "community_p": p_c,
+                             "suspect": bool(p_c < m_alpha),
+                             "size": int(core.size), "disagreement": disagree, "ring": True,
+                             "member_disagreement": float(n_items[0, k] / max(n_items[1, k], 1.0)),
+                             "n_shared": int(n_items[1, k])}
+    return row, info
 
 
 def graph_layout(pairs: pd.DataFrame, communities: pd.DataFrame, seed: int = 0, top_n: int = 500) -> pd.DataFrame:

@@ -6,8 +6,8 @@ Every file in benchmarks/results/ is written by one script below (with the comma
 and machine, benchmarks/provenance.py). After each script the run checks that its files were
 rewritten, and at the end it lists the seconds each script took. The accuracy benchmarks read
 ../shared/datasets (or $CROWDTRUST_DATASETS); without it they cannot run, and the run fails
-naming the files left stale. ``--skip-long`` leaves out aggregation_speed.py and redteam_report.py (the red-team report
-on the real datasets, tens of minutes) and says that its two files were not refreshed.
+naming the files left stale. ``--skip-long`` leaves out aggregation_speed.py, monitor_alerts.py, scale.py (hours) and
+redteam_report.py (the red-team report on the real datasets, tens of minutes) and says which files were not refreshed.
 Exit status: 0 when every results file was rewritten, 1 otherwise.
 """
 
@@ -42,6 +42,8 @@ BENCHMARKS = [
     ("redteam_report.py", ["--relevance"], ["redteam_report.md", "redteam_report.csv"], True, True),
     ("monitor_alerts.py", [], ["monitor_alerts.md", "monitor_alerts.csv"], False, True),
     ("concurrency.py", [], ["concurrency.md"], False, False),
+    # 1M to 100M labels in memory and on Dask: hours on 2 cores (docs/scale.md)
+    ("scale.py", ["--sizes", "1e6", "1e7", "3e7", "1e8", "--memory-max-labels", "1.5e7"], ["scale.md"], False, True),
 ]
 
 

@@ -334,3 +334,13 @@ def test_workspace_of_an_older_version_is_migrated_on_first_read(demo_ws, tmp_pa
     con = duckdb.connect(str(old / DB_NAME), read_only=True)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     con.close()
+
+
+def test_overview_says_no_times_instead_of_none(fixture_ws):
+    """The workspace table of the Overview names a project without timestamps, never "None"."""
+    at = app(fixture_ws, "overview", "untimed")
+    assert_clean(at)
+    table = next(d.value for d in at.dataframe if "first_at" in d.value.columns)
+    row = table[table["name"] == "untimed"].iloc[0]
+    assert (row["first_at"], row["last_at"]) == ("no times", "no times")
+    assert not table.astype(str).isin(["None", "NaT", "nan"]).any().any()

@@ -18,13 +18,16 @@ def workspace_section() -> None:
     st.subheader("Workspace")
     projects = state.read(results.projects).copy()
     projects["latest_run"] = [("—" if pd.isna(r) else f"{int(r)}") for r in projects["latest_run"]]
+    for col in ("first_at", "last_at"):                   # a project without timestamps says so, not "None"
+        projects[col] = [("no times" if pd.isna(t) else pd.Timestamp(t).strftime("%Y-%m-%d %H:%M"))
+                         for t in projects[col]]
     st.dataframe(
         projects.drop(columns=["project_id"]), hide_index=True, width="stretch",
         column_config={
             "name": "project", "labels": st.column_config.NumberColumn("labels", format="%d"),
             "gold": st.column_config.NumberColumn("gold items", format="%d"),
-            "first_at": st.column_config.DatetimeColumn("first label (UTC)", format="YYYY-MM-DD HH:mm"),
-            "last_at": st.column_config.DatetimeColumn("last label (UTC)", format="YYYY-MM-DD HH:mm"),
+            "first_at": st.column_config.TextColumn("first label (UTC)"),
+            "last_at": st.column_config.TextColumn("last label (UTC)"),
             "latest_run": st.column_config.TextColumn("latest run"),
             "kind": st.column_config.TextColumn("answers", help="single choice, multilabel (analysed per option) "
                                                 "or item-specific (answers worded per item)"),

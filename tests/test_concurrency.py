@@ -151,7 +151,7 @@ def _check_log_names(path, workers, names):
 def test_cli_analyze_while_another_process_reads_and_bans(tmp_path):
     """The workspace is free while the analysis computes: reads and bans of another process get
     through (waiting at most for the short read and write phases), and nothing is lost."""
-    path = _crowd_workspace(tmp_path / "ws", 300)
+    path = _crowd_workspace(tmp_path / "ws", 3000)   # long enough a computing phase to be seen on a fast machine
     env = {**os.environ, "CROWDTRUST_USER": "analyst", "CROWDTRUST_PASSWORD": PASSWORDS["analyst"]}
     proc = subprocess.Popen([sys.executable, "-m", "analytics", "analyze", "--workspace", str(path)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

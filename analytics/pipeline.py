@@ -442,21 +442,9 @@ def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None 
         result = encoding.decode(result, data)
         apply_trusted(result, trusted)
         progress(0.92, "writing results")
-        with ws.transaction():
-            write_results(con, run_id, result)
-            duration = time.perf_counter() - t0
-            con.execute(
-                "UPDATE runs SET status = 'complete', finished_at = now(), duration_s = ?, summary = ?::JSON WHERE run_id = ?",
-                [duration, json.dumps(result.summary, default=_json_default), run_id],
-            )
-            audit.append(con, actor=actor.name, action="analyze", project_id=pid, target_kind="run", target=str(run_id),
-                         evidence={"method": method, "fingerprint": fingerprint,
-                                   "n_suspect_workers": result.summary["n_suspect_workers"],
-                                   "duration_s": round(duration, 3)})
+        store_run(ws, run_id, pid, result, actor, t0, {"method": method, "fingerprint": fingerprint})
     except BaseException as exc:
-        with contextlib.suppress(Exception):     # best effort: the workspace may not have come back
-            ws.con.execute("UPDATE runs SET status = 'failed', finished_at = now(), error = ? WHERE run_id = ?",
-                           [f"{type(exc).__name__}: {exc}"[:2000], run_id])
+        mark_failed(ws, run_id, exc)
         raise
     audit.write_anchor(ws.path, ws.con)
     progress(0.97, "evaluating alert rules")
@@ -465,6 +453,31 @@ def analyze(ws, project: str, settings: AnalysisSettings | TrustSettings | None 
     evaluate_quietly(ws, project, actor, f"run {run_id}")
     progress(1.0, f"run {run_id} complete")
     return run_id
+
+
+def store_run(ws, run_id: int, pid: int, result: Analysis, actor, t0: float, evidence: dict,
+              write=None) -> None:
+    """In one transaction: the run's result tables (``write``, default :func:`write_results`), its
+    status, duration and summary, and the audited ``analyze`` entry (``evidence`` plus the
+    suspect count and duration)."""
+    from analytics import audit
+
+    con = ws.con
+    with ws.transaction():
+        (write or write_results)(con, run_id, result)
+        duration = time.perf_counter() - t0
+        con.execute("UPDATE runs SET status = 'complete', finished_at = now(), duration_s = ?, summary = ?::JSON "
+                    "WHERE run_id = ?", [duration, json.dumps(result.summary, default=_json_default), run_id])
+        audit.append(con, actor=actor.name, action="analyze", project_id=pid, target_kind="run", target=str(run_id),
+                     evidence={**evidence, "n_suspect_workers": result.summary["n_suspect_workers"],
+                               "duration_s": round(duration, 3)})
+
+
+def mark_failed(ws, run_id: int, exc: BaseException) -> None:
+    """Best effort: record a run as failed with its error (the workspace may not have come back)."""
+    with contextlib.suppress(Exception):
+        ws.con.execute("UPDATE runs SET status = 'failed', finished_at = now(), error = ? WHERE run_id = ?",
+                       [f"{type(exc).__name__}: {exc}"[:2000], run_id])
 
 
 def _json_default(o):

@@ -188,7 +188,7 @@ def cbds_estep(part: ItemPart, q: np.ndarray, elog_a_t: np.ndarray, elog_pi: np.
                ) -> tuple[np.ndarray, dict]:
     """One VB step of cbds: new posteriors, how far they moved (max and sum of each task's
     largest move), and the soft counts of the new posteriors for the next step."""
-    from analytics.engine.numeric import row_max, softmax_rows
+    from analytics.aggregation.coded import row_max, softmax_rows
 
     M, _ = part.matrix()
     new = softmax_rows(M @ elog_a_t + elog_pi[None, :])
@@ -201,7 +201,7 @@ def cbds_estep(part: ItemPart, q: np.ndarray, elog_a_t: np.ndarray, elog_pi: np.
 
 def final_posteriors(part: ItemPart, log_errors_t: np.ndarray, log_priors: np.ndarray) -> np.ndarray:
     """One E-step with fixed matrices (cbds's consistent posteriors)."""
-    from analytics.engine.numeric import softmax_rows
+    from analytics.aggregation.coded import softmax_rows
 
     M, _ = part.matrix()
     return softmax_rows(M @ log_errors_t + log_priors[None, :])

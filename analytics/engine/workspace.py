@@ -9,7 +9,6 @@ without reading the labels into Python.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -48,7 +47,7 @@ def analyze_partitioned_run(ws, pid: int, settings, banned: list[str], trusted: 
     from analytics.engine import layout as lay
     from analytics.engine.output import write_run_tables
     from analytics.ingest.kinds import project_kind
-    from analytics.pipeline import _json_default, apply_trusted
+    from analytics.pipeline import apply_trusted, mark_failed, store_run
 
     con = ws.con
     if ws.encrypted:
@@ -86,20 +85,10 @@ def analyze_partitioned_run(ws, pid: int, settings, banned: list[str], trusted: 
                                         progress=lambda f, m: progress(0.05 + 0.85 * f, m), **options)
             apply_trusted(result, trusted)
             progress(0.92, "writing results")
-            with ws.transaction():
-                write_run_tables(con, run_id, result)
-                duration = time.perf_counter() - t0
-                con.execute("UPDATE runs SET status = 'complete', finished_at = now(), duration_s = ?, "
-                            "summary = ?::JSON WHERE run_id = ?",
-                            [duration, json.dumps(result.summary, default=_json_default), run_id])
-                audit.append(con, actor=actor.name, action="analyze", project_id=pid, target_kind="run", target=str(run_id),
-                             evidence={"method": method, "fingerprint": fp, "engine": "dask",
-                                       "n_suspect_workers": result.summary["n_suspect_workers"],
-                                       "duration_s": round(duration, 3)})
+            store_run(ws, run_id, pid, result, actor, t0, {"method": method, "fingerprint": fp, "engine": "dask"},
+                      write=write_run_tables)
     except BaseException as exc:
-        with contextlib.suppress(Exception):     # best effort: the workspace may not have come back
-            ws.con.execute("UPDATE runs SET status = 'failed', finished_at = now(), error = ? WHERE run_id = ?",
-                        [f"{type(exc).__name__}: {exc}"[:2000], run_id])
+        mark_failed(ws, run_id, exc)
         raise
     audit.write_anchor(ws.path, ws.con)
     if project is not None:                  # the project's alert rules, as after an in-memory run

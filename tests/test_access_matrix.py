@@ -43,6 +43,8 @@ EXEMPT = {
     "analytics.audit.write_anchor": "records the chain head after a guarded write",
     "analytics.actions.run_in_transaction": "transaction primitive of the guarded actions",
     "analytics.pipeline.write_results": "writes a run's rows for the guarded analyze()",
+    "analytics.pipeline.store_run": "stores a finished run inside the guarded analyze() (either engine)",
+    "analytics.pipeline.mark_failed": "marks a run failed inside the guarded analyze() (either engine)",
     "analytics.store.open_workspace": "opens a workspace and applies schema migrations",
     "analytics.store.close_interrupted_runs": "housekeeping on open: marks runs of dead processes failed",
     "analytics.store.Workspace.transaction": "transaction primitive",
